@@ -1,0 +1,1 @@
+"""Policies, residual RL, distillation, neural dynamics and export (to come)."""

@@ -1,0 +1,1 @@
+"""Robot side: robot interface, safety, adaptation, data collection (to come)."""

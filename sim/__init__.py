@@ -1,0 +1,1 @@
+"""Simulation: bodies, batched physics backends, (later) scenes and tasks."""

@@ -1,0 +1,1 @@
+"""Batched physics backends behind one interface (see backend.py)."""
