@@ -100,7 +100,10 @@ def finish(
 ) -> Embodiment:
     """Compile `spec` (raising on any error), add a "home" keyframe, return the Embodiment."""
     if home_qpos is not None:
-        spec.add_key(name="home", qpos=list(map(float, home_qpos)))
+        # The home key also holds the actuators' targets: the default pose for PD position
+        # actuators, zero speed for velocity actuators.
+        ctrl = [j.default if action_kind == "joint_position" else 0.0 for j in joints]
+        spec.add_key(name="home", qpos=list(map(float, home_qpos)), ctrl=ctrl)
     model = spec.compile()
     if home_qpos is not None and len(home_qpos) != model.nq:
         raise ValueError(f"{name}: home_qpos has {len(home_qpos)} entries, model nq={model.nq}")

@@ -1,0 +1,5 @@
+import sys
+
+from xembody.cli import main
+
+sys.exit(main())

@@ -1,0 +1,39 @@
+"""`xembody` command line: one module per verb, each with `add_parser` and `run`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+VERBS = {
+    "demo": "xembody.demo",
+    "bodies": "xembody.bodies",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xembody",
+        description="Sim-to-real stack for embodiment-agnostic control.",
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb, module in VERBS.items():
+        importlib.import_module(module).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        # Bad input: one clear line, no traceback.
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"xembody {args.verb}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

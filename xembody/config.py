@@ -1,0 +1,60 @@
+"""Typed dataclass configs <-> argparse, so every CLI verb exposes its config's fields.
+
+A field `num_envs: int = 16` becomes `--num-envs 16`; its help text comes from the field's
+`metadata["help"]`. Booleans become `--flag/--no-flag`. The resolved config is written
+next to outputs with `save_config`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def field(default: Any, help: str, **kwargs: Any) -> Any:
+    """A dataclass field with a help string for the CLI."""
+    if isinstance(default, (list, dict, set)):
+        return dataclasses.field(default_factory=lambda: default, metadata={"help": help}, **kwargs)
+    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        kind = hints[f.name]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_ = f"{f.metadata.get('help', '')} (default: {default})"
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_)
+            continue
+        origin, args = typing.get_origin(kind), typing.get_args(kind)
+        if origin in (list, tuple):
+            parser.add_argument(flag, type=args[0], nargs="+", default=default, help=help_)
+        elif origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+            inner = next(a for a in args if a is not type(None))
+            parser.add_argument(flag, type=inner, default=default, help=help_)
+        else:
+            parser.add_argument(flag, type=kind, default=default, help=help_)
+
+
+def from_args(cls: type[T], args: argparse.Namespace) -> T:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        if typing.get_origin(hints[name]) is tuple and isinstance(value, list):
+            values[name] = tuple(value)
+    return cls(**values)
+
+
+def save_config(cfg: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
+    return path
