@@ -24,7 +24,6 @@ import time
 import mujoco
 import numpy as np
 import torch
-
 from xembody.sim import bodies
 from xembody.sim.physics import CpuSim
 
@@ -66,7 +65,9 @@ def run_backend(sim: CpuSim, control_steps: int, substeps: int) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--envs", type=int, nargs="+", default=[1, 16, 64, 256])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--substeps", type=int, default=4, help="physics steps per control step")

@@ -4,7 +4,7 @@ import mujoco
 import numpy as np
 import pytest
 import torch
-
+from xembody.sim import bodies
 from xembody.sim.physics import PARAMS, CpuSim, MultiBodySim, make_sim
 
 BOX_AND_ARM = """
@@ -19,7 +19,8 @@ BOX_AND_ARM = """
     </body>
     <body name="link" pos="1 0 1">
       <joint name="hinge" axis="0 1 0" range="-2 2" damping="0.1"/>
-      <geom type="capsule" fromto="0 0 0 0.3 0 0" size=".03" mass="0.5" contype="0" conaffinity="0"/>
+      <geom type="capsule" fromto="0 0 0 0.3 0 0" size=".03" mass="0.5"
+            contype="0" conaffinity="0"/>
     </body>
   </worldbody>
   <actuator><position name="hinge" joint="hinge" kp="20" kv="1" ctrlrange="-2 2"/></actuator>
@@ -125,7 +126,9 @@ def test_stronger_motor_tracks_faster(model):
         sim.step(2)
     err = (1.0 - sim.qpos[:, 7]).abs()
     assert err[1] < 0.5 * err[0]
-    assert torch.equal(sim.get_params("actuator_kp")[:, 0], torch.tensor([5.0, 80.0], dtype=torch.float64))
+    assert torch.equal(
+        sim.get_params("actuator_kp")[:, 0], torch.tensor([5.0, 80.0], dtype=torch.float64)
+    )
 
 
 def test_friction_reaches_the_physics(model):
@@ -156,7 +159,9 @@ def test_bad_input_is_rejected_with_a_clear_error(model):
     sim = CpuSim(model, 2, num_threads=1)
     with pytest.raises(KeyError, match="unknown physics parameter 'mass'"):
         sim.set_params("mass", np.ones((2, 3)))
-    with pytest.raises(ValueError, match=r"body_mass: values have shape \(2, 2\), expected \(2, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"body_mass: values have shape \(2, 2\), expected \(2, 3\)"
+    ):
         sim.set_params("body_mass", np.ones((2, 2)))
     with pytest.raises(ValueError, match="NaN"):
         sim.set_params("dof_damping", np.full((2, model.nv), np.nan))
@@ -168,7 +173,8 @@ def test_bad_input_is_rejected_with_a_clear_error(model):
         make_sim(model, 2, backend="tpu")
 
 
-def test_divergence_is_flagged_and_cleared_by_reset(model):
+def test_divergence_is_flagged_and_cleared_by_reset(model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MuJoCo writes its warning log to the working directory
     sim = CpuSim(model, 2, num_threads=1)
     sim.set_params("dof_armature", np.zeros((1, model.nv)), env_ids=[1])
     sim.set_params("actuator_kp", np.array([[1e12]]), env_ids=[1])
@@ -197,7 +203,42 @@ def test_multibody_flat_index_and_padding(model):
     before = multi.padded("qpos")
     multi.reset([3])
     after = multi.padded("qpos")
-    assert torch.equal(after[3], torch.zeros(8)) and torch.equal(after[[0, 1, 2, 4]], before[[0, 1, 2, 4]])
+    assert torch.equal(after[3], torch.zeros(8)) and torch.equal(
+        after[[0, 1, 2, 4]], before[[0, 1, 2, 4]]
+    )
     assert not torch.equal(before[4], torch.zeros(8))
     with pytest.raises(ValueError, match="expected \\(5, 2\\)"):
         multi.set_ctrl(torch.zeros(5, 3))
+
+
+def test_centre_of_mass_offset_reaches_the_physics(model):
+    sim = CpuSim(model, 2, num_threads=1)
+    box = model.body("box").id
+    ipos = np.tile(model.body_ipos, (2, 1, 1))
+    ipos[1, box, 0] = 0.15  # beyond the 0.1 m half-width: no longer supported
+    sim.set_params("body_ipos", ipos)
+    qpos = np.tile(model.key_qpos[0], (2, 1))
+    qpos[:, 2] = 0.1
+    sim.reset(qpos=qpos)
+    for _ in range(400):
+        sim.step(2)
+    tilt = 1 - sim.body_quat[:, box, 0].abs()  # 0 when upright
+    assert tilt[0] < 1e-4 and tilt[1] > 0.05
+
+
+@pytest.mark.parametrize("body_class", bodies.names())
+def test_generated_bodies_batch_equals_solo_runs(body_class):
+    emb = bodies.sample(body_class, seed=4)
+    model = emb.compile()
+    n, steps = 4, 40
+    rng = np.random.default_rng(0)
+    lo, hi = np.array(emb.action.low), np.array(emb.action.high)
+    lo, hi = np.maximum(lo, -5.0), np.minimum(hi, 5.0)
+    ctrl = torch.from_numpy(rng.uniform(lo, hi, (steps, n, model.nu)))
+    batch = CpuSim(model, n, num_threads=2)
+    got = _rollout(batch, ctrl, substeps=4)
+    assert torch.isfinite(got).all() and not batch.diverged.any()
+    solo = CpuSim(model, 1, num_threads=1)
+    for i in (0, n - 1):
+        solo.reset()
+        assert torch.equal(_rollout(solo, ctrl[:, i : i + 1], substeps=4)[:, 0], got[:, i])

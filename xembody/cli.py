@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sim-to-real stack for embodiment-agnostic control.",
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for verb, module in VERBS.items():
+    for module in VERBS.values():
         importlib.import_module(module).add_parser(sub)
     return parser
 

@@ -32,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         help_ = f"{f.metadata.get('help', '')} (default: {default})"
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_)
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help=help_
+            )
             continue
         origin, args = typing.get_origin(kind), typing.get_args(kind)
         if origin in (list, tuple):

@@ -50,7 +50,7 @@ def scripted_ctrl(emb: Embodiment, t: float, n: int, phase: np.ndarray) -> np.nd
     """Smooth exploratory targets: small sines about the default pose, or wheel speeds."""
     lo, hi = np.array(emb.action.low), np.array(emb.action.high)
     if emb.action.kind == "joint_position":
-        amp = 0.15 * np.minimum(hi - lo, 2.0)
+        amp = 0.08 * np.minimum(hi - lo, 2.0)
         target = emb.default_pose + amp * np.sin(2 * math.pi * 0.7 * t + phase)
     else:
         target = 0.4 * hi * np.sin(2 * math.pi * 0.25 * t + phase)
@@ -65,7 +65,8 @@ def randomise(multi: MultiBodySim, rng: np.random.Generator) -> None:
         friction = np.repeat(m.geom_friction[None], n, 0)
         friction[:, :, 0] *= rng.uniform(0.5, 1.25, (n, 1))
         sim.set_params("geom_friction", friction)
-        sim.set_params("actuator_kp", sim.get_params("actuator_kp") * rng.uniform(0.8, 1.2, (n, 1)))
+        kp = sim.get_params("actuator_kp").numpy()
+        sim.set_params("actuator_kp", kp * rng.uniform(0.8, 1.2, (n, 1)))
 
 
 def run(cfg: DemoConfig) -> int:
@@ -78,7 +79,9 @@ def run(cfg: DemoConfig) -> int:
     models = [b.compile() for b in bodies]
     for b in bodies:
         b.write(out / f"{b.name}.xml")
-    print(f"[1/3] sampled {len(bodies)} bodies (seed {cfg.seed}) in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"[1/3] sampled {len(bodies)} bodies (seed {cfg.seed}) in {time.perf_counter() - t0:.1f} s"
+    )
 
     multi = MultiBodySim(models, cfg.envs_per_body, num_threads=cfg.threads or None)
     randomise(multi, rng)
@@ -96,20 +99,34 @@ def run(cfg: DemoConfig) -> int:
             sim.ctrl[:] = torch.from_numpy(scripted_ctrl(b, k * control_dt, sim.num_envs, ph))
         multi.step(substeps)
     wall = time.perf_counter() - t0
-    physics_steps = n_control * sum(s * g.num_envs for s, g in zip(substeps, multi.groups, strict=True))
+    physics_steps = n_control * sum(
+        s * g.num_envs for s, g in zip(substeps, multi.groups, strict=True)
+    )
     print(
         f"[2/3] simulated {multi.num_envs} envs x {cfg.seconds:.1f} s in {wall:.2f} s wall "
         f"({physics_steps / wall:,.0f} physics steps/s, {multi.groups[0].num_threads} threads)"
     )
 
     rows = []
-    for b, m, sim, p0, h0 in zip(bodies, models, multi.groups, start_base, start_height, strict=True):
+    for b, m, sim, p0, h0 in zip(
+        bodies, models, multi.groups, start_base, start_height, strict=True
+    ):
         p1 = _base_pos(b, sim)
         moved = (p1[:, :2] - p0[:, :2]).norm(dim=1).mean().item()
         kept = (p1[:, 2] > 0.6 * h0).float().mean().item() if b.floating_base else 1.0
         rows.append(
-            (b.name, b.body_class, b.num_actions, m.nq, float(m.body_subtreemass[0]),
-             sim.num_envs, moved, p1[:, 2].mean().item(), kept, int(sim.diverged.sum()))
+            (
+                b.name,
+                b.body_class,
+                b.num_actions,
+                m.nq,
+                float(m.body_subtreemass[0]),
+                sim.num_envs,
+                moved,
+                p1[:, 2].mean().item(),
+                kept,
+                int(sim.diverged.sum()),
+            )
         )
     _print_table(rows)
 
@@ -123,7 +140,8 @@ def run(cfg: DemoConfig) -> int:
             mujoco.mj_forward(m, d)
             images.append(render_model(m, d, width=480, height=360))
         grid = render_grid(images, [f"{b.name} ({b.num_actions} joints)" for b in bodies], cols=2)
-        print(f"[3/3] picture of the bodies after {cfg.seconds:.1f} s -> {save_png(grid, out / 'bodies.png')}")
+        path = save_png(grid, out / "bodies.png")
+        print(f"[3/3] picture of the bodies after {cfg.seconds:.1f} s -> {path}")
     diverged = sum(r[-1] for r in rows)
     print(
         f"\nSummary: {len(bodies)} body classes, {multi.num_envs} randomised envs stepped in one "
@@ -144,9 +162,32 @@ def _base_pos(emb: Embodiment, sim) -> torch.Tensor:
 
 
 def _print_table(rows: list[tuple]) -> None:
-    head = ("body", "class", "joints", "nq", "mass kg", "envs", "moved m", "height m", "upright", "diverged")
+    head = (
+        "body",
+        "class",
+        "joints",
+        "nq",
+        "mass kg",
+        "envs",
+        "moved m",
+        "height m",
+        "upright",
+        "diverged",
+    )
     fmt = "{:<22} {:<10} {:>6} {:>4} {:>8} {:>5} {:>8} {:>9} {:>8} {:>8}"
     print(fmt.format(*head))
     for r in rows:
-        print(fmt.format(r[0], r[1], r[2], r[3], f"{r[4]:.2f}", r[5], f"{r[6]:.3f}",
-                         f"{r[7]:.3f}", f"{100 * r[8]:.0f}%", r[9]))
+        print(
+            fmt.format(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                f"{r[4]:.2f}",
+                r[5],
+                f"{r[6]:.3f}",
+                f"{r[7]:.3f}",
+                f"{100 * r[8]:.0f}%",
+                r[9],
+            )
+        )

@@ -121,8 +121,14 @@ def sample_arm(seed: int, ranges: ArmRanges) -> Embodiment:
     spec = new_spec(name, timestep=0.002)
     base = spec.worldbody.add_body(name="base")
     base.add_geom(
-        name="pedestal", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.07, base_h / 2, 0],
-        pos=[0, 0, base_h / 2], mass=5.0, contype=2, conaffinity=1, rgba=[0.3, 0.3, 0.35, 1],
+        name="pedestal",
+        type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+        size=[0.07, base_h / 2, 0],
+        pos=[0, 0, base_h / 2],
+        mass=5.0,
+        contype=2,
+        conaffinity=1,
+        rgba=[0.3, 0.3, 0.35, 1],
     )
 
     # Worst-case gravity torque and inertia about each joint (fully stretched chain).
@@ -143,21 +149,35 @@ def sample_arm(seed: int, ranges: ArmRanges) -> Embodiment:
         jname = f"joint{i + 1}"
         joints.append(
             JointInfo(
-                name=jname, kind="hinge", range=(-LIMITS[axis], LIMITS[axis]),
-                default=defaults[i], kp=kp, kd=kd,
-                effort_limit=strength * max(10.0, 3.0 * tau), velocity_limit=3.0,
+                name=jname,
+                kind="hinge",
+                range=(-LIMITS[axis], LIMITS[axis]),
+                default=defaults[i],
+                kp=kp,
+                kd=kd,
+                effort_limit=strength * max(10.0, 3.0 * tau),
+                velocity_limit=3.0,
             )
         )
         body = parent.add_body(name=f"link{i + 1}", pos=pos)
         body.add_joint(
-            name=jname, type=mujoco.mjtJoint.mjJNT_HINGE, axis=list(AXES[axis]),
-            range=[-LIMITS[axis], LIMITS[axis]], limited=mujoco.mjtLimited.mjLIMITED_TRUE,
-            armature=armature, damping=[0.05 * kd, 0, 0],
+            name=jname,
+            type=mujoco.mjtJoint.mjJNT_HINGE,
+            axis=list(AXES[axis]),
+            range=[-LIMITS[axis], LIMITS[axis]],
+            limited=mujoco.mjtLimited.mjLIMITED_TRUE,
+            armature=armature,
+            damping=[0.05 * kd, 0, 0],
         )
         radius = 0.045 - 0.017 * i / max(n - 1, 1)
         body.add_geom(
-            name=f"link{i + 1}", type=mujoco.mjtGeom.mjGEOM_CAPSULE, size=[radius, 0, 0],
-            fromto=[0, 0, 0, 0, 0, length], mass=mass, contype=2, conaffinity=1,
+            name=f"link{i + 1}",
+            type=mujoco.mjtGeom.mjGEOM_CAPSULE,
+            size=[radius, 0, 0],
+            fromto=[0, 0, 0, 0, 0, length],
+            mass=mass,
+            contype=2,
+            conaffinity=1,
             rgba=[0.85, 0.55 + 0.05 * (i % 2), 0.2, 1],
         )
         parent, pos = body, [0.0, 0.0, length]
@@ -166,28 +186,44 @@ def sample_arm(seed: int, ranges: ArmRanges) -> Embodiment:
     hand = parent.add_body(name="hand", pos=pos)
     hand.add_site(name="ee", size=[0.01, 0, 0], rgba=[0, 1, 0, 1])
     hand.add_geom(
-        name="palm", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.02, 0.06, PALM_HEIGHT / 2],
-        pos=[0, 0, PALM_HEIGHT / 2], mass=HAND_MASS, contype=2, conaffinity=1,
+        name="palm",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[0.02, 0.06, PALM_HEIGHT / 2],
+        pos=[0, 0, PALM_HEIGHT / 2],
+        mass=HAND_MASS,
+        contype=2,
+        conaffinity=1,
         rgba=[0.2, 0.2, 0.22, 1],
     )
     cam_pos = [-0.035 + cam_off[0], cam_off[1], 0.01 + cam_off[2]]
     s, c = math.sin(cam_pitch), math.cos(cam_pitch)  # looks along (s, 0, c): out of the flange
     hand.add_camera(
-        name="wrist_cam", pos=cam_pos, fovy=70.0,
+        name="wrist_cam",
+        pos=cam_pos,
+        fovy=70.0,
         quat=_frame_quat(np.array([0.0, -1.0, 0.0]), np.array([-c, 0.0, s])),
     )
     finger_kp = strength * 300.0
     for side, sign in (("left", 1.0), ("right", -1.0)):
         finger = hand.add_body(name=f"finger_{side}", pos=[0, sign * FINGER_HALF, PALM_HEIGHT])
         finger.add_joint(
-            name="gripper" if side == "left" else "gripper_r", type=mujoco.mjtJoint.mjJNT_SLIDE,
-            axis=[0, sign, 0], range=[0, stroke], limited=mujoco.mjtLimited.mjLIMITED_TRUE,
-            armature=0.01, damping=[1.0, 0, 0],
+            name="gripper" if side == "left" else "gripper_r",
+            type=mujoco.mjtJoint.mjJNT_SLIDE,
+            axis=[0, sign, 0],
+            range=[0, stroke],
+            limited=mujoco.mjtLimited.mjLIMITED_TRUE,
+            armature=0.01,
+            damping=[1.0, 0, 0],
         )
         finger.add_geom(
-            name=f"finger_{side}", type=mujoco.mjtGeom.mjGEOM_BOX,
-            size=[0.012, FINGER_HALF, finger_len / 2], pos=[0, 0, finger_len / 2],
-            mass=FINGER_MASS, contype=2, conaffinity=1, friction=[1.5, 0.01, 0.001],
+            name=f"finger_{side}",
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=[0.012, FINGER_HALF, finger_len / 2],
+            pos=[0, 0, finger_len / 2],
+            mass=FINGER_MASS,
+            contype=2,
+            conaffinity=1,
+            friction=[1.5, 0.01, 0.001],
             rgba=[0.15, 0.15, 0.15, 1],
         )
     coupling = spec.add_equality(
@@ -196,34 +232,58 @@ def sample_arm(seed: int, ranges: ArmRanges) -> Embodiment:
     coupling.data[:5] = [0, 1, 0, 0, 0]  # polycoef: gripper_r = gripper
     joints.append(
         JointInfo(
-            name="gripper", kind="slide", range=(0.0, stroke), default=stroke, kp=finger_kp,
-            kd=2.0 * math.sqrt(finger_kp * 0.03), effort_limit=strength * 40.0,
+            name="gripper",
+            kind="slide",
+            range=(0.0, stroke),
+            default=stroke,
+            kp=finger_kp,
+            kd=2.0 * math.sqrt(finger_kp * 0.03),
+            effort_limit=strength * 40.0,
             velocity_limit=0.2,
         )
     )
 
     # Fixed scene camera looking at the arm's working volume.
     target = np.array([0.0, 0.0, base_h + 0.4 * sum(lengths)])
-    ray = np.array([math.cos(scene_el) * math.cos(scene_az),
-                    math.cos(scene_el) * math.sin(scene_az), math.sin(scene_el)])
+    ray = np.array(
+        [
+            math.cos(scene_el) * math.cos(scene_az),
+            math.cos(scene_el) * math.sin(scene_az),
+            math.sin(scene_el),
+        ]
+    )
     forward = -ray
     right = np.cross(forward, [0.0, 0.0, 1.0])
     spec.worldbody.add_camera(
-        name="scene_cam", pos=(target + scene_d * ray).tolist(), fovy=55.0,
+        name="scene_cam",
+        pos=(target + scene_d * ray).tolist(),
+        fovy=55.0,
         quat=_frame_quat(right, np.cross(right, forward)),
     )
 
     add_position_actuators(spec, joints)
     home = [j.default for j in joints] + [stroke]  # arm joints, gripper, gripper_r
     return finish(
-        spec, name=name, body_class="arm", joints=joints,
+        spec,
+        name=name,
+        body_class="arm",
+        joints=joints,
         sensors=SensorLayout(imu_site=None, base_body="base", ee_site="ee", camera="wrist_cam"),
-        floating_base=False, source=f"generator:arm(seed={seed})", home_qpos=home,
+        floating_base=False,
+        source=f"generator:arm(seed={seed})",
+        home_qpos=home,
         params={
-            "n_joints": n, "link_length": lengths, "link_mass": masses, "base_height": base_h,
-            "motor_strength": strength, "gripper_stroke": stroke, "finger_length": finger_len,
-            "wrist_cam_offset": cam_off, "wrist_cam_pitch": cam_pitch,
-            "scene_cam_distance": scene_d, "scene_cam_azimuth": scene_az,
+            "n_joints": n,
+            "link_length": lengths,
+            "link_mass": masses,
+            "base_height": base_h,
+            "motor_strength": strength,
+            "gripper_stroke": stroke,
+            "finger_length": finger_len,
+            "wrist_cam_offset": cam_off,
+            "wrist_cam_pitch": cam_pitch,
+            "scene_cam_distance": scene_d,
+            "scene_cam_azimuth": scene_az,
             "scene_cam_elevation": scene_el,
         },
     )

@@ -44,7 +44,9 @@ class JointInfo:
 
     def __post_init__(self) -> None:
         if self.kind not in ("hinge", "slide"):
-            raise ValueError(f"joint {self.name!r}: kind={self.kind!r}, expected 'hinge' or 'slide'")
+            raise ValueError(
+                f"joint {self.name!r}: kind={self.kind!r}, expected 'hinge' or 'slide'"
+            )
         lo, hi = self.range
         if not lo <= hi:
             raise ValueError(f"joint {self.name!r}: range={self.range}, expected low <= high")
@@ -135,5 +137,7 @@ class Embodiment:
         path.write_text(self.mjcf)
         meta = dataclasses.asdict(self)
         meta.pop("mjcf")
-        path.with_suffix(path.suffix + ".json").write_text(json.dumps(meta, indent=2, default=float))
+        path.with_suffix(path.suffix + ".json").write_text(
+            json.dumps(meta, indent=2, default=float)
+        )
         return path

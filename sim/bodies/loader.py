@@ -97,12 +97,8 @@ def load_body(
         _add_floor(spec, model)
 
     sensors = _sensor_layout(spec, model)
-    root_free = [
-        j
-        for j in range(model.njnt)
-        if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE
-        and model.body_parentid[model.jnt_bodyid[j]] == 0
-    ]
+    free = model.jnt_type == mujoco.mjtJoint.mjJNT_FREE
+    floating = bool(np.any(free & (model.body_parentid[model.jnt_bodyid] == 0)))
     try:
         return finish(
             spec,
@@ -110,7 +106,7 @@ def load_body(
             body_class=body_class,
             joints=joints,
             sensors=sensors,
-            floating_base=bool(root_free),
+            floating_base=floating,
             source=str(path),
             params={"actuators": note, "default_pose": pose_source},
             action_kind=action_kind,
@@ -198,10 +194,7 @@ def _joint_info(
         mass = float(model.body_subtreemass[model.jnt_bodyid[j]])
         kp = max(DEFAULT_KP_PER_KG[kind] * mass, MIN_KP[kind])
     kd = KD_RATIO * kp if kd is None else kd
-    if effort is None and model.jnt_actfrclimited[j]:
-        effort = float(np.abs(model.jnt_actfrcrange[j]).max())
-    if not effort:
-        effort = max(kp * DEFAULT_EFFORT_ERROR[kind], 1e-3)
+    effort = effort or _frc(model, j) or max(kp * DEFAULT_EFFORT_ERROR[kind], 1e-3)
     default = float(np.clip(qpos[model.jnt_qposadr[j]], *rng))
     return JointInfo(
         name=model.joint(j).name,

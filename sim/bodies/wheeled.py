@@ -67,13 +67,18 @@ class WheeledRanges:
     imu_offset: tuple[float, float] = (-0.05, 0.05)
 
 
-def _wheel_geom(body: mujoco.MjsBody, name: str, pos: list[float], radius: float,
-                mass: float, visual: bool) -> None:
+def _wheel_geom(
+    body: mujoco.MjsBody, name: str, pos: list[float], radius: float, mass: float, visual: bool
+) -> None:
     x, y, z = pos
     body.add_geom(
-        name=name, type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[radius, 0, 0], mass=mass,
+        name=name,
+        type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+        size=[radius, 0, 0],
+        mass=mass,
         fromto=[x, y - WHEEL_HALF_WIDTH, z, x, y + WHEEL_HALF_WIDTH, z],
-        contype=0 if visual else 1, conaffinity=0 if visual else 1,
+        contype=0 if visual else 1,
+        conaffinity=0 if visual else 1,
         rgba=[0.1, 0.1, 0.1, 1],
     )
 
@@ -102,20 +107,27 @@ def sample_wheeled(seed: int, ranges: WheeledRanges) -> Embodiment:
     n_wheels = 4 if omni else 2
     chassis_mass = mass - n_wheels * wheel_mass - MAST_MASS - (0 if omni else 2 * CASTER_MASS)
     base.add_geom(
-        name="chassis", type=mujoco.mjtGeom.mjGEOM_BOX, size=[length / 2, width / 2, height / 2],
-        pos=[0, 0, box_z], mass=chassis_mass, rgba=[0.2, 0.45, 0.75, 1],
+        name="chassis",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[length / 2, width / 2, height / 2],
+        pos=[0, 0, box_z],
+        mass=chassis_mass,
+        rgba=[0.2, 0.45, 0.75, 1],
     )
     top = box_z + height / 2
     imu_pos = [imu_off[0], imu_off[1], box_z + imu_off[2]]
     s, c = math.sin(cam_pitch), math.cos(cam_pitch)  # looks along (c, 0, -s)
-    cam = base.add_camera(name="front_cam", pos=[length / 2, 0, top + cam_h], fovy=75.0)
-    quat = np.zeros(4)
-    mat = np.column_stack([[0.0, -1.0, 0.0], [s, 0.0, c], [-c, 0.0, s]])
-    mujoco.mju_mat2Quat(quat, mat.flatten())
-    cam.quat = quat.tolist()
+    quat = np.zeros(4)  # camera axes x = -y, up = (s, 0, c), looking along -z_cam
+    mujoco.mju_mat2Quat(quat, np.column_stack([[0, -1, 0], [s, 0, c], [-c, 0, s]]).flatten())
+    base.add_camera(name="front_cam", pos=[length / 2, 0, top + cam_h], fovy=75.0, quat=quat)
     base.add_geom(
-        name="camera_mast", type=mujoco.mjtGeom.mjGEOM_BOX, pos=[length / 2 - 0.01, 0, top + cam_h / 2],
-        size=[0.01, 0.01, cam_h / 2], mass=MAST_MASS, contype=0, conaffinity=0,
+        name="camera_mast",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[0.01, 0.01, cam_h / 2],
+        pos=[length / 2 - 0.01, 0, top + cam_h / 2],
+        mass=MAST_MASS,
+        contype=0,
+        conaffinity=0,
         rgba=[0.3, 0.3, 0.3, 1],
     )
 
@@ -123,10 +135,17 @@ def sample_wheeled(seed: int, ranges: WheeledRanges) -> Embodiment:
         wx = max(length / 2 - radius, radius + 0.01)
         for ix, sx in (("front", 1), ("rear", -1)):
             for iy, sy in (("left", 1), ("right", -1)):
-                _wheel_geom(base, f"wheel_{ix}_{iy}", [sx * wx, sy * track / 2, 0.0], radius,
-                            wheel_mass, visual=True)
+                _wheel_geom(
+                    base,
+                    f"wheel_{ix}_{iy}",
+                    [sx * wx, sy * track / 2, 0.0],
+                    radius,
+                    wheel_mass,
+                    visual=True,
+                )
         inertia_z = mass * (length**2 + width**2) / 12 + n_wheels * wheel_mass * (
-            wx**2 + (track / 2) ** 2)
+            wx**2 + (track / 2) ** 2
+        )
         joints = []
         for jname, kind, axis, gain_mass, vmax in (
             ("base_x", "slide", [1, 0, 0], mass, 1.0),
@@ -135,11 +154,18 @@ def sample_wheeled(seed: int, ranges: WheeledRanges) -> Embodiment:
         ):
             jtype = mujoco.mjtJoint.mjJNT_SLIDE if kind == "slide" else mujoco.mjtJoint.mjJNT_HINGE
             base.add_joint(name=jname, type=jtype, axis=axis, armature=0.01)
-            joints.append(JointInfo(
-                name=jname, kind=kind, range=UNLIMITED, default=0.0, kp=0.0,
-                kd=strength * 10.0 * gain_mass, effort_limit=strength * 4.0 * gain_mass * vmax,
-                velocity_limit=vmax,
-            ))
+            joints.append(
+                JointInfo(
+                    name=jname,
+                    kind=kind,
+                    range=UNLIMITED,
+                    default=0.0,
+                    kp=0.0,
+                    kd=strength * 10.0 * gain_mass,
+                    effort_limit=strength * 4.0 * gain_mass * vmax,
+                    velocity_limit=vmax,
+                )
+            )
         home = [0.0, 0.0, 0.0]
     else:
         base.add_freejoint(name="root")
@@ -147,35 +173,66 @@ def sample_wheeled(seed: int, ranges: WheeledRanges) -> Embodiment:
         effort = strength * 0.25 * mass * GRAVITY * radius
         for side, sy in (("left", 1), ("right", -1)):
             wheel = base.add_body(name=f"{side}_wheel", pos=[0, sy * track / 2, 0])
-            wheel.add_joint(name=f"{side}_wheel", type=mujoco.mjtJoint.mjJNT_HINGE, axis=[0, 1, 0],
-                            armature=0.002, damping=[1e-4, 0, 0])
-            _wheel_geom(wheel, f"{side}_wheel", [0.0, 0.0, 0.0], radius, wheel_mass,
-                        visual=False)
-            joints.append(JointInfo(
-                name=f"{side}_wheel", kind="hinge", range=UNLIMITED, default=0.0, kp=0.0,
-                kd=effort / 2.0, effort_limit=effort, velocity_limit=1.5 / radius,
-            ))
-        # Casters fill the gap between the floor and the chassis bottom.
+            wheel.add_joint(
+                name=f"{side}_wheel",
+                type=mujoco.mjtJoint.mjJNT_HINGE,
+                axis=[0, 1, 0],
+                armature=0.002,
+                damping=[1e-4, 0, 0],
+            )
+            _wheel_geom(wheel, f"{side}_wheel", [0.0, 0.0, 0.0], radius, wheel_mass, visual=False)
+            joints.append(
+                JointInfo(
+                    name=f"{side}_wheel",
+                    kind="hinge",
+                    range=UNLIMITED,
+                    default=0.0,
+                    kp=0.0,
+                    kd=effort / 2.0,
+                    effort_limit=effort,
+                    velocity_limit=1.5 / radius,
+                )
+            )
+        # Casters fill the gap between the floor and the chassis bottom; their soft contact
+        # (solref 0.05 s) leaves about 3/4 of the weight on the driven wheels for traction.
         caster_r = (radius + box_z - height / 2) / 2
         for tag, sx in (("front", 1), ("rear", -1)):
             base.add_geom(
-                name=f"caster_{tag}", type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[caster_r, 0, 0],
+                name=f"caster_{tag}",
+                type=mujoco.mjtGeom.mjGEOM_SPHERE,
+                size=[caster_r, 0, 0],
                 pos=[sx * (length / 2 - caster_r - 0.01), 0, caster_r - radius],
-                mass=CASTER_MASS, condim=1, priority=1, rgba=[0.7, 0.7, 0.7, 1],
+                mass=CASTER_MASS,
+                condim=1,
+                priority=1,
+                solref=[0.05, 1.0],
+                rgba=[0.7, 0.7, 0.7, 1],
             )
         home = [0.0, 0.0, radius, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
 
     add_imu(base, spec, pos=imu_pos)
     add_velocity_actuators(spec, joints)
     return finish(
-        spec, name=name, body_class="wheeled", joints=joints,
+        spec,
+        name=name,
+        body_class="wheeled",
+        joints=joints,
         sensors=SensorLayout(imu_site="imu", base_body="base", ee_site=None, camera="front_cam"),
-        floating_base=not omni, source=f"generator:wheeled(seed={seed})", home_qpos=home,
+        floating_base=not omni,
+        source=f"generator:wheeled(seed={seed})",
+        home_qpos=home,
         action_kind="joint_velocity",
         params={
-            "omni": omni, "length": length, "width": width, "chassis_height": height,
-            "mass": mass, "wheel_radius": radius, "track_width": track,
-            "motor_strength": strength, "camera_height": cam_h, "camera_pitch": cam_pitch,
+            "omni": omni,
+            "length": length,
+            "width": width,
+            "chassis_height": height,
+            "mass": mass,
+            "wheel_radius": radius,
+            "track_width": track,
+            "motor_strength": strength,
+            "camera_height": cam_h,
+            "camera_pitch": cam_pitch,
             "imu_offset": imu_off,
         },
     )

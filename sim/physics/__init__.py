@@ -22,7 +22,9 @@ def make_sim(model: mujoco.MjModel, num_envs: int, backend: str = "cpu", **kwarg
     try:
         cls = _BACKENDS[backend]
     except KeyError:
-        raise ValueError(f"unknown physics backend {backend!r}; expected one of {sorted(_BACKENDS)}")
+        raise ValueError(
+            f"unknown physics backend {backend!r}; expected one of {sorted(_BACKENDS)}"
+        ) from None
     return cls(model, num_envs, **kwargs)
 
 

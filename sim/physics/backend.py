@@ -63,7 +63,9 @@ def param_shape(model: mujoco.MjModel, name: str) -> tuple[int, ...]:
     try:
         info = PARAMS[name]
     except KeyError:
-        raise KeyError(f"unknown physics parameter {name!r}; expected one of {sorted(PARAMS)}")
+        raise KeyError(
+            f"unknown physics parameter {name!r}; expected one of {sorted(PARAMS)}"
+        ) from None
     count = getattr(model, info.size_attr)
     return (count, info.width) if info.width else (count,)
 
@@ -142,7 +144,7 @@ class BatchedSim(ABC):
     def get_params(self, name: str) -> torch.Tensor:
         """Per-env values of parameter `name`, (N, *param_shape)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (an optional hook: nothing to release by default)
         """Release threads or device memory."""
 
     # --- helpers shared by backends -----------------------------------------------------

@@ -104,7 +104,13 @@ class CpuSim(BatchedSim):
 
     def _step_chunk(self, envs: range, substeps: int) -> None:
         # The hot loop: keep Python work (which holds the GIL) to a few calls per env.
-        models, datas, ctrl, state, sensor = self._models, self._data, self._ctrl, self._state, self._sensor
+        models, datas, ctrl, state, sensor = (
+            self._models,
+            self._data,
+            self._ctrl,
+            self._state,
+            self._sensor,
+        )
         set_state, get_state, step = mujoco.mj_setState, mujoco.mj_getState, mujoco.mj_step
         advance = (substeps - 0.5) * self.model.opt.timestep  # time moves by substeps * dt
         for i in envs:
@@ -241,4 +247,3 @@ def _read_param(m: mujoco.MjModel, name: str) -> np.ndarray:
     if name == "actuator_kd":
         return -m.actuator_biasprm[:, 2]
     return np.array(getattr(m, name))
-

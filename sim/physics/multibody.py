@@ -61,9 +61,7 @@ class MultiBodySim:
         if ids.size and (ids.min() < 0 or ids.max() >= self.num_envs):
             raise IndexError(f"env_ids {ids.tolist()} outside [0, {self.num_envs})")
         group = np.searchsorted(self.offsets, ids, side="right") - 1
-        return [
-            (int(g), ids[group == g] - self.offsets[g]) for g in np.unique(group)
-        ]
+        return [(int(g), ids[group == g] - self.offsets[g]) for g in np.unique(group)]
 
     def substeps_for(self, control_dt: float) -> list[int]:
         """Physics substeps per control period for each group (bodies may differ in dt)."""
@@ -91,7 +89,8 @@ class MultiBodySim:
         """Write padded actions (num_envs, max_nu) into every group's ctrl."""
         if tuple(actions.shape) != (self.num_envs, self.max_nu):
             raise ValueError(
-                f"actions have shape {tuple(actions.shape)}, expected {(self.num_envs, self.max_nu)}"
+                f"actions have shape {tuple(actions.shape)}, "
+                f"expected {(self.num_envs, self.max_nu)}"
             )
         for g, sim in enumerate(self.groups):
             sim.ctrl[:] = actions[self.group_slice(g), : sim.ctrl.shape[1]]
