@@ -8,6 +8,10 @@ model. Trials are interleaved (baseline, T=1, T=2, baseline, ...) from the same 
 states, and each figure is the median over repeats; `speedup` is the median of the paired
 ratios backend / baseline, so machine noise that hits a whole repeat cancels.
 
+The two-core limit: in each repeat, two processes run the baseline loop on N/2 envs each
+at the same time; their summed rate over the baseline (`two_process_speedup`) is what two
+cores give with no sharing at all, and `of_two_core_limit` = speedup / that.
+
     python benchmarks/sim_throughput.py            # prints JSON
     python benchmarks/sim_throughput.py --envs 64 256 --repeats 5
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -52,6 +57,17 @@ def run_baseline(model: mujoco.MjModel, n: int, control_steps: int, substeps: in
     return n * control_steps * substeps / (time.perf_counter() - t)
 
 
+def _limit_worker(job: tuple[int, int, int, int]) -> float:
+    seed, n, control_steps, substeps = job
+    model = bodies.sample("humanoid", seed=seed).compile()
+    return run_baseline(model, n, control_steps, substeps)
+
+
+def run_two_processes(seed: int, n: int, control_steps: int, substeps: int) -> float:
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        return sum(pool.map(_limit_worker, [(seed, n // 2, control_steps, substeps)] * 2))
+
+
 def run_backend(sim: CpuSim, control_steps: int, substeps: int) -> float:
     qpos, qvel = initial_states(sim.model, sim.num_envs)
     sim.reset(qpos=qpos, qvel=qvel)
@@ -74,6 +90,12 @@ def main() -> None:
     p.add_argument("--physics-steps", type=int, default=20000, help="per trial, all envs together")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0, help="humanoid generator seed")
+    p.add_argument(
+        "--limit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure the two-core limit with two baseline processes",
+    )
     args = p.parse_args()
 
     emb = bodies.sample("humanoid", seed=args.seed)
@@ -82,23 +104,29 @@ def main() -> None:
     for n in args.envs:
         control_steps = max(5, args.physics_steps // (n * args.substeps))
         sims = {t: CpuSim(model, n, num_threads=t) for t in args.threads}
-        base, rates = [], {t: [] for t in args.threads}
+        base, limit, rates = [], [], {t: [] for t in args.threads}
         for _ in range(args.repeats):
             base.append(run_baseline(model, n, control_steps, args.substeps))
             for t, sim in sims.items():
                 rates[t].append(run_backend(sim, control_steps, args.substeps))
+            if n >= 2 and args.limit:
+                limit.append(
+                    run_two_processes(args.seed, n, control_steps, args.substeps) / base[-1]
+                )
         for t, sim in sims.items():
             ratios = [r / b for r, b in zip(rates[t], base, strict=True)]
-            results.append(
-                {
-                    "num_envs": n,
-                    "threads": t,
-                    "steps_per_s": round(statistics.median(rates[t])),
-                    "baseline_steps_per_s": round(statistics.median(base)),
-                    "speedup": round(statistics.median(ratios), 3),
-                    "speedup_min": round(min(ratios), 3),
-                }
-            )
+            row = {
+                "num_envs": n,
+                "threads": t,
+                "steps_per_s": round(statistics.median(rates[t])),
+                "baseline_steps_per_s": round(statistics.median(base)),
+                "speedup": round(statistics.median(ratios), 3),
+                "speedup_min": round(min(ratios), 3),
+            }
+            if limit and t == 2:
+                row["two_process_speedup"] = round(statistics.median(limit), 3)
+                row["of_two_core_limit"] = round(row["speedup"] / row["two_process_speedup"], 3)
+            results.append(row)
             sim.close()
     print(
         json.dumps(

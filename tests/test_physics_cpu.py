@@ -64,14 +64,17 @@ def test_batch_equals_envs_stepped_one_by_one(model):
         single.reset(qvel=qvel[i : i + 1])
         want = _rollout(single, ctrl[:, i : i + 1])
         assert torch.equal(got[:, i], want[:, 0]), f"env {i} differs from its solo run"
-    # and the same as a plain mj_step loop on one MjData
+    # and the same as a plain mj_step loop on one MjData whose solver starts cold at each
+    # control step (the backend's documented semantics)
     d = mujoco.MjData(model)
     mujoco.mj_resetDataKeyframe(model, d, 0)
     d.qvel[:] = qvel[2].numpy()
     for t in range(steps):
         d.ctrl[:] = ctrl[t, 2].numpy()
+        d.qacc_warmstart[:] = 0.0
         mujoco.mj_step(model, d, 2)
     np.testing.assert_array_equal(d.qpos, got[-1, 2, : model.nq].numpy())
+    np.testing.assert_array_equal(d.qvel, got[-1, 2, model.nq :].numpy())
 
 
 def test_reset_some_envs_leaves_others_untouched(model):

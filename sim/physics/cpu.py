@@ -1,27 +1,32 @@
-"""CPU backend: N native MuJoCo `MjData`, stepped by a pool of threads.
+"""CPU backend: native MuJoCo for N envs, stepped in parallel by `mujoco.rollout`.
 
-`mj_step` releases the GIL, so threads step disjoint, contiguous chunks of envs in
-parallel. Each env keeps its own `MjData` (warm starts, contacts and every derived field
-survive between steps), and its own `MjModel` copy once a per-env parameter is set (until
-then all envs share the nominal model). After a step each worker copies its envs' qpos,
-qvel, time and sensors into shared numpy buffers that the torch tensors view without copies.
-Body poses and contact forces are gathered only when read.
+The state of every env lives in one numpy array (MuJoCo's "full physics" state: time,
+qpos, qvel, actuator activations, ...), which the torch tensors view without copies. A
+`step(substeps)` hands all envs to MuJoCo's rollout, whose C++ thread pool steps disjoint
+chunks of envs on its own threads (no Python, no GIL in the loop) and writes the new states
+and sensor readings back. Each env has its own `MjModel` once a per-env parameter is set
+(until then all envs share the nominal model).
+
+What a step keeps and drops: each call to `step` starts MuJoCo's constraint solver cold
+(zero warm start) on its first substep, and warm-starts the rest; results are therefore
+independent of chunking and thread count (a batch equals its envs run one by one, bit for
+bit), and equal a plain `mj_step` loop that zeroes `qacc_warmstart` at each control step.
+Body poses and contact forces are computed only when read, from the current state.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import mujoco
 import numpy as np
 import torch
+from mujoco import rollout
 
 from .backend import BatchedSim, param_shape
 
-# mj_getState writes time, qpos, qvel in this order into one row of the state buffer.
-_STATE = mujoco.mjtState.mjSTATE_TIME | mujoco.mjtState.mjSTATE_QPOS | mujoco.mjtState.mjSTATE_QVEL
+_FULL = mujoco.mjtState.mjSTATE_FULLPHYSICS  # layout starts with time, qpos, qvel
 _CTRL = mujoco.mjtState.mjSTATE_CTRL
 
 
@@ -39,29 +44,29 @@ class CpuSim(BatchedSim):
         self.device = torch.device("cpu")
         self.num_threads = min(num_threads, num_envs)
         self._models = [model] * num_envs  # per-env copies made on the first set_params
-        self._data = [mujoco.MjData(model) for _ in range(num_envs)]
-        self._scratch = mujoco.MjData(model)
+        # One scratch MjData per rollout thread; also used for resets and lazy gathers.
+        self._scratch = [mujoco.MjData(model) for _ in range(self.num_threads)]
+        self._rollout = rollout.Rollout(nthread=self.num_threads if self.num_threads > 1 else 0)
         self._key = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_KEY, "home")
         nq, nv = model.nq, model.nv
 
-        self._state = np.zeros((num_envs, 1 + nq + nv))  # time, qpos, qvel
+        self._state = np.zeros((num_envs, mujoco.mj_stateSize(model, _FULL)))
         self._sensor = np.zeros((num_envs, model.nsensordata))
+        self._cold = np.zeros((num_envs, nv))  # the solver's warm start at each step call
         self._diverged = np.zeros(num_envs, dtype=bool)
         self._xpos = np.zeros((num_envs, model.nbody, 3))
         self._xquat = np.zeros((num_envs, model.nbody, 4))
         self._cforce = np.zeros((num_envs, model.nbody, 3))
         self._poses_fresh = self._forces_fresh = False
+        self._buffers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.ctrl = torch.zeros(num_envs, model.nu, dtype=torch.float64)
         self._ctrl = self.ctrl.numpy()  # same memory as the tensor
 
         t = torch.from_numpy
         self._times = t(self._state[:, 0])
-        self._qpos, self._qvel = t(self._state[:, 1 : 1 + nq]), t(self._state[:, 1 + nq :])
+        self._qpos = t(self._state[:, 1 : 1 + nq])
+        self._qvel = t(self._state[:, 1 + nq : 1 + nq + nv])
         self._sensordata = t(self._sensor)
-
-        bounds = np.linspace(0, num_envs, self.num_threads + 1).astype(int)
-        self._chunks = [range(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        self._pool = ThreadPoolExecutor(self.num_threads) if self.num_threads > 1 else None
         self.reset()
 
     # --- state views --------------------------------------------------------------------
@@ -84,7 +89,7 @@ class CpuSim(BatchedSim):
     @property
     def contact_force(self) -> torch.Tensor:
         if not self._forces_fresh:
-            self._run(self._gather_forces)
+            self._gather_forces()
             self._forces_fresh = True
         return torch.from_numpy(self._cforce)
 
@@ -92,57 +97,49 @@ class CpuSim(BatchedSim):
     def step(self, substeps: int = 1) -> None:
         if substeps < 1:
             raise ValueError(f"substeps={substeps}, expected >= 1")
-        self._run(self._step_chunk, substeps)
+        if substeps not in self._buffers:
+            n = self.num_envs
+            self._buffers[substeps] = (
+                np.empty((n, substeps, self.model.nu)),
+                np.empty((n, substeps, self._state.shape[1])),
+                np.empty((n, substeps, self.model.nsensordata)),
+            )
+        ctrl, states, sensors = self._buffers[substeps]
+        ctrl[:] = self._ctrl[:, None, :]
+        t_before = self._state[:, 0].copy()
+        self._rollout.rollout_.rollout(
+            self._models, self._scratch, substeps, _CTRL.value,
+            self._state, self._cold, ctrl, states, sensors, None,
+        )  # fmt: skip
+        self._state[:] = states[:, -1]
+        self._sensor[:] = sensors[:, -1]
+        # MuJoCo restarts an env whose physics went unstable: its clock falls behind.
+        self._diverged |= self._state[:, 0] < t_before + (substeps - 0.5) * self.timestep
         self._poses_fresh = self._forces_fresh = False
 
-    def _run(self, fn, *args) -> None:
-        if self._pool is None:
-            fn(self._chunks[0], *args)
-        else:
-            for f in [self._pool.submit(fn, c, *args) for c in self._chunks]:
-                f.result()
-
-    def _step_chunk(self, envs: range, substeps: int) -> None:
-        # The hot loop: keep Python work (which holds the GIL) to a few calls per env.
-        models, datas, ctrl, state, sensor = (
-            self._models,
-            self._data,
-            self._ctrl,
-            self._state,
-            self._sensor,
-        )
-        set_state, get_state, step = mujoco.mj_setState, mujoco.mj_getState, mujoco.mj_step
-        advance = (substeps - 0.5) * self.model.opt.timestep  # time moves by substeps * dt
-        for i in envs:
-            m, d = models[i], datas[i]
-            t_before = state[i, 0]
-            set_state(m, d, ctrl[i], _CTRL)
-            step(m, d, substeps)
-            get_state(m, d, state[i], _STATE)
-            sensor[i] = d.sensordata
-            if state[i, 0] < t_before + advance:  # MuJoCo restarted the env: it diverged
-                self._diverged[i] = True
-
-    def _read(self, i: int, m: mujoco.MjModel, d: mujoco.MjData) -> None:
-        mujoco.mj_getState(m, d, self._state[i], _STATE)
-        self._sensor[i] = d.sensordata
+    def _load(self, i: int) -> tuple[mujoco.MjModel, mujoco.MjData]:
+        """Env i's model and a scratch MjData holding its current state and ctrl."""
+        m, d = self._models[i], self._scratch[0]
+        mujoco.mj_setState(m, d, self._state[i], _FULL)
+        mujoco.mj_setState(m, d, self._ctrl[i], _CTRL)
+        d.qacc_warmstart[:] = 0.0
+        return m, d
 
     def _refresh_poses(self) -> None:
-        if not self._poses_fresh:
-            self._run(self._gather_poses)
-            self._poses_fresh = True
-
-    def _gather_poses(self, envs: range) -> None:
-        for i in envs:
-            m, d = self._models[i], self._data[i]
+        if self._poses_fresh:
+            return
+        for i in range(self.num_envs):
+            m, d = self._load(i)
             mujoco.mj_kinematics(m, d)
             self._xpos[i] = d.xpos
             self._xquat[i] = d.xquat
+        self._poses_fresh = True
 
-    def _gather_forces(self, envs: range) -> None:
+    def _gather_forces(self) -> None:
         f6 = np.zeros(6)
-        for i in envs:
-            m, d = self._models[i], self._data[i]
+        for i in range(self.num_envs):
+            m, d = self._load(i)
+            mujoco.mj_forward(m, d)
             out = self._cforce[i]
             out[:] = 0.0
             for c in range(d.ncon):
@@ -158,8 +155,9 @@ class CpuSim(BatchedSim):
         ids = self._env_ids(env_ids)
         qpos = _rows(qpos, len(ids), self.model.nq, "qpos")
         qvel = _rows(qvel, len(ids), self.model.nv, "qvel")
+        d = self._scratch[0]
         for k, i in enumerate(ids):
-            m, d = self._models[i], self._data[i]
+            m = self._models[i]
             if self._key >= 0:
                 mujoco.mj_resetDataKeyframe(m, d, self._key)
             else:
@@ -169,9 +167,10 @@ class CpuSim(BatchedSim):
             if qvel is not None:
                 d.qvel[:] = qvel[k]
             mujoco.mj_forward(m, d)
+            mujoco.mj_getState(m, d, self._state[i], _FULL)
+            self._sensor[i] = d.sensordata
             self._ctrl[i] = d.ctrl
             self._diverged[i] = False
-            self._read(i, m, d)
         self._poses_fresh = self._forces_fresh = False
 
     # --- per-env parameters -------------------------------------------------------------
@@ -189,7 +188,7 @@ class CpuSim(BatchedSim):
             m = self._own_model(i)
             _write_param(m, name, vals[k])
             if name in ("body_mass", "body_ipos"):
-                mujoco.mj_setConst(m, self._scratch)  # scratch data: env state untouched
+                mujoco.mj_setConst(m, self._scratch[0])  # scratch data: env state untouched
 
     def get_params(self, name: str) -> torch.Tensor:
         param_shape(self.model, name)  # validates the name
@@ -201,9 +200,7 @@ class CpuSim(BatchedSim):
         return self._models[i]
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        self._rollout.close()
 
 
 def _rows(x, n: int, width: int, what: str) -> np.ndarray | None:
