@@ -29,6 +29,7 @@ import time
 import mujoco
 import numpy as np
 import torch
+
 from xembody.sim import bodies
 from xembody.sim.physics import CpuSim
 

@@ -4,9 +4,9 @@ import json
 
 import mujoco
 import pytest
-from xembody.sim import bodies
 
 from xembody.cli import main
+from xembody.sim import bodies
 
 
 def test_help_everywhere(capsys):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 
 import mujoco
 import numpy as np
 import pytest
-from xembody.sim.bodies import registry
+
 from xembody.sim.bodies.embodiment import Embodiment
 from xembody.sim.bodies.humanoid import HumanoidRanges, sample_humanoid
 from xembody.sim.bodies.quadruped import QuadrupedRanges, sample_quadruped
@@ -53,72 +52,11 @@ def warnings(d: mujoco.MjData) -> int:
 KINDS = pytest.mark.parametrize("kind", sorted(GENERATORS))
 
 
-@KINDS
-def test_registered(kind: str) -> None:
-    fn, ranges_type = GENERATORS[kind]
-    gen = registry._GENERATORS[kind]
-    assert gen.fn is fn and gen.ranges_type is ranges_type and gen.body_class == kind
-
-
-@KINDS
-def test_many_seeds_compile_with_params_in_range(kind: str) -> None:
-    _, ranges_type = GENERATORS[kind]
-    ranges = ranges_type()
-    fields = [f.name for f in dataclasses.fields(ranges_type)]
-    for seed in SEEDS:
-        emb = body(kind, seed)
-        assert emb.body_class == kind and emb.floating_base
-        assert emb.source == f"generator:{kind}(seed={seed})"
-        assert sorted(emb.params) == sorted(fields)
-        for name in fields:
-            lo, hi = getattr(ranges, name)
-            value = emb.params[name]
-            values = value if isinstance(value, list) else [value]
-            assert values and all(isinstance(v, int | float) for v in values), (name, value)
-            assert all(lo <= v <= hi for v in values), (seed, name, value, (lo, hi))
-        m = model(kind, seed)
-        assert m.nkey == 1 and m.key("home").id == 0
-        assert m.site("imu").id >= 0 and m.camera(emb.sensors.camera).id >= 0
-        assert m.body(emb.sensors.base_body).id == 1
-        for s in ("imu_gyro", "imu_acc", "imu_quat"):
-            assert m.sensor(s).id >= 0
-
-
 def test_integer_ranges_are_ints() -> None:
     for seed in SEEDS:
         n = body("humanoid", seed).params["arm_joints"]
         assert isinstance(n, int) and n in (3, 4)
     assert {body("humanoid", s).params["arm_joints"] for s in SEEDS} == {3, 4}
-
-
-@KINDS
-def test_deterministic_and_seed_dependent(kind: str) -> None:
-    fn, ranges_type = GENERATORS[kind]
-    assert fn(3, ranges_type()).mjcf == body(kind, 3).mjcf
-    assert fn(3, ranges_type()).params == body(kind, 3).params
-    texts = {body(kind, s).mjcf for s in SEEDS}
-    assert len(texts) == len(SEEDS)
-
-
-@KINDS
-def test_action_space_matches_actuators(kind: str) -> None:
-    for seed in SEEDS:
-        emb, m = body(kind, seed), model(kind, seed)
-        assert emb.action.dim == emb.num_actions == m.nu
-        assert emb.action.kind == "joint_position"
-        for i, info in enumerate(emb.joints):
-            act = m.actuator(i)
-            assert act.name == info.name
-            assert m.joint(int(act.trnid[0])).name == info.name
-            assert m.jnt_type[act.trnid[0]] == mujoco.mjtJoint.mjJNT_HINGE
-            np.testing.assert_allclose(m.jnt_range[act.trnid[0]], info.range)
-            np.testing.assert_allclose(m.actuator_ctrlrange[i], info.range)
-            # The MJCF text holds the JointInfo gains and limits exactly.
-            assert m.actuator_gainprm[i, 0] == info.kp and -m.actuator_biasprm[i, 2] == info.kd
-            assert tuple(m.actuator_forcerange[i]) == (-info.effort_limit, info.effort_limit)
-        # The home key sets every actuated joint to its default.
-        qadr = [m.jnt_qposadr[m.joint(n).id] for n in emb.joint_names]
-        np.testing.assert_array_equal(m.key_qpos[0][qadr], emb.default_pose)
 
 
 def test_humanoid_joint_counts() -> None:

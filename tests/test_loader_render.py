@@ -9,6 +9,7 @@ import mujoco
 import numpy as np
 import pytest
 from PIL import Image
+
 from xembody.sim import render
 from xembody.sim.bodies.loader import load_body
 

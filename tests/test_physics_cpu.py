@@ -4,6 +4,7 @@ import mujoco
 import numpy as np
 import pytest
 import torch
+
 from xembody.sim import bodies
 from xembody.sim.physics import PARAMS, CpuSim, MultiBodySim, make_sim
 

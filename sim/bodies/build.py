@@ -3,6 +3,7 @@ PD actuators, an IMU, and the final step that turns a spec into an `Embodiment`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -107,6 +108,8 @@ def finish(
     model = spec.compile()
     if home_qpos is not None and len(home_qpos) != model.nq:
         raise ValueError(f"{name}: home_qpos has {len(home_qpos)} entries, model nq={model.nq}")
+    mjcf = spec.to_xml()
+    joints = _as_written(joints, mujoco.MjModel.from_xml_string(mjcf), action_kind)
     if action_kind == "joint_position":
         low = tuple(j.range[0] for j in joints)
         high = tuple(j.range[1] for j in joints)
@@ -116,14 +119,43 @@ def finish(
     return Embodiment(
         name=name,
         body_class=body_class,
-        mjcf=spec.to_xml(),
-        joints=tuple(joints),
+        mjcf=mjcf,
+        joints=joints,
         sensors=sensors,
         action=ActionSpace(kind=action_kind, low=low, high=high),
         floating_base=floating_base,
         source=source,
         params={k: _plain(v) for k, v in params.items()},
     )
+
+
+def _as_written(
+    joints: Sequence[JointInfo], model: mujoco.MjModel, action_kind: str
+) -> tuple[JointInfo, ...]:
+    """The joint facts as the written MJCF holds them (it keeps ~6 significant digits), so
+    that `Embodiment.joints` and the compiled model agree exactly."""
+    home = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_KEY, "home")
+    out = []
+    for i, j in enumerate(joints):
+        jid = model.joint(j.name).id
+        lo, hi = model.jnt_range[jid] if model.jnt_limited[jid] else j.range
+        key = model.key_qpos[home][model.jnt_qposadr[jid]] if home >= 0 else j.default
+        kd = (
+            model.actuator_gainprm[i, 0]
+            if action_kind != "joint_position"
+            else -model.actuator_biasprm[i, 2]
+        )
+        out.append(
+            dataclasses.replace(
+                j,
+                range=(float(lo), float(hi)),
+                default=float(np.clip(key, lo, hi)),
+                kp=float(model.actuator_gainprm[i, 0]) if action_kind == "joint_position" else j.kp,
+                kd=float(kd),
+                effort_limit=float(model.actuator_forcerange[i, 1]),
+            )
+        )
+    return tuple(out)
 
 
 def _plain(v: Any) -> Any:
