@@ -246,3 +246,21 @@ def test_generated_bodies_batch_equals_solo_runs(body_class):
     for i in (0, n - 1):
         solo.reset()
         assert torch.equal(_rollout(solo, ctrl[:, i : i + 1], substeps=4)[:, 0], got[:, i])
+
+
+def test_mocap_positions_are_per_env_and_survive_steps():
+    xml = """<mujoco><worldbody><body name="m" mocap="true"><geom size=".1" contype="0"
+    conaffinity="0"/></body><body><freejoint/><geom size=".1"/></body></worldbody></mujoco>"""
+    model = mujoco.MjModel.from_xml_string(xml)
+    sim = CpuSim(model, 3, num_threads=2)
+    sim.reset([0, 2], mocap_pos=np.array([[[1.0, 2.0, 3.0]], [[-1.0, 0.0, 0.5]]]))
+    for _ in range(5):
+        sim.step(2)
+    sim.reset([1])  # another env's reset leaves them alone
+    m = model.body("m").id
+    assert torch.allclose(
+        sim.body_pos[:, m],
+        torch.tensor([[1.0, 2, 3], [0, 0, 0], [-1, 0, 0.5]], dtype=torch.float64),
+    )
+    with pytest.raises(ValueError, match="mocap_pos has shape"):
+        sim.reset([0], mocap_pos=np.zeros((1, 2, 3)))

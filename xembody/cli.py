@@ -9,6 +9,7 @@ import sys
 VERBS = {
     "demo": "xembody.demo",
     "bodies": "xembody.bodies",
+    "train": "xembody.train",
 }
 
 

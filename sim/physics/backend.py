@@ -126,9 +126,11 @@ class BatchedSim(ABC):
         env_ids: Sequence[int] | torch.Tensor | None = None,
         qpos: torch.Tensor | np.ndarray | None = None,
         qvel: torch.Tensor | np.ndarray | None = None,
+        mocap_pos: torch.Tensor | np.ndarray | None = None,
     ) -> None:
         """Reset `env_ids` (all when None) to the "home" keyframe (or the model's
-        qpos0), then overwrite qpos/qvel rows when given ((len(env_ids), nq|nv)).
+        qpos0), then overwrite qpos/qvel rows when given ((len(env_ids), nq|nv)) and the
+        mocap bodies' positions ((len(env_ids), nmocap, 3): per-env targets, obstacles).
         ctrl of those envs goes back to the keyframe's targets. Other envs are untouched."""
 
     @abstractmethod

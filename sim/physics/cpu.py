@@ -28,6 +28,7 @@ from .backend import BatchedSim, param_shape
 
 _FULL = mujoco.mjtState.mjSTATE_FULLPHYSICS  # layout starts with time, qpos, qvel
 _CTRL = mujoco.mjtState.mjSTATE_CTRL
+_MOCAP = mujoco.mjtState.mjSTATE_MOCAP_POS  # not part of the physics state: an input, like ctrl
 
 
 class CpuSim(BatchedSim):
@@ -61,6 +62,9 @@ class CpuSim(BatchedSim):
         self._buffers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.ctrl = torch.zeros(num_envs, model.nu, dtype=torch.float64)
         self._ctrl = self.ctrl.numpy()  # same memory as the tensor
+        # Mocap positions (targets, obstacles) travel with ctrl as rollout's control input.
+        self._mocap = np.zeros((num_envs, 3 * model.nmocap))
+        self._input_spec = _CTRL | _MOCAP if model.nmocap else _CTRL
 
         t = torch.from_numpy
         self._times = t(self._state[:, 0])
@@ -100,15 +104,17 @@ class CpuSim(BatchedSim):
         if substeps not in self._buffers:
             n = self.num_envs
             self._buffers[substeps] = (
-                np.empty((n, substeps, self.model.nu)),
+                np.empty((n, substeps, self.model.nu + self._mocap.shape[1])),
                 np.empty((n, substeps, self._state.shape[1])),
                 np.empty((n, substeps, self.model.nsensordata)),
             )
         ctrl, states, sensors = self._buffers[substeps]
-        ctrl[:] = self._ctrl[:, None, :]
+        nu = self.model.nu
+        ctrl[:, :, :nu] = self._ctrl[:, None, :]
+        ctrl[:, :, nu:] = self._mocap[:, None, :]
         t_before = self._state[:, 0].copy()
         self._rollout.rollout_.rollout(
-            self._models, self._scratch, substeps, _CTRL.value,
+            self._models, self._scratch, substeps, int(self._input_spec),
             self._state, self._cold, ctrl, states, sensors, None,
         )  # fmt: skip
         self._state[:] = states[:, -1]
@@ -122,6 +128,7 @@ class CpuSim(BatchedSim):
         m, d = self._models[i], self._scratch[0]
         mujoco.mj_setState(m, d, self._state[i], _FULL)
         mujoco.mj_setState(m, d, self._ctrl[i], _CTRL)
+        d.mocap_pos[:] = self._mocap[i].reshape(-1, 3)
         d.qacc_warmstart[:] = 0.0
         return m, d
 
@@ -151,10 +158,13 @@ class CpuSim(BatchedSim):
                 out[m.geom_bodyid[con.geom[0]]] -= world
 
     # --- reset --------------------------------------------------------------------------
-    def reset(self, env_ids=None, qpos=None, qvel=None) -> None:
+    def reset(self, env_ids=None, qpos=None, qvel=None, mocap_pos=None) -> None:
         ids = self._env_ids(env_ids)
         qpos = _rows(qpos, len(ids), self.model.nq, "qpos")
         qvel = _rows(qvel, len(ids), self.model.nv, "qvel")
+        nmocap = self.model.nmocap
+        if mocap_pos is not None:
+            mocap_pos = _rows(mocap_pos, len(ids), nmocap * 3, "mocap_pos", flatten=True)
         d = self._scratch[0]
         for k, i in enumerate(ids):
             m = self._models[i]
@@ -166,8 +176,11 @@ class CpuSim(BatchedSim):
                 d.qpos[:] = qpos[k]
             if qvel is not None:
                 d.qvel[:] = qvel[k]
+            if mocap_pos is not None:
+                d.mocap_pos[:] = mocap_pos[k].reshape(nmocap, 3)
             mujoco.mj_forward(m, d)
             mujoco.mj_getState(m, d, self._state[i], _FULL)
+            self._mocap[i] = d.mocap_pos.reshape(-1)
             self._sensor[i] = d.sensordata
             self._ctrl[i] = d.ctrl
             self._diverged[i] = False
@@ -203,10 +216,12 @@ class CpuSim(BatchedSim):
         self._rollout.close()
 
 
-def _rows(x, n: int, width: int, what: str) -> np.ndarray | None:
+def _rows(x, n: int, width: int, what: str, flatten: bool = False) -> np.ndarray | None:
     if x is None:
         return None
     arr = np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=float)
+    if flatten:
+        arr = arr.reshape(len(arr), -1)
     if arr.shape != (n, width):
         raise ValueError(f"{what} has shape {arr.shape}, expected {(n, width)}")
     if not np.isfinite(arr).all():

@@ -1,0 +1,72 @@
+"""PPO settings as a typed config, and the one adapter to rsl-rl's dict config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(kw_only=True)
+class PPOConfig:
+    num_steps_per_env: int = 24
+    hidden_dims: tuple[int, ...] = (128, 128)
+    activation: str = "elu"
+    init_std: float = 1.0
+    learning_rate: float = 1e-3
+    num_learning_epochs: int = 5
+    num_mini_batches: int = 4
+    clip_param: float = 0.2
+    gamma: float = 0.99
+    lam: float = 0.95
+    entropy_coef: float = 0.005
+    desired_kl: float = 0.01
+    max_grad_norm: float = 1.0
+    save_interval: int = 50
+    obs_normalization: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in (
+            "num_steps_per_env",
+            "num_learning_epochs",
+            "num_mini_batches",
+            "save_interval",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ppo.{name}={getattr(self, name)}, expected >= 1")
+        if not 0 < self.learning_rate < 1:
+            raise ValueError(f"ppo.learning_rate={self.learning_rate}, expected in (0, 1)")
+
+
+def rsl_rl_config(cfg: PPOConfig) -> dict:
+    """rsl-rl 5.x OnPolicyRunner config for `cfg` (actor sees "policy", critic "critic")."""
+    model = {
+        "hidden_dims": list(cfg.hidden_dims),
+        "activation": cfg.activation,
+        "obs_normalization": cfg.obs_normalization,
+    }
+    return {
+        "num_steps_per_env": cfg.num_steps_per_env,
+        "save_interval": cfg.save_interval,
+        "obs_groups": {"actor": ["policy"], "critic": ["critic"]},
+        "logger": "tensorboard",
+        "actor": {
+            "class_name": "MLPModel",
+            **model,
+            "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": cfg.init_std},
+        },
+        "critic": {"class_name": "MLPModel", **model},
+        "algorithm": {
+            "class_name": "PPO",
+            "learning_rate": cfg.learning_rate,
+            "num_learning_epochs": cfg.num_learning_epochs,
+            "num_mini_batches": cfg.num_mini_batches,
+            "clip_param": cfg.clip_param,
+            "gamma": cfg.gamma,
+            "lam": cfg.lam,
+            "entropy_coef": cfg.entropy_coef,
+            "desired_kl": cfg.desired_kl,
+            "max_grad_norm": cfg.max_grad_norm,
+            "schedule": "adaptive",
+            **cfg.extra,
+        },
+    }

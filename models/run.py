@@ -1,0 +1,105 @@
+"""A training run on disk: what `train` writes next to its checkpoints and what `eval`,
+`play`, `export` and `--resume` read back.
+
+    runs/<task>-<body>/<stamp>/
+        run.json          task name, task config, PPO config, train settings (resolved)
+        body.xml(.json)   the exact body trained on
+        model_<it>.pt     rsl-rl checkpoints (weights, optimizer, iteration)
+        events.out.*      TensorBoard logs
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from xembody.models.ppo import PPOConfig
+from xembody.sim import bodies, tasks
+from xembody.sim.bodies.embodiment import Embodiment
+from xembody.sim.tasks.base import TaskConfig
+
+RUN_FILE = "run.json"
+BODY_FILE = "body.xml"
+
+
+def resolve_body(body: str, seed: int = 0) -> Embodiment:
+    """`body` is a body class (sampled with `seed`) or a path to an MJCF/URDF file (a file
+    written by `xembody bodies sample` keeps its facts through its .json)."""
+    if body in bodies.names():
+        return bodies.sample(body, seed=seed)
+    path = Path(body)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"--body {body!r}: neither a body class ({', '.join(bodies.names())}) nor a file"
+        )
+    if path.with_suffix(path.suffix + ".json").is_file():
+        return Embodiment.read(path)
+    from xembody.sim.bodies.loader import load_body
+
+    return load_body(path)
+
+
+@dataclass
+class Run:
+    task: str
+    task_cfg: TaskConfig
+    ppo: PPOConfig
+    body: Embodiment
+    settings: dict
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.body.write(folder / BODY_FILE)
+        doc = {
+            "format": "xembody-run/1",
+            "task": self.task,
+            "task_cfg": dataclasses.asdict(self.task_cfg),
+            "ppo": dataclasses.asdict(self.ppo),
+            "settings": self.settings,
+        }
+        (folder / RUN_FILE).write_text(json.dumps(doc, indent=2, default=str))
+
+    @classmethod
+    def load(cls, checkpoint_or_folder: str | Path) -> Run:
+        path = Path(checkpoint_or_folder)
+        folder = path if path.is_dir() else path.parent
+        run_file = folder / RUN_FILE
+        if not run_file.is_file():
+            raise FileNotFoundError(f"{run_file}: no run description next to {path}")
+        doc = json.loads(run_file.read_text())
+        ppo = {k: tuple(v) if isinstance(v, list) else v for k, v in doc["ppo"].items()}
+        return cls(
+            task=doc["task"],
+            task_cfg=tasks.config_from_dict(doc["task"], doc["task_cfg"]),
+            ppo=PPOConfig(**ppo),
+            body=Embodiment.read(folder / BODY_FILE),
+            settings=doc["settings"],
+        )
+
+
+def latest_checkpoint(folder: str | Path) -> Path:
+    """The checkpoint with the highest iteration in `folder` (or `folder` itself if a file)."""
+    folder = Path(folder)
+    if folder.is_file():
+        return folder
+    found = sorted(folder.glob("model_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+    if not found:
+        raise FileNotFoundError(f"{folder}: no model_<iteration>.pt checkpoint")
+    return found[-1]
+
+
+def make_env(run: Run, num_envs: int, *, seed: int = 0, threads: int | None = None,
+             randomize: bool = True):  # fmt: skip
+    """The run's task on the run's body, N envs (`randomize=False`: nominal physics, no
+    noise, pushes or latency, as for evaluation of the nominal case)."""
+    from xembody.sim.env import BodyEnv
+    from xembody.sim.tasks.base import RandomizationCfg
+
+    cfg = run.task_cfg
+    if not randomize:
+        cfg = dataclasses.replace(cfg, randomization=RandomizationCfg.off())
+    task = tasks.make_task(run.task, run.body, cfg)
+    return BodyEnv(task, num_envs, seed=seed, num_threads=threads)

@@ -1,0 +1,181 @@
+"""The vector env: one task on one body, N envs, rsl-rl's VecEnv contract.
+
+`step(actions)`:
+1. actions (N, num_actions) are clipped to +-action_clip and delayed by each env's
+   latency (drawn per episode, in control steps), then mapped to actuator targets by
+   the task;
+2. the physics advances one control period (`decimation` substeps);
+3. the task updates its state, then rewards (sum of weighted terms x control period),
+   terminations (task failure or diverged physics) and time-outs are computed;
+4. finished envs are reset (new commands, randomised physics) before observations.
+
+Observations: group "policy" is the concatenation of the task's `ObsTerm`s in order, each
+with its declared noise (scaled by randomization.obs_noise); group "critic" is the same
+without noise. `extras["time_outs"]` marks truncations; `extras["log"]` holds the mean
+per-term reward sums, lengths and success of the episodes that ended this step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from rsl_rl.env import VecEnv
+from tensordict import TensorDict
+
+from xembody.sim.physics import make_sim
+from xembody.sim.tasks.base import Task
+
+
+class BodyEnv(VecEnv):
+    def __init__(
+        self,
+        task: Task,
+        num_envs: int,
+        *,
+        seed: int = 0,
+        backend: str = "cpu",
+        num_threads: int | None = None,
+    ):
+        self.task = task
+        self.cfg = task.cfg
+        self.num_envs = num_envs
+        self.device = torch.device("cpu")
+        model = task.build_model()
+        self.sim = make_sim(model, num_envs, backend, num_threads=num_threads)
+        self.control_dt = 1.0 / self.cfg.control_hz
+        self.decimation = round(self.control_dt / model.opt.timestep)
+        if abs(self.decimation * model.opt.timestep - self.control_dt) > 1e-9:
+            raise ValueError(
+                f"control_hz={self.cfg.control_hz}: the period is not a multiple of the "
+                f"physics timestep {model.opt.timestep}"
+            )
+        self.max_episode_length = round(self.cfg.episode_seconds / self.control_dt)
+        self.rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)
+        task.bind(self.sim, self.rng)
+        self.num_actions = task.num_actions
+        self.obs_terms = task.obs_terms()
+        self.reward_terms = task.reward_terms()
+
+        n, r = num_envs, self.cfg.randomization
+        self.episode_length_buf = torch.zeros(n, dtype=torch.long)
+        self.episode_sums = {t.name: torch.zeros(n) for t in self.reward_terms}
+        self.episode_success = torch.zeros(n, dtype=torch.bool)
+        self.latency = torch.zeros(n, dtype=torch.long)
+        self.action_history = torch.zeros(n, r.action_latency[1] + 1, self.num_actions)
+        self.push_timer = torch.zeros(n)
+        self._nominal = {
+            name: self.sim.get_params(name).clone()
+            for name in ("geom_friction", "body_mass", "actuator_kp", "actuator_kd")
+        }
+        self.reset()
+
+    # --- VecEnv -------------------------------------------------------------------------
+    def get_observations(self) -> TensorDict:
+        clean = [t.fn(self.task) for t in self.obs_terms]
+        noise_scale = self.cfg.randomization.obs_noise
+        noisy = [
+            x + t.noise * noise_scale * torch.randn_like(x) if t.noise and noise_scale else x
+            for t, x in zip(self.obs_terms, clean, strict=True)
+        ]
+        return TensorDict(
+            {"policy": torch.cat(noisy, 1), "critic": torch.cat(clean, 1)},
+            batch_size=[self.num_envs],
+        )
+
+    def step(self, actions: torch.Tensor):
+        task = self.task
+        actions = actions.detach().float().clamp(-self.cfg.action_clip, self.cfg.action_clip)
+        if not torch.isfinite(actions).all():
+            raise ValueError("actions contain NaN or inf")
+        self.action_history = torch.roll(self.action_history, 1, dims=1)
+        self.action_history[:, 0] = actions
+        delayed = self.action_history[torch.arange(self.num_envs), self.latency]
+        task.last_actions = task.actions
+        task.actions = actions
+        task.apply_actions(delayed)
+        self.sim.step(self.decimation)
+        self.episode_length_buf += 1
+        task.post_step()
+        self._maybe_push()
+
+        rewards = torch.zeros(self.num_envs)
+        for term in self.reward_terms:
+            value = term.fn(task) * term.weight * self.control_dt
+            self.episode_sums[term.name] += value
+            rewards += value
+        self.episode_success |= task.success()
+        terminated = task.terminated() | self.sim.diverged
+        time_outs = self.episode_length_buf >= self.max_episode_length
+        dones = terminated | time_outs
+        extras = {"time_outs": time_outs, "log": {}}
+        done_ids = dones.nonzero().flatten()
+        if len(done_ids):
+            extras["log"] = self._episode_log(done_ids)
+            self._reset_envs(done_ids)
+        return self.get_observations(), rewards, dones.long(), extras
+
+    # --- resets and randomisation -------------------------------------------------------
+    def reset(self) -> TensorDict:
+        self._reset_envs(torch.arange(self.num_envs))
+        return self.get_observations()
+
+    def _reset_envs(self, ids: torch.Tensor) -> None:
+        self._randomize(ids)
+        self.task.reset_envs(ids)
+        self.episode_length_buf[ids] = 0
+        for s in self.episode_sums.values():
+            s[ids] = 0.0
+        self.episode_success[ids] = False
+        self.action_history[ids] = 0.0
+        self.task.actions[ids] = 0.0
+        self.task.last_actions[ids] = 0.0
+        lo, hi = self.cfg.randomization.action_latency
+        self.latency[ids] = torch.from_numpy(self.rng.integers(lo, hi + 1, len(ids)))
+        self.push_timer[ids] = self._next_push(len(ids))
+
+    def _randomize(self, ids: torch.Tensor) -> None:
+        r, n = self.cfg.randomization, len(ids)
+        u = lambda bounds: torch.from_numpy(self.rng.uniform(*bounds, (n, 1)))  # noqa: E731
+        if r.friction != (1, 1):
+            friction = self._nominal["geom_friction"][ids].clone()
+            friction[:, :, 0] *= u(r.friction)
+            self.sim.set_params("geom_friction", friction, ids)
+        if r.mass != (1, 1):
+            self.sim.set_params("body_mass", self._nominal["body_mass"][ids] * u(r.mass), ids)
+        if r.motor_strength != (1, 1):
+            scale = u(r.motor_strength)
+            self.sim.set_params("actuator_kp", self._nominal["actuator_kp"][ids] * scale, ids)
+            self.sim.set_params("actuator_kd", self._nominal["actuator_kd"][ids] * scale, ids)
+
+    def _next_push(self, n: int) -> torch.Tensor:
+        interval = self.cfg.randomization.push_interval_s
+        if interval <= 0:
+            return torch.full((n,), float("inf"))
+        return torch.from_numpy(self.rng.uniform(0.5, 1.5, n) * interval).float()
+
+    def _maybe_push(self) -> None:
+        self.push_timer -= self.control_dt
+        due = (self.push_timer <= 0).nonzero().flatten()
+        if not len(due) or not self.task.emb.floating_base:
+            return
+        qvel = self.sim.qvel[due].clone()
+        kick = self.rng.uniform(-1, 1, (len(due), 2)) * self.cfg.randomization.push_velocity
+        qvel[:, :2] += torch.from_numpy(kick)
+        qpos = self.sim.qpos[due].clone()
+        self.sim.reset(due, qpos=qpos, qvel=qvel)
+        self.push_timer[due] = self._next_push(len(due))
+
+    def _episode_log(self, ids: torch.Tensor) -> dict[str, float]:
+        log = {
+            f"/reward/{k}": (v[ids].mean() / self.cfg.episode_seconds).item()
+            for k, v in self.episode_sums.items()
+        }
+        log["/episode/length_s"] = (
+            self.episode_length_buf[ids].float().mean() * self.control_dt
+        ).item()
+        log["/episode/success"] = self.episode_success[ids].float().mean().item()
+        return log
+
+    def close(self) -> None:
+        self.sim.close()

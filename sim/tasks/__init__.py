@@ -1,0 +1,88 @@
+"""Tasks: a registry of task names -> (task class, config class).
+
+`make_task("reach", emb)` builds a task for a body; `names()` lists them. Each task
+declares the body classes it accepts and fails clearly on any other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass
+
+from xembody.sim.bodies.embodiment import Embodiment
+
+from .base import ObsTerm, RandomizationCfg, RewardTerm, Task, TaskConfig
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    name: str
+    module: str
+    task_class: str
+    config_class: str
+    default_body: str
+    summary: str
+
+    def load(self) -> tuple[type[Task], type[TaskConfig]]:
+        mod = importlib.import_module(self.module)
+        return getattr(mod, self.task_class), getattr(mod, self.config_class)
+
+
+_TASKS: dict[str, TaskEntry] = {}
+
+
+def register(entry: TaskEntry) -> None:
+    if entry.name in _TASKS:
+        raise ValueError(f"task {entry.name!r} is registered twice")
+    _TASKS[entry.name] = entry
+
+
+def get(name: str) -> TaskEntry:
+    try:
+        return _TASKS[name]
+    except KeyError:
+        raise KeyError(f"unknown task {name!r}; expected one of {sorted(_TASKS)}") from None
+
+
+def names() -> list[str]:
+    return sorted(_TASKS)
+
+
+def make_config(name: str, **overrides) -> TaskConfig:
+    _, cfg_cls = get(name).load()
+    return cfg_cls(**overrides)
+
+
+def make_task(name: str, emb: Embodiment, cfg: TaskConfig | None = None) -> Task:
+    task_cls, cfg_cls = get(name).load()
+    cfg = cfg if cfg is not None else cfg_cls()
+    if not isinstance(cfg, cfg_cls):
+        raise TypeError(f"task {name!r} takes a {cfg_cls.__name__}, got {type(cfg).__name__}")
+    return task_cls(cfg, emb)
+
+
+def config_from_dict(name: str, values: dict) -> TaskConfig:
+    """Rebuild a task config saved with dataclasses.asdict (nested randomization too)."""
+    _, cfg_cls = get(name).load()
+    values = dict(values)
+    if isinstance(values.get("randomization"), dict):
+        r = {k: tuple(v) if isinstance(v, list) else v for k, v in values["randomization"].items()}
+        values["randomization"] = RandomizationCfg(**r)
+    fields = {f.name for f in dataclasses.fields(cfg_cls)}
+    return cfg_cls(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in fields}
+    )
+
+
+register(TaskEntry("reach", "xembody.sim.tasks.reach", "ReachTask", "ReachConfig", "arm",
+                   "end-effector pose reaching for arms"))  # fmt: skip
+register(TaskEntry("navigate", "xembody.sim.tasks.navigation", "NavigateTask", "NavigateConfig",
+                   "wheeled", "point-goal navigation among obstacles for mobile bases"))  # fmt: skip
+register(TaskEntry("velocity", "xembody.sim.tasks.locomotion", "VelocityTask", "VelocityConfig",
+                   "quadruped", "velocity-command tracking for quadrupeds and humanoids"))  # fmt: skip
+
+__all__ = [
+    "ObsTerm", "RandomizationCfg", "RewardTerm", "Task", "TaskConfig", "TaskEntry",
+    "config_from_dict", "get", "make_config", "make_task", "names", "register",
+]  # fmt: skip

@@ -1,0 +1,136 @@
+"""End-effector pose reaching for arms (task id `reach`).
+
+Each episode draws a target pose the arm can reach: a random joint configuration near the
+default pose (+-`target_spread` rad per joint, inside the limits) taken through forward
+kinematics, kept only if the end effector stays above `min_height`. Success: position error
+under `success_pos` (2 cm) and orientation error under `success_rot` (0.1 rad), held for
+`success_hold_s` (0.5 s). The gripper is not driven (held at its default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+import torch
+
+from .base import ObsTerm, RewardTerm, Task, TaskConfig, add_frame_sensors
+from .math import axis_angle_error
+
+
+@dataclass(kw_only=True)
+class ReachConfig(TaskConfig):
+    episode_seconds: float = 4.0
+    action_scale: float = 0.5
+    target_spread: float = 0.7  # rad around the default pose, per joint
+    min_height: float = 0.08  # m, lowest allowed target
+    success_pos: float = 0.02  # m
+    success_rot: float = 0.1  # rad
+    success_hold_s: float = 0.5
+
+
+class ReachTask(Task):
+    body_classes = ("arm",)
+    name = "reach"
+    cfg: ReachConfig
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return tuple(n for n in self.emb.joint_names if n != "gripper")
+
+    def build_model(self) -> mujoco.MjModel:
+        spec = self.emb.spec()
+        add_frame_sensors(spec, "ee", mujoco.mjtObj.mjOBJ_SITE, self.emb.sensors.ee_site)
+        target = spec.worldbody.add_body(name="target", mocap=True)
+        target.add_geom(
+            type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.015, 0, 0], rgba=[0.1, 0.9, 0.2, 0.6],
+            contype=0, conaffinity=0,
+        )  # fmt: skip
+        return spec.compile()
+
+    def bind(self, sim, rng) -> None:
+        super().bind(sim, rng)
+        n = self.num_envs
+        self.target_pos = torch.zeros(n, 3)
+        self.target_quat = torch.zeros(n, 4)
+        self.target_quat[:, 0] = 1.0
+        self.held = torch.zeros(n)
+        self._fk = mujoco.MjData(sim.model)
+        self._site = sim.model.site(self.emb.sensors.ee_site).id
+
+    # --- terms --------------------------------------------------------------------------
+    def ee_pos(self) -> torch.Tensor:
+        return self.sensor("ee_pos")
+
+    def ee_quat(self) -> torch.Tensor:
+        return self.sensor("ee_quat")
+
+    def pos_error(self) -> torch.Tensor:
+        return self.target_pos - self.ee_pos()
+
+    def rot_error(self) -> torch.Tensor:
+        return axis_angle_error(self.ee_quat(), self.target_quat)
+
+    def obs_terms(self) -> list[ObsTerm]:
+        return [
+            ObsTerm("joint_pos", Task.joint_pos_rel, "rad", "joint", "arm joint angles minus the default pose", 0.005),
+            ObsTerm("joint_vel", Task.joint_vel, "rad/s", "joint", "arm joint velocities", 0.05),
+            ObsTerm("ee_pos", ReachTask.ee_pos, "m", "world", "end-effector position", 0.002),
+            ObsTerm("target_pos", lambda t: t.target_pos, "m", "world", "target position"),
+            ObsTerm("pos_error", ReachTask.pos_error, "m", "world", "target minus end-effector position", 0.002),
+            ObsTerm("rot_error", ReachTask.rot_error, "rad", "world", "rotation vector from end-effector to target orientation", 0.01),
+            ObsTerm("last_action", Task.last_action, "1", "action", "previous policy output (before scaling)"),
+        ]  # fmt: skip
+
+    def reward_terms(self) -> list[RewardTerm]:
+        dist = lambda t: t.pos_error().norm(dim=1)  # noqa: E731
+        angle = lambda t: t.rot_error().norm(dim=1)  # noqa: E731
+        return [
+            RewardTerm("position", lambda t: 1 - torch.tanh(dist(t) / 0.1), 1.0),
+            RewardTerm("position_fine", lambda t: torch.exp(-dist(t) / 0.01), 1.0),
+            RewardTerm("orientation", lambda t: 1 - torch.tanh(angle(t) / 0.4), 0.5),
+            RewardTerm("orientation_fine", lambda t: torch.exp(-angle(t) / 0.05), 0.5),
+            RewardTerm("action_rate", Task.action_rate, -0.01),
+            RewardTerm("joint_vel", lambda t: t.joint_vel().square().sum(1), -1e-3),
+        ]
+
+    def metrics(self) -> dict[str, torch.Tensor]:
+        return {
+            "pos_error_m": self.pos_error().norm(dim=1),
+            "rot_error_rad": self.rot_error().norm(dim=1),
+        }
+
+    def post_step(self) -> None:
+        close = (self.pos_error().norm(dim=1) < self.cfg.success_pos) & (
+            self.rot_error().norm(dim=1) < self.cfg.success_rot
+        )
+        self.held = torch.where(
+            close, self.held + 1.0 / self.cfg.control_hz, torch.zeros_like(self.held)
+        )
+
+    def success(self) -> torch.Tensor:
+        return self.held >= self.cfg.success_hold_s - 1e-6
+
+    # --- episodes -----------------------------------------------------------------------
+    def reset_envs(self, env_ids: torch.Tensor) -> None:
+        self.sim.reset(env_ids)
+        self.held[env_ids] = 0.0
+        m, d = self.sim.model, self._fk
+        lo = m.jnt_range[[m.joint(n).id for n in self.joint_names], 0]
+        hi = m.jnt_range[[m.joint(n).id for n in self.joint_names], 1]
+        default = self.default_pose.numpy()
+        for i in env_ids.tolist():
+            for _ in range(20):
+                q = np.clip(
+                    default + self.rng.uniform(-1, 1, len(default)) * self.cfg.target_spread, lo, hi
+                )
+                mujoco.mj_resetDataKeyframe(m, d, 0)
+                d.qpos[self.actuated_qadr.numpy()] = q
+                mujoco.mj_kinematics(m, d)
+                if d.site_xpos[self._site][2] >= self.cfg.min_height:
+                    break
+            self.target_pos[i] = torch.from_numpy(d.site_xpos[self._site].copy())
+            quat = np.empty(4)
+            mujoco.mju_mat2Quat(quat, d.site_xmat[self._site])
+            self.target_quat[i] = torch.from_numpy(quat)

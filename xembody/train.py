@@ -1,0 +1,109 @@
+"""`xembody train`: PPO (rsl-rl) on one task and body, on the CPU.
+
+Writes runs/<task>-<body>/<stamp>/ with run.json (resolved configs), the body, TensorBoard
+logs and checkpoints every `--save-interval` iterations; `--resume CKPT` continues a run
+(weights, optimizer state and iteration) in a new folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from xembody.config import add_arguments, field, from_args
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    task: str = field("reach", "task name (xembody train --list-tasks)")
+    body: str = field("", "body class or MJCF/URDF file (default: the task's body class)")
+    body_seed: int = field(0, "seed of the sampled body")
+    num_envs: int = field(256, "parallel envs")
+    iterations: int = field(300, "PPO iterations")
+    seed: int = field(0, "seed of the env and the policy")
+    device: str = field("cpu", "torch device for the policy (physics runs on the CPU backend)")
+    threads: int = field(0, "physics threads (0: every core)")
+    log_root: str = field("runs", "folder for run folders")
+    run_name: str = field("", "run folder name (default: a time stamp)")
+    resume: str = field("", "checkpoint (or run folder) to continue from")
+    learning_rate: float = field(1e-3, "Adam learning rate")
+    steps_per_env: int = field(24, "rollout length per env and iteration")
+    save_interval: int = field(50, "checkpoint every N iterations")
+    randomize: bool = field(True, "per-episode domain randomisation")
+
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "iterations"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}, expected >= 1")
+        if self.device != "cpu":
+            raise ValueError(
+                f"device={self.device!r}: only 'cpu' works until the GPU physics backend lands"
+            )
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a PPO policy on a task (rsl-rl, CPU)")
+    add_arguments(p, TrainConfig)
+    p.add_argument("--list-tasks", action="store_true", help="list the tasks and exit")
+    p.set_defaults(run=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    if args.list_tasks:
+        from xembody.sim import tasks
+
+        for name in tasks.names():
+            entry = tasks.get(name)
+            print(f"{name:<10} body: {entry.default_body:<10} {entry.summary}")
+        return 0
+    train(from_args(TrainConfig, args))
+    return 0
+
+
+def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
+    """Train; returns the run folder. `task_overrides` edit the task config (tests)."""
+    from rsl_rl.runners import OnPolicyRunner
+
+    from xembody.models.ppo import PPOConfig, rsl_rl_config
+    from xembody.models.run import Run, latest_checkpoint, make_env, resolve_body
+    from xembody.sim import tasks
+    from xembody.sim.tasks.base import RandomizationCfg
+
+    entry = tasks.get(cfg.task)
+    if cfg.resume:
+        run = Run.load(cfg.resume)
+    else:
+        task_cfg = tasks.make_config(cfg.task, **(task_overrides or {}))
+        if not cfg.randomize:
+            task_cfg = dataclasses.replace(task_cfg, randomization=RandomizationCfg.off())
+        ppo = PPOConfig(
+            learning_rate=cfg.learning_rate,
+            num_steps_per_env=cfg.steps_per_env,
+            save_interval=cfg.save_interval,
+        )
+        body = resolve_body(cfg.body or entry.default_body, cfg.body_seed)
+        run = Run(cfg.task, task_cfg, ppo, body, dataclasses.asdict(cfg))
+    folder = (
+        Path(cfg.log_root)
+        / f"{run.task}-{run.body.name}"
+        / (cfg.run_name or time.strftime("%Y%m%d-%H%M%S"))
+    )
+    env = make_env(run, cfg.num_envs, seed=cfg.seed, threads=cfg.threads or None)
+    run.save(folder)
+    runner = OnPolicyRunner(env, rsl_rl_config(run.ppo), log_dir=str(folder), device=cfg.device)
+    if cfg.resume:
+        ckpt = latest_checkpoint(cfg.resume)
+        runner.load(str(ckpt))
+        print(f"resumed from {ckpt} at iteration {runner.current_learning_iteration}")
+    print(
+        f"training {run.task} on {run.body.name}: {cfg.num_envs} envs, {cfg.iterations} "
+        f"iterations, {run.ppo.num_steps_per_env} steps/env each -> {folder}"
+    )
+    t0 = time.perf_counter()
+    runner.learn(cfg.iterations)
+    env.close()
+    print(f"done in {time.perf_counter() - t0:.0f} s; checkpoints in {folder}")
+    return folder
