@@ -75,12 +75,36 @@ def config_from_dict(name: str, values: dict) -> TaskConfig:
     )
 
 
-register(TaskEntry("reach", "xembody.sim.tasks.reach", "ReachTask", "ReachConfig", "arm",
-                   "end-effector pose reaching for arms"))  # fmt: skip
-register(TaskEntry("navigate", "xembody.sim.tasks.navigation", "NavigateTask", "NavigateConfig",
-                   "wheeled", "point-goal navigation among obstacles for mobile bases"))  # fmt: skip
-register(TaskEntry("velocity", "xembody.sim.tasks.locomotion", "VelocityTask", "VelocityConfig",
-                   "quadruped", "velocity-command tracking for quadrupeds and humanoids"))  # fmt: skip
+register(
+    TaskEntry(
+        "reach",
+        "xembody.sim.tasks.reach",
+        "ReachTask",
+        "ReachConfig",
+        "arm",
+        "end-effector pose reaching for arms",
+    )
+)
+register(
+    TaskEntry(
+        "navigate",
+        "xembody.sim.tasks.navigation",
+        "NavigateTask",
+        "NavigateConfig",
+        "wheeled",
+        "point-goal navigation among obstacles for mobile bases",
+    )
+)
+register(
+    TaskEntry(
+        "velocity",
+        "xembody.sim.tasks.locomotion",
+        "VelocityTask",
+        "VelocityConfig",
+        "quadruped",
+        "velocity-command tracking for quadrupeds and humanoids",
+    )
+)
 
 __all__ = [
     "ObsTerm", "RandomizationCfg", "RewardTerm", "Task", "TaskConfig", "TaskEntry",

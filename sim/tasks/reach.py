@@ -74,14 +74,41 @@ class ReachTask(Task):
 
     def obs_terms(self) -> list[ObsTerm]:
         return [
-            ObsTerm("joint_pos", Task.joint_pos_rel, "rad", "joint", "arm joint angles minus the default pose", 0.005),
+            ObsTerm(
+                "joint_pos",
+                Task.joint_pos_rel,
+                "rad",
+                "joint",
+                "arm joint angles minus the default pose",
+                0.005,
+            ),
             ObsTerm("joint_vel", Task.joint_vel, "rad/s", "joint", "arm joint velocities", 0.05),
             ObsTerm("ee_pos", ReachTask.ee_pos, "m", "world", "end-effector position", 0.002),
             ObsTerm("target_pos", lambda t: t.target_pos, "m", "world", "target position"),
-            ObsTerm("pos_error", ReachTask.pos_error, "m", "world", "target minus end-effector position", 0.002),
-            ObsTerm("rot_error", ReachTask.rot_error, "rad", "world", "rotation vector from end-effector to target orientation", 0.01),
-            ObsTerm("last_action", Task.last_action, "1", "action", "previous policy output (before scaling)"),
-        ]  # fmt: skip
+            ObsTerm(
+                "pos_error",
+                ReachTask.pos_error,
+                "m",
+                "world",
+                "target minus end-effector position",
+                0.002,
+            ),
+            ObsTerm(
+                "rot_error",
+                ReachTask.rot_error,
+                "rad",
+                "world",
+                "rotation vector from end-effector to target orientation",
+                0.01,
+            ),
+            ObsTerm(
+                "last_action",
+                Task.last_action,
+                "1",
+                "action",
+                "previous policy output (before scaling)",
+            ),
+        ]
 
     def reward_terms(self) -> list[RewardTerm]:
         dist = lambda t: t.pos_error().norm(dim=1)  # noqa: E731
