@@ -12,7 +12,9 @@
 Observations: group "policy" is the concatenation of the task's `ObsTerm`s in order, each
 with its declared noise (scaled by randomization.obs_noise); group "critic" is the same
 without noise. `extras["time_outs"]` marks truncations; `extras["log"]` holds the mean
-per-term reward sums, lengths and success of the episodes that ended this step.
+per-term reward sums, lengths and success of the episodes that ended this step, and
+`extras["finished"]` one record per ended episode (env id, success, length in steps,
+return, and the episode mean of each of the task's `metrics()`), which eval reads.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class BodyEnv(VecEnv):
         self.episode_length_buf = torch.zeros(n, dtype=torch.long)
         self.episode_sums = {t.name: torch.zeros(n) for t in self.reward_terms}
         self.episode_success = torch.zeros(n, dtype=torch.bool)
+        self.episode_return = torch.zeros(n)
+        self.episode_metrics: dict[str, torch.Tensor] = {}
         self.latency = torch.zeros(n, dtype=torch.long)
         self.action_history = torch.zeros(n, r.action_latency[1] + 1, self.num_actions)
         self.push_timer = torch.zeros(n)
@@ -104,6 +108,10 @@ class BodyEnv(VecEnv):
             value = term.fn(task) * term.weight * self.control_dt
             self.episode_sums[term.name] += value
             rewards += value
+        self.episode_return += rewards
+        for name, value in task.metrics().items():
+            self.episode_metrics.setdefault(name, torch.zeros(self.num_envs))
+            self.episode_metrics[name] += value.float()
         self.episode_success |= task.success()
         terminated = task.terminated() | self.sim.diverged
         time_outs = self.episode_length_buf >= self.max_episode_length
@@ -112,6 +120,7 @@ class BodyEnv(VecEnv):
         done_ids = dones.nonzero().flatten()
         if len(done_ids):
             extras["log"] = self._episode_log(done_ids)
+            extras["finished"] = self._finished(done_ids)
             self._reset_envs(done_ids)
         return self.get_observations(), rewards, dones.long(), extras
 
@@ -127,6 +136,9 @@ class BodyEnv(VecEnv):
         for s in self.episode_sums.values():
             s[ids] = 0.0
         self.episode_success[ids] = False
+        self.episode_return[ids] = 0.0
+        for m in self.episode_metrics.values():
+            m[ids] = 0.0
         self.action_history[ids] = 0.0
         self.task.actions[ids] = 0.0
         self.task.last_actions[ids] = 0.0
@@ -176,6 +188,18 @@ class BodyEnv(VecEnv):
         ).item()
         log["/episode/success"] = self.episode_success[ids].float().mean().item()
         return log
+
+    def _finished(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        steps = self.episode_length_buf[ids].clamp_min(1)
+        out = {
+            "env_ids": ids.clone(),
+            "success": self.episode_success[ids].clone(),
+            "length": self.episode_length_buf[ids].clone(),
+            "return": self.episode_return[ids].clone(),
+        }
+        for name, total in self.episode_metrics.items():
+            out[name] = total[ids] / steps
+        return out
 
     def close(self) -> None:
         self.sim.close()

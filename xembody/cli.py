@@ -10,6 +10,9 @@ VERBS = {
     "demo": "xembody.demo",
     "bodies": "xembody.bodies",
     "train": "xembody.train",
+    "export": "xembody.export",
+    "eval": "xembody.evaluate",
+    "play": "xembody.play",
 }
 
 

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from xembody.config import add_arguments, field, from_args
 
 
@@ -33,6 +35,8 @@ class TrainConfig:
     steps_per_env: int = field(24, "rollout length per env and iteration")
     save_interval: int = field(50, "checkpoint every N iterations")
     randomize: bool = field(True, "per-episode domain randomisation")
+    max_minutes: float = field(0.0, "stop after this much wall time (0: no limit)")
+    torch_threads: int = field(1, "torch threads for the policy (small MLPs: 1 is fastest)")
 
     def __post_init__(self) -> None:
         for name in ("num_envs", "iterations"):
@@ -72,6 +76,7 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
     from xembody.sim import tasks
     from xembody.sim.tasks.base import RandomizationCfg
 
+    torch.set_num_threads(cfg.torch_threads)
     entry = tasks.get(cfg.task)
     if cfg.resume:
         run = Run.load(cfg.resume)
@@ -97,13 +102,24 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
     if cfg.resume:
         ckpt = latest_checkpoint(cfg.resume)
         runner.load(str(ckpt))
+        runner.current_learning_iteration += 1  # the checkpoint holds that iteration's update
         print(f"resumed from {ckpt} at iteration {runner.current_learning_iteration}")
     print(
         f"training {run.task} on {run.body.name}: {cfg.num_envs} envs, {cfg.iterations} "
         f"iterations, {run.ppo.num_steps_per_env} steps/env each -> {folder}"
     )
     t0 = time.perf_counter()
-    runner.learn(cfg.iterations)
+    # Learn in chunks so that a wall-time budget can end training between iterations.
+    chunk = 10 if cfg.max_minutes else cfg.iterations
+    done = 0
+    while done < cfg.iterations:
+        n = min(chunk, cfg.iterations - done)
+        runner.learn(n)
+        done += n
+        runner.current_learning_iteration += 1  # learn() leaves it at its last iteration
+        if cfg.max_minutes and time.perf_counter() - t0 > 60 * cfg.max_minutes:
+            print(f"time budget of {cfg.max_minutes} min reached after {done} iterations")
+            break
     env.close()
-    print(f"done in {time.perf_counter() - t0:.0f} s; checkpoints in {folder}")
+    print(f"done: {done} iterations in {time.perf_counter() - t0:.0f} s; checkpoints in {folder}")
     return folder

@@ -141,3 +141,27 @@ class Embodiment:
             json.dumps(meta, indent=2, default=float)
         )
         return path
+
+    @classmethod
+    def read(cls, path: str | Path) -> Embodiment:
+        """Read a body written by `write` (the MJCF and its `.json` facts)."""
+        path = Path(path)
+        facts = path.with_suffix(path.suffix + ".json")
+        for p in (path, facts):
+            if not p.is_file():
+                raise FileNotFoundError(
+                    f"{p}: no such file (a body is an MJCF file plus its .json)"
+                )
+        meta = json.loads(facts.read_text())
+        try:
+            joints = tuple(
+                JointInfo(**{**j, "range": tuple(j["range"])}) for j in meta.pop("joints")
+            )
+            action = meta.pop("action")
+            action = ActionSpace(
+                kind=action["kind"], low=tuple(action["low"]), high=tuple(action["high"])
+            )
+            sensors = SensorLayout(**meta.pop("sensors"))
+            return cls(mjcf=path.read_text(), joints=joints, sensors=sensors, action=action, **meta)
+        except (TypeError, KeyError) as err:
+            raise ValueError(f"{facts}: not a body description ({err})") from None

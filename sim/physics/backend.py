@@ -15,6 +15,7 @@ write them: change state through `reset()`)
   (w, x, y, z), both consistent with `qpos`.
 - `contact_force` (N, nbody, 3): net contact force on each body in the world frame (N), from
   the contacts of the last physics substep.
+- `mocap_pos` (N, nmocap, 3): per-env positions of mocap bodies (targets, obstacles).
 - `diverged` (N,) bool: the physics went unstable (NaN or huge accelerations) since the
   env's last reset. MuJoCo restarts such an env from its initial state; tasks should end
   the episode.
@@ -114,6 +115,11 @@ class BatchedSim(ABC):
     @property
     @abstractmethod
     def diverged(self) -> torch.Tensor: ...
+
+    @property
+    @abstractmethod
+    def mocap_pos(self) -> torch.Tensor:
+        """(N, nmocap, 3) positions of the mocap bodies (set through `reset`)."""
 
     # --- actions ------------------------------------------------------------------------
     @abstractmethod

@@ -79,6 +79,7 @@ class CpuSim(BatchedSim):
     sensordata = property(lambda self: self._sensordata)
     time = property(lambda self: self._times)
     diverged = property(lambda self: torch.from_numpy(self._diverged))
+    mocap_pos = property(lambda self: torch.from_numpy(self._mocap).view(self.num_envs, -1, 3))
 
     @property
     def body_pos(self) -> torch.Tensor:

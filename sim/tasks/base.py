@@ -114,8 +114,9 @@ class Task:
         m = sim.model
         self.actuated_qadr = torch.tensor([m.jnt_qposadr[m.joint(n).id] for n in self.joint_names])
         self.actuated_dadr = torch.tensor([m.jnt_dofadr[m.joint(n).id] for n in self.joint_names])
+        by_name = {j.name: j for j in self.emb.joints}
         self.default_pose = torch.tensor(
-            [j.default for j in self.emb.joints if j.name in self.joint_names], dtype=torch.float32
+            [by_name[n].default for n in self.joint_names], dtype=torch.float32
         )
         self.actions = torch.zeros(self.num_envs, self.num_actions)
         self.last_actions = torch.zeros_like(self.actions)

@@ -83,7 +83,7 @@ class ReachTask(Task):
                 0.005,
             ),
             ObsTerm("joint_vel", Task.joint_vel, "rad/s", "joint", "arm joint velocities", 0.05),
-            ObsTerm("ee_pos", ReachTask.ee_pos, "m", "world", "end-effector position", 0.002),
+            ObsTerm("ee_pos", ReachTask.ee_pos, "m", "world", "end-effector position", 0.001),
             ObsTerm("target_pos", lambda t: t.target_pos, "m", "world", "target position"),
             ObsTerm(
                 "pos_error",
@@ -91,7 +91,7 @@ class ReachTask(Task):
                 "m",
                 "world",
                 "target minus end-effector position",
-                0.002,
+                0.001,
             ),
             ObsTerm(
                 "rot_error",
@@ -99,7 +99,7 @@ class ReachTask(Task):
                 "rad",
                 "world",
                 "rotation vector from end-effector to target orientation",
-                0.01,
+                0.005,
             ),
             ObsTerm(
                 "last_action",
@@ -141,7 +141,6 @@ class ReachTask(Task):
 
     # --- episodes -----------------------------------------------------------------------
     def reset_envs(self, env_ids: torch.Tensor) -> None:
-        self.sim.reset(env_ids)
         self.held[env_ids] = 0.0
         m, d = self.sim.model, self._fk
         lo = m.jnt_range[[m.joint(n).id for n in self.joint_names], 0]
@@ -161,3 +160,5 @@ class ReachTask(Task):
             quat = np.empty(4)
             mujoco.mju_mat2Quat(quat, d.site_xmat[self._site])
             self.target_quat[i] = torch.from_numpy(quat)
+        # the target marker (a mocap body) shows where the target is in pictures
+        self.sim.reset(env_ids, mocap_pos=self.target_pos[env_ids, None, :])

@@ -1,0 +1,254 @@
+"""Velocity-command tracking for legged bodies (task id `velocity`: quadrupeds, humanoids).
+
+Each env follows a command (vx, vy, wz): forward and lateral base velocity (m/s, base
+frame) and yaw rate (rad/s), drawn per episode from the config's ranges (a fraction of envs
+gets a standing command) and redrawn every `resample_s` seconds. Setting
+`task.fixed_commands` ((N, 3)) makes every reset use those rows instead (evaluation).
+
+Everything comes from MuJoCo sensors added in `build_model`: a velocimeter at the IMU site
+(base-frame linear velocity), the IMU gyro and orientation, a framepos of the base body and
+of every foot site ("*_foot": contact = the foot within `contact_height` of its height in
+the home pose), actuator forces, and touch sensors on sites around the base's box/sphere
+geoms (the trunk or torso touching the ground). Episodes end on a fall: base tilted beyond
+`max_tilt`, base below `min_height` x its home height, or the base touching anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+import torch
+
+from .base import ObsTerm, RandomizationCfg, RewardTerm, Task, TaskConfig
+from .math import quat_rotate, quat_rotate_inverse
+
+_SENS = mujoco.mjtSensor
+
+
+@dataclass(kw_only=True)
+class VelocityConfig(TaskConfig):
+    episode_seconds: float = 10.0
+    action_scale: float = 0.25
+    vx: tuple[float, float] = (-0.5, 1.0)  # m/s, forward
+    vy: tuple[float, float] = (-0.3, 0.3)  # m/s, leftward
+    wz: tuple[float, float] = (-1.0, 1.0)  # rad/s, yaw rate (counter-clockwise)
+    standing_fraction: float = 0.1  # share of commands that are all zero
+    resample_s: float = 5.0  # s between command draws within an episode (0: once)
+    tracking_sigma: float = 0.25  # (m/s)^2 and (rad/s)^2, width of the tracking rewards
+    air_time_target: float = 0.25  # s, swing time above which feet_air_time pays
+    contact_height: float = 0.015  # m above the foot's home height that still counts as contact
+    max_tilt: float = 1.0  # rad between base z and world z before the episode ends
+    min_height: float = 0.5  # fraction of the home base height before the episode ends
+    init_joint_noise: float = 0.1  # rad, uniform noise on the initial joint angles
+    observe_lin_vel: bool = False  # add the base velocity (needs an estimator on a robot)
+    randomization: RandomizationCfg = field(default_factory=RandomizationCfg)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("vx", "vy", "wz"):
+            lo, hi = getattr(self, name)
+            if not lo <= hi:
+                raise ValueError(f"{name}={(lo, hi)}, expected low <= high")
+        if not 0 <= self.standing_fraction <= 1:
+            raise ValueError(f"standing_fraction={self.standing_fraction}, expected in [0, 1]")
+        if self.resample_s < 0 or self.init_joint_noise < 0:
+            raise ValueError("resample_s and init_joint_noise must be >= 0")
+
+
+class VelocityTask(Task):
+    body_classes = ("quadruped", "humanoid")
+    name = "velocity"
+    cfg: VelocityConfig
+
+    def __init__(self, cfg: VelocityConfig, emb) -> None:
+        super().__init__(cfg, emb)
+        if not emb.floating_base or not emb.sensors.imu_site or not emb.sensors.base_body:
+            raise ValueError(f"task 'velocity' needs a floating base with an IMU: {emb.name!r}")
+        self.fixed_commands: torch.Tensor | None = None
+
+    def build_model(self) -> mujoco.MjModel:
+        spec = self.emb.spec()
+        site, body = mujoco.mjtObj.mjOBJ_SITE, mujoco.mjtObj.mjOBJ_BODY
+        imu, base = self.emb.sensors.imu_site, self.emb.sensors.base_body
+        spec.add_sensor(name="base_vel", type=_SENS.mjSENS_VELOCIMETER, objtype=site, objname=imu)
+        spec.add_sensor(name="base_pos", type=_SENS.mjSENS_FRAMEPOS, objtype=body, objname=base)
+        self.feet = tuple(s.name for s in spec.sites if s.name.endswith("_foot"))
+        if not self.feet:
+            raise ValueError(f"task 'velocity': body {self.emb.name!r} has no '*_foot' sites")
+        for foot in self.feet:
+            spec.add_sensor(
+                name=f"{foot}_pos", type=_SENS.mjSENS_FRAMEPOS, objtype=site, objname=foot
+            )
+        for j in self.joint_names:
+            spec.add_sensor(
+                name=f"{j}_force",
+                type=_SENS.mjSENS_ACTUATORFRC,
+                objtype=mujoco.mjtObj.mjOBJ_ACTUATOR,
+                objname=j,
+            )
+        self.touch: list[str] = []
+        shapes = (mujoco.mjtGeom.mjGEOM_BOX, mujoco.mjtGeom.mjGEOM_SPHERE)
+        for i, g in enumerate(g for g in spec.body(base).geoms if g.type in shapes):
+            name = f"base_touch{i}"
+            spec.body(base).add_site(
+                name=name, type=g.type, pos=g.pos, quat=g.quat, size=g.size + 0.01, group=5
+            )
+            spec.add_sensor(name=name, type=_SENS.mjSENS_TOUCH, objtype=site, objname=name)
+            self.touch.append(name)
+        return spec.compile()
+
+    def bind(self, sim, rng) -> None:
+        super().bind(sim, rng)
+        m, n = sim.model, self.num_envs
+        key = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_KEY, "home")
+        d = mujoco.MjData(m)
+        mujoco.mj_resetDataKeyframe(m, d, key) if key >= 0 else mujoco.mj_resetData(m, d)
+        mujoco.mj_kinematics(m, d)
+        self.home_qpos = d.qpos.copy()
+        self.home_height = float(d.qpos[2])
+        self.foot_contact_z = torch.tensor(
+            [d.site_xpos[m.site(f).id, 2] + self.cfg.contact_height for f in self.feet]
+        )
+        jid = [m.joint(j).id for j in self.joint_names]
+        lo, hi = (torch.tensor(m.jnt_range[jid, k], dtype=torch.float32) for k in (0, 1))
+        mid, half = (hi + lo) / 2, (hi - lo) / 2
+        self.soft_lo, self.soft_hi = mid - 0.9 * half, mid + 0.9 * half
+        self.joint_lo, self.joint_hi = lo.numpy(), hi.numpy()
+        self.effort = torch.tensor(
+            [m.actuator_forcerange[m.actuator(j).id, 1] for j in self.joint_names]
+        ).float()
+        self.commands = torch.zeros(n, 3)
+        self.command_timer = torch.zeros(n)
+        self.air_time = torch.zeros(n, len(self.feet))
+        self.last_contact = torch.zeros(n, len(self.feet), dtype=torch.bool)
+        self.air_reward = torch.zeros(n)
+        self._gravity = torch.tensor([0.0, 0.0, -1.0]).expand(n, 3)
+
+    # --- measured quantities --------------------------------------------------------------
+    def base_ang_vel(self) -> torch.Tensor:
+        return self.sensor("imu_gyro")
+
+    def base_lin_vel(self) -> torch.Tensor:
+        return self.sensor("base_vel")
+
+    def projected_gravity(self) -> torch.Tensor:
+        return quat_rotate_inverse(self.sensor("imu_quat"), self._gravity)
+
+    def command(self) -> torch.Tensor:
+        return self.commands
+
+    def foot_contact(self) -> torch.Tensor:
+        z = torch.stack([self.sensor(f"{f}_pos")[:, 2] for f in self.feet], 1)
+        return z < self.foot_contact_z
+
+    def joint_force_ratio(self) -> torch.Tensor:
+        f = torch.cat([self.sensor(f"{j}_force") for j in self.joint_names], 1)
+        return f / self.effort
+
+    def lin_vel_error(self) -> torch.Tensor:
+        return (self.commands[:, :2] - self.base_lin_vel()[:, :2]).norm(dim=1)
+
+    def yaw_rate_error(self) -> torch.Tensor:
+        return (self.commands[:, 2] - self.base_ang_vel()[:, 2]).abs()
+
+    # --- terms --------------------------------------------------------------------------
+    def obs_terms(self) -> list[ObsTerm]:
+        T, V = Task, VelocityTask
+        lin_vel = ObsTerm("base_lin_vel", V.base_lin_vel, "m/s", "base", "velocimeter", 0.1)
+        return [lin_vel] * self.cfg.observe_lin_vel + [
+            ObsTerm("base_ang_vel", V.base_ang_vel, "rad/s", "base", "IMU gyro", 0.2),
+            ObsTerm(
+                "projected_gravity", V.projected_gravity, "1", "base",
+                "unit gravity direction (0, 0, -1 upright)", 0.05,
+            ),  # fmt: skip
+            ObsTerm(
+                "velocity_command", V.command, "m/s, m/s, rad/s", "base",
+                "commanded forward, lateral velocity and yaw rate",
+            ),  # fmt: skip
+            ObsTerm("joint_pos", T.joint_pos_rel, "rad", "joint", "angles minus default", 0.01),
+            ObsTerm("joint_vel", T.joint_vel, "rad/s", "joint", "joint velocities", 1.0),
+            ObsTerm("last_action", T.last_action, "1", "action", "previous policy output"),
+        ]
+
+    def reward_terms(self) -> list[RewardTerm]:
+        V, s = VelocityTask, self.cfg.tracking_sigma
+        return [
+            RewardTerm("track_lin_vel", lambda t: torch.exp(-t.lin_vel_error() ** 2 / s), 1.5),
+            RewardTerm("track_yaw_rate", lambda t: torch.exp(-t.yaw_rate_error() ** 2 / s), 0.75),
+            RewardTerm("lin_vel_z", V.world_vz_sq, -2.0),
+            RewardTerm("ang_vel_xy", lambda t: t.base_ang_vel()[:, :2].square().sum(1), -0.05),
+            RewardTerm("orientation", lambda t: t.projected_gravity()[:, :2].square().sum(1), -5.0),
+            RewardTerm("base_height", V.height_error_sq, -10.0),
+            RewardTerm("action_rate", Task.action_rate, -0.01),
+            RewardTerm("joint_limits", V.joint_limit_excess, -5.0),
+            RewardTerm("torques", lambda t: t.joint_force_ratio().square().sum(1), -0.05),
+            RewardTerm("feet_air_time", lambda t: t.air_reward, 1.0),
+            RewardTerm("termination", lambda t: t.terminated().float(), -100.0),
+        ]
+
+    def world_vz_sq(self) -> torch.Tensor:
+        v = quat_rotate(self.sensor("imu_quat"), self.base_lin_vel())
+        return v[:, 2].square()
+
+    def height_error_sq(self) -> torch.Tensor:
+        return (self.sensor("base_pos")[:, 2] - self.home_height).square()
+
+    def joint_limit_excess(self) -> torch.Tensor:
+        q = self.joint_pos_rel() + self.default_pose
+        return ((q - self.soft_hi).clamp_min(0) + (self.soft_lo - q).clamp_min(0)).sum(1)
+
+    def terminated(self) -> torch.Tensor:
+        tilted = self.projected_gravity()[:, 2] > -np.cos(self.cfg.max_tilt)
+        low = self.sensor("base_pos")[:, 2] < self.cfg.min_height * self.home_height
+        fell = tilted | low
+        for name in self.touch:
+            fell |= self.sensor(name)[:, 0] > 0
+        return fell
+
+    def metrics(self) -> dict[str, torch.Tensor]:
+        return {"lin_vel_error": self.lin_vel_error(), "yaw_rate_error": self.yaw_rate_error()}
+
+    # --- per step and per episode -------------------------------------------------------
+    def post_step(self) -> None:
+        dt = 1.0 / self.cfg.control_hz
+        contact = self.foot_contact()
+        touched = contact | self.last_contact  # filtered: one noisy step does not count
+        first = (self.air_time > 0) & touched
+        self.air_time += dt
+        moving = self.commands[:, :2].norm(dim=1) > 0.1
+        swing = ((self.air_time - self.cfg.air_time_target) * first).sum(1)
+        self.air_reward = swing * moving
+        self.air_time *= ~touched
+        self.last_contact = contact
+        if self.cfg.resample_s > 0:
+            self.command_timer -= dt
+            due = (self.command_timer <= 0).nonzero().flatten()
+            if len(due):
+                self._sample_commands(due)
+
+    def _sample_commands(self, ids: torch.Tensor) -> None:
+        c, k = self.cfg, len(ids)
+        lo = torch.tensor([c.vx[0], c.vy[0], c.wz[0]])
+        hi = torch.tensor([c.vx[1], c.vy[1], c.wz[1]])
+        cmd = lo + (hi - lo) * torch.rand(k, 3, generator=self.torch_rng)
+        standing = torch.rand(k, generator=self.torch_rng) < c.standing_fraction
+        self.commands[ids] = cmd * ~standing[:, None]
+        self.command_timer[ids] = c.resample_s
+
+    def reset_envs(self, env_ids: torch.Tensor) -> None:
+        k, noise = len(env_ids), self.cfg.init_joint_noise
+        qpos = np.tile(self.home_qpos, (k, 1))
+        adr = self.actuated_qadr.numpy()
+        q = qpos[:, adr] + self.rng.uniform(-noise, noise, (k, len(adr)))
+        qpos[:, adr] = np.clip(q, self.joint_lo, self.joint_hi)
+        self.sim.reset(env_ids, qpos=qpos)
+        if self.fixed_commands is not None:
+            self.commands[env_ids] = self.fixed_commands[env_ids].float()
+            self.command_timer[env_ids] = float("inf")
+        else:
+            self._sample_commands(env_ids)
+        self.air_time[env_ids] = 0.0
+        self.last_contact[env_ids] = True
+        self.air_reward[env_ids] = 0.0

@@ -1,0 +1,190 @@
+"""Velocity-command tracking (task `velocity`) on the generated quadruped and humanoid."""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+
+import pytest
+import torch
+
+from xembody.sim import bodies, tasks
+from xembody.sim.env import BodyEnv
+from xembody.sim.tasks.base import RandomizationCfg
+from xembody.sim.tasks.locomotion import VelocityConfig, VelocityTask
+
+N = 8
+
+
+@functools.cache
+def body(kind: str):
+    return bodies.sample(kind, seed=0)
+
+
+def make_env(kind: str, n: int = N, **cfg) -> BodyEnv:
+    cfg.setdefault("randomization", RandomizationCfg.off())
+    task = tasks.make_task("velocity", body(kind), VelocityConfig(**cfg))
+    return BodyEnv(task, n, seed=0, num_threads=1)
+
+
+def tilted_qpos(task: VelocityTask, angle: float) -> torch.Tensor:
+    """Home pose with the base rolled by `angle` about x (nothing else changed)."""
+    qpos = torch.from_numpy(task.home_qpos).repeat(task.num_envs, 1)
+    qpos[:, 3:7] = torch.tensor([math.cos(angle / 2), math.sin(angle / 2), 0.0, 0.0])
+    return qpos
+
+
+@pytest.mark.parametrize("kind", ["quadruped", "humanoid"])
+def test_observations_shapes_and_finite(kind: str) -> None:
+    env = make_env(kind, randomization=RandomizationCfg())  # noise, latency range etc. on
+    nj = body(kind).num_actions
+    size = 3 + 3 + 3 + 3 * nj
+    obs = env.get_observations()
+    assert obs["policy"].shape == obs["critic"].shape == (N, size)
+    assert [t.name for t in env.obs_terms] == [
+        "base_ang_vel", "projected_gravity", "velocity_command",
+        "joint_pos", "joint_vel", "last_action",
+    ]  # fmt: skip
+    for _ in range(10):
+        obs, rew, dones, _ = env.step(torch.randn(N, nj) * 0.3)
+        assert torch.isfinite(obs["policy"]).all() and torch.isfinite(obs["critic"]).all()
+        assert torch.isfinite(rew).all() and rew.shape == dones.shape == (N,)
+    for name, value in env.task.metrics().items():
+        assert value.shape == (N,) and torch.isfinite(value).all(), name
+    env.close()
+
+
+@pytest.mark.parametrize("kind", ["quadruped", "humanoid"])
+def test_projected_gravity_upright_and_tilted(kind: str) -> None:
+    env = make_env(kind)
+    task = env.task
+    torch.testing.assert_close(
+        task.projected_gravity(), torch.tensor([[0.0, 0.0, -1.0]]).expand(N, 3), atol=1e-5, rtol=0
+    )
+    task.sim.reset(qpos=tilted_qpos(task, 0.5))
+    g = task.projected_gravity()
+    expect = torch.tensor([0.0, -math.sin(0.5), -math.cos(0.5)])  # roll +0.5: gravity to -y
+    torch.testing.assert_close(g, expect.expand(N, 3), atol=1e-5, rtol=0)
+    env.close()
+
+
+def test_quadruped_holds_default_pose_without_terminating() -> None:
+    env = make_env("quadruped", vx=(-0.3, 0.3), vy=(-0.1, 0.1), wz=(-0.3, 0.3))
+    zero = torch.zeros(N, env.num_actions)
+    for _ in range(round(2.0 * env.cfg.control_hz)):
+        _, _, dones, _ = env.step(zero)
+        assert not dones.any()
+        assert not env.task.terminated().any()
+    h = env.task.sensor("base_pos")[:, 2]
+    assert (h > 0.8 * env.task.home_height).all()
+    env.close()
+
+
+@pytest.mark.parametrize("kind", ["quadruped", "humanoid"])
+def test_knocked_over_terminates(kind: str) -> None:
+    env = make_env(kind)
+    task = env.task
+    assert not task.terminated().any()
+    task.sim.reset(qpos=tilted_qpos(task, 1.3))  # past max_tilt (1 rad)
+    assert task.terminated().all()
+    # Upside down on the floor: the base touches the ground and lies low.
+    qpos = tilted_qpos(task, math.pi)
+    qpos[:, 2] = 0.05
+    task.sim.reset(qpos=qpos)
+    assert task.terminated().all()
+    env.close()
+
+
+def test_tracking_metric_of_a_standing_robot_is_the_command() -> None:
+    env = make_env("quadruped", init_joint_noise=0.0)
+    task = env.task
+    cmd = torch.tensor([[0.5, 0.2, 0.4]]).repeat(N, 1)
+    task.fixed_commands = cmd
+    env.reset()
+    m = task.metrics()  # at rest after a reset: velocities exactly zero
+    torch.testing.assert_close(m["lin_vel_error"], cmd[:, :2].norm(dim=1))
+    torch.testing.assert_close(m["yaw_rate_error"], cmd[:, 2])
+    for _ in range(100):  # holding the default pose 2 s (settled); the command stays
+        env.step(torch.zeros(N, env.num_actions))
+    m = task.metrics()
+    torch.testing.assert_close(m["lin_vel_error"], cmd[:, :2].norm(dim=1), atol=0.03, rtol=0)
+    torch.testing.assert_close(m["yaw_rate_error"], cmd[:, 2], atol=0.05, rtol=0)
+    env.close()
+
+
+def test_commands_within_ranges_and_standing_share() -> None:
+    env = make_env("quadruped", n=256, standing_fraction=0.25)
+    c, cfg = env.task.commands, env.cfg
+    for k, (lo, hi) in enumerate((cfg.vx, cfg.vy, cfg.wz)):
+        assert (c[:, k] >= lo).all() and (c[:, k] <= hi).all()
+    standing = (c == 0).all(1).float().mean().item()
+    assert 0.15 < standing < 0.35
+    env.close()
+
+
+def test_wrong_body_class_raises() -> None:
+    with pytest.raises(ValueError, match="quadruped or humanoid.*'arm'"):
+        tasks.make_task("velocity", bodies.sample("arm", seed=0))
+    with pytest.raises(ValueError, match="vx"):
+        VelocityConfig(vx=(1.0, -1.0))
+
+
+# --- learning ---------------------------------------------------------------------------
+
+
+def tracking_error(folder, checkpoint=None, n: int = 256, steps: int = 250) -> float:
+    """Mean lin_vel_error (m/s) of a run's policy over `steps` control steps, nominal
+    physics, the same fixed commands each call (`checkpoint=None`: the untrained policy)."""
+    from rsl_rl.runners import OnPolicyRunner
+
+    from xembody.models.ppo import rsl_rl_config
+    from xembody.models.run import Run
+    from xembody.models.run import make_env as run_env
+
+    run = Run.load(folder)
+    env = run_env(run, n, seed=123, randomize=False)
+    c = run.task_cfg
+    lo = torch.tensor([c.vx[0], c.vy[0], c.wz[0]])
+    hi = torch.tensor([c.vx[1], c.vy[1], c.wz[1]])
+    env.task.fixed_commands = lo + (hi - lo) * torch.rand(n, 3, generator=torch.Generator().manual_seed(7))
+    obs = env.reset()
+    runner = OnPolicyRunner(env, rsl_rl_config(run.ppo), log_dir=None, device="cpu")
+    if checkpoint is not None:
+        runner.load(str(checkpoint))
+    policy = runner.get_inference_policy()
+    total = 0.0
+    with torch.inference_mode():
+        for _ in range(steps):
+            obs, *_ = env.step(policy(obs))
+            total += env.task.metrics()["lin_vel_error"].mean().item()
+    env.close()
+    return total / steps
+
+
+@pytest.mark.slow
+def test_quadruped_learns_to_track_velocity(tmp_path) -> None:
+    from xembody.models.run import latest_checkpoint
+    from xembody.train import TrainConfig, train
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # torch's own pool fights the physics threads on 2 cores
+    try:
+        t0 = time.perf_counter()
+        folder = train(
+            TrainConfig(
+                task="velocity", body="quadruped", num_envs=256, iterations=ITERATIONS,
+                log_root=str(tmp_path), run_name="learn",
+            )
+        )  # fmt: skip
+        minutes = (time.perf_counter() - t0) / 60
+        before = tracking_error(folder)
+        after = tracking_error(folder, latest_checkpoint(folder))
+    finally:
+        torch.set_num_threads(threads)
+    print(f"velocity tracking error {before:.3f} -> {after:.3f} m/s in {minutes:.1f} min")
+    assert minutes < 20
+    assert after <= 0.5 * before
+
+
+ITERATIONS = 300

@@ -1,0 +1,105 @@
+"""Integrity over every registered task: docs, shapes, randomisation switches, bad bodies,
+units, and the rsl-rl contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from rsl_rl.env import VecEnv
+
+from xembody.sim import bodies, tasks
+from xembody.sim.env import BodyEnv
+from xembody.sim.tasks.base import RandomizationCfg
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "TASKS.md"
+TASKS = pytest.mark.parametrize("name", tasks.names())
+
+
+def make_env(name: str, n: int = 4, randomize: bool = True, seed: int = 0) -> BodyEnv:
+    entry = tasks.get(name)
+    cfg = tasks.make_config(name)
+    if not randomize:
+        cfg.randomization = RandomizationCfg.off()
+    emb = bodies.sample(entry.default_body, seed=seed)
+    return BodyEnv(tasks.make_task(name, emb, cfg), n, seed=seed, num_threads=1)
+
+
+def test_docs_match_the_code():
+    from xembody.sim.tasks.doc import render
+
+    assert DOCS.read_text() == render(), (
+        "docs/TASKS.md is out of date: python -m xembody.sim.tasks.doc > docs/TASKS.md"
+    )
+
+
+@TASKS
+def test_env_follows_the_vecenv_contract(name):
+    env = make_env(name)
+    assert isinstance(env, VecEnv)
+    obs = env.get_observations()
+    sizes = [t.fn(env.task).shape for t in env.obs_terms]
+    assert all(s[0] == env.num_envs for s in sizes)
+    assert obs["policy"].shape == (4, sum(s[1] for s in sizes)) == obs["critic"].shape
+    for _ in range(env.max_episode_length + 2):  # through at least one time-out
+        obs, rew, dones, extras = env.step(torch.randn(4, env.num_actions))
+        assert torch.isfinite(obs["policy"]).all() and torch.isfinite(rew).all()
+        assert rew.shape == (4,) and dones.shape == (4,)
+        assert extras["time_outs"].dtype == torch.bool
+    assert (env.episode_length_buf < env.max_episode_length).all()
+    env.close()
+
+
+@TASKS
+def test_play_mode_has_no_noise_and_same_structure(name):
+    train_env, play_env = make_env(name), make_env(name, randomize=False)
+    train_obs, play_obs = train_env.get_observations(), play_env.get_observations()
+    assert train_obs["policy"].shape == play_obs["policy"].shape
+    assert torch.equal(play_obs["policy"], play_obs["critic"])
+    if any(t.noise for t in train_env.obs_terms):
+        assert not torch.equal(train_obs["policy"], train_obs["critic"])
+
+
+@TASKS
+def test_a_body_of_the_wrong_class_fails_clearly(name):
+    task_cls, _ = tasks.get(name).load()
+    wrong = next(c for c in bodies.names() if c not in task_cls.body_classes)
+    expected = f"task '{name}' needs a body of class .* got .* '{wrong}'"
+    with pytest.raises(ValueError, match=expected):
+        tasks.make_task(name, bodies.sample(wrong, seed=0))
+
+
+@TASKS
+def test_joint_velocity_term_is_in_rad_per_second(name):
+    env = make_env(name, randomize=False)
+    terms = {t.name: t for t in env.obs_terms}
+    if "joint_pos" not in terms or "joint_vel" not in terms:
+        pytest.skip("task has no joint terms")
+    actions = torch.full((4, env.num_actions), 0.3)
+    before = terms["joint_pos"].fn(env.task).clone()
+    env.step(actions)
+    after = terms["joint_pos"].fn(env.task)
+    vel = terms["joint_vel"].fn(env.task)
+    finite_diff = (after - before) / env.control_dt
+    # the mean velocity over the step lies between start and end velocity: compare loosely
+    assert torch.allclose(finite_diff.abs().mean(), vel.abs().mean(), rtol=0.6)
+
+
+def test_unknown_task_and_bad_config():
+    with pytest.raises(KeyError, match="unknown task 'fly'"):
+        tasks.get("fly")
+    with pytest.raises(ValueError, match="control_hz=0"):
+        tasks.make_config("reach", control_hz=0)
+    with pytest.raises(ValueError, match="randomization.mass"):
+        RandomizationCfg(mass=(1.2, 0.8))
+
+
+def test_randomization_reaches_the_physics():
+    env = make_env("reach", n=8)
+    masses = env.sim.get_params("body_mass")[:, 2]
+    kp = env.sim.get_params("actuator_kp")[:, 0]
+    assert masses.std() > 0 and kp.std() > 0
+    nominal = env.task.emb.compile()
+    assert np.all(np.abs(masses.numpy() / nominal.body_mass[2] - 1) <= 0.1 + 1e-9)
