@@ -175,7 +175,8 @@ class BodyEnv(VecEnv):
         kick = self.rng.uniform(-1, 1, (len(due), 2)) * self.cfg.randomization.push_velocity
         qvel[:, :2] += torch.from_numpy(kick)
         qpos = self.sim.qpos[due].clone()
-        self.sim.reset(due, qpos=qpos, qvel=qvel)
+        mocap = self.sim.mocap_pos[due].clone() if self.sim.model.nmocap else None
+        self.sim.reset(due, qpos=qpos, qvel=qvel, mocap_pos=mocap)
         self.push_timer[due] = self._next_push(len(due))
 
     def _episode_log(self, ids: torch.Tensor) -> dict[str, float]:

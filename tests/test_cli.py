@@ -10,12 +10,8 @@ from xembody.sim import bodies
 
 
 def test_help_everywhere(capsys):
-    for argv in (
-        ["--help"],
-        ["demo", "--help"],
-        ["bodies", "--help"],
-        ["bodies", "sample", "--help"],
-    ):
+    verbs = ["demo", "bodies", "train", "eval", "play", "export"]
+    for argv in [["--help"], ["bodies", "sample", "--help"]] + [[v, "--help"] for v in verbs]:
         with pytest.raises(SystemExit) as exit_:
             main(argv)
         assert exit_.value.code == 0
@@ -79,12 +75,18 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
             "2",
             "--out",
             str(tmp_path),
+            "--train-iterations",
+            "3",
+            "--train-envs",
+            "8",
         ]
     )
     out = capsys.readouterr().out
     assert code == 0, out
     for cls in ("humanoid", "quadruped", "arm", "wheeled"):
         assert cls in out
-    assert "Summary: 4 body classes, 12 randomised envs" in out
+    assert "4 body classes, 12 randomised envs stepped in one batch" in out
+    assert "reach: 3 PPO iterations" in out and "exported policy: 33 observations" in out
+    assert (tmp_path / "policy" / "policy.onnx").is_file()
     assert (tmp_path / "bodies.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "config.json").read_text())["envs_per_body"] == 3

@@ -103,3 +103,23 @@ def test_randomization_reaches_the_physics():
     assert masses.std() > 0 and kp.std() > 0
     nominal = env.task.emb.compile()
     assert np.all(np.abs(masses.numpy() / nominal.body_mass[2] - 1) <= 0.1 + 1e-9)
+
+
+def test_pushes_kick_the_base_and_leave_the_scene_in_place():
+    cfg = tasks.make_config("navigate")
+    cfg.randomization = RandomizationCfg(push_interval_s=0.2, push_velocity=1.0)
+    emb = bodies.sample("wheeled", seed=1)
+    assert emb.floating_base  # the differential-drive variant has a free base
+    env = BodyEnv(tasks.make_task("navigate", emb, cfg), 4, seed=0, num_threads=1)
+    scene = env.sim.mocap_pos.clone()
+    kicked = False
+    for _ in range(10):
+        before = env.sim.qvel[:, :2].clone()
+        timers = env.push_timer.clone()
+        env.step(torch.zeros(4, env.num_actions))
+        pushed = timers - env.control_dt <= 0
+        kicked |= bool(((env.sim.qvel[:, :2] - before).norm(dim=1)[pushed] > 0.2).any())
+    assert kicked
+    kept = env.episode_length_buf == 10  # envs whose episode did not end (no new scene)
+    assert kept.any()
+    assert torch.equal(env.sim.mocap_pos[kept], scene[kept])

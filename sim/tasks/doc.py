@@ -44,7 +44,7 @@ def task_section(name: str) -> str:
         f"## `{name}`: {entry.summary}",
         "",
         f"Bodies: {', '.join(task_cls.body_classes)} (default `{entry.default_body}`). "
-        f"Actions: {env.num_actions} ({', '.join(env.task.joint_names)}).",
+        f"Actions: {env.num_actions} ({', '.join(_action_names(env.task))}).",
         "",
         (importlib.import_module(entry.module).__doc__ or "").strip(),
         "",
@@ -69,6 +69,10 @@ def task_section(name: str) -> str:
     lines += ["", f"Config defaults: {defaults}.", "", f"Randomisation: {cfg.randomization}.", ""]
     env.close()
     return "\n".join(lines)
+
+
+def _action_names(task) -> tuple[str, ...]:
+    return getattr(task, "action_names", None) or task.joint_names
 
 
 def render() -> str:

@@ -37,11 +37,12 @@ class VelocityConfig(TaskConfig):
     standing_fraction: float = 0.1  # share of commands that are all zero
     resample_s: float = 5.0  # s between command draws within an episode (0: once)
     tracking_sigma: float = 0.25  # (m/s)^2 and (rad/s)^2, width of the tracking rewards
-    air_time_target: float = 0.25  # s, swing time above which feet_air_time pays
+    air_time_target: float = 0.2  # s, swing time above which feet_air_time pays
     contact_height: float = 0.015  # m above the foot's home height that still counts as contact
     max_tilt: float = 1.0  # rad between base z and world z before the episode ends
     min_height: float = 0.5  # fraction of the home base height before the episode ends
     init_joint_noise: float = 0.1  # rad, uniform noise on the initial joint angles
+    gait_period: float = 0.5  # s, stride of the gait clock (0: no clock, no gait reward)
     observe_lin_vel: bool = False  # add the base velocity (needs an estimator on a robot)
     randomization: RandomizationCfg = field(default_factory=RandomizationCfg)
 
@@ -53,8 +54,8 @@ class VelocityConfig(TaskConfig):
                 raise ValueError(f"{name}={(lo, hi)}, expected low <= high")
         if not 0 <= self.standing_fraction <= 1:
             raise ValueError(f"standing_fraction={self.standing_fraction}, expected in [0, 1]")
-        if self.resample_s < 0 or self.init_joint_noise < 0:
-            raise ValueError("resample_s and init_joint_noise must be >= 0")
+        if min(self.resample_s, self.init_joint_noise, self.gait_period) < 0:
+            raise ValueError("resample_s, init_joint_noise and gait_period must be >= 0")
 
 
 class VelocityTask(Task):
@@ -108,9 +109,11 @@ class VelocityTask(Task):
         mujoco.mj_kinematics(m, d)
         self.home_qpos = d.qpos.copy()
         self.home_height = float(d.qpos[2])
-        self.foot_contact_z = torch.tensor(
-            [d.site_xpos[m.site(f).id, 2] + self.cfg.contact_height for f in self.feet]
-        )
+        feet = d.site_xpos[[m.site(f).id for f in self.feet]] - d.qpos[:3]  # base frame
+        self.foot_contact_z = torch.tensor(feet[:, 2] + self.home_height + self.cfg.contact_height).float()
+        # Gait clock offsets: left and right alternate; a quadruped's diagonals pair (trot).
+        odd = (feet[:, 1] < 0) ^ ((feet[:, 0] < 0) & (len(self.feet) > 2))
+        self.foot_offset = torch.tensor(0.5 * odd, dtype=torch.float32)
         jid = [m.joint(j).id for j in self.joint_names]
         lo, hi = (torch.tensor(m.jnt_range[jid, k], dtype=torch.float32) for k in (0, 1))
         mid, half = (hi + lo) / 2, (hi - lo) / 2
@@ -124,6 +127,8 @@ class VelocityTask(Task):
         self.air_time = torch.zeros(n, len(self.feet))
         self.last_contact = torch.zeros(n, len(self.feet), dtype=torch.bool)
         self.air_reward = torch.zeros(n)
+        self.phase = torch.zeros(n)
+        self.contact = torch.ones(n, len(self.feet), dtype=torch.bool)
         self._gravity = torch.tensor([0.0, 0.0, -1.0]).expand(n, 3)
 
     # --- measured quantities --------------------------------------------------------------
@@ -142,6 +147,20 @@ class VelocityTask(Task):
     def foot_contact(self) -> torch.Tensor:
         z = torch.stack([self.sensor(f"{f}_pos")[:, 2] for f in self.feet], 1)
         return z < self.foot_contact_z
+
+    def moving(self) -> torch.Tensor:
+        return self.commands.norm(dim=1) > 0.1
+
+    def clock(self) -> torch.Tensor:
+        angle = 2 * torch.pi * self.phase
+        return torch.stack([angle.sin(), angle.cos()], 1)
+
+    def gait_match(self) -> torch.Tensor:
+        """Share of feet whose contact follows the clock (half stance, half swing; all
+        feet in stance under a standing command)."""
+        stance = (self.phase[:, None] + self.foot_offset) % 1.0 < 0.5
+        stance |= ~self.moving()[:, None]
+        return (self.contact == stance).float().mean(1)
 
     def joint_force_ratio(self) -> torch.Tensor:
         f = torch.cat([self.sensor(f"{j}_force") for j in self.joint_names], 1)
@@ -167,8 +186,10 @@ class VelocityTask(Task):
                 "velocity_command", V.command, "m/s, m/s, rad/s", "base",
                 "commanded forward, lateral velocity and yaw rate",
             ),  # fmt: skip
+            *[ObsTerm("gait_clock", V.clock, "1", "-", "sin, cos of 2 pi t / gait_period")]
+            * (self.cfg.gait_period > 0),
             ObsTerm("joint_pos", T.joint_pos_rel, "rad", "joint", "angles minus default", 0.01),
-            ObsTerm("joint_vel", T.joint_vel, "rad/s", "joint", "joint velocities", 1.0),
+            ObsTerm("joint_vel", T.joint_vel, "rad/s", "joint", "joint velocities", 0.5),
             ObsTerm("last_action", T.last_action, "1", "action", "previous policy output"),
         ]
 
@@ -179,14 +200,14 @@ class VelocityTask(Task):
             RewardTerm("track_yaw_rate", lambda t: torch.exp(-t.yaw_rate_error() ** 2 / s), 0.75),
             RewardTerm("lin_vel_z", V.world_vz_sq, -2.0),
             RewardTerm("ang_vel_xy", lambda t: t.base_ang_vel()[:, :2].square().sum(1), -0.05),
-            RewardTerm("orientation", lambda t: t.projected_gravity()[:, :2].square().sum(1), -5.0),
+            RewardTerm("orientation", lambda t: t.projected_gravity()[:, :2].square().sum(1), -1.0),
             RewardTerm("base_height", V.height_error_sq, -10.0),
             RewardTerm("action_rate", Task.action_rate, -0.01),
             RewardTerm("joint_limits", V.joint_limit_excess, -5.0),
             RewardTerm("torques", lambda t: t.joint_force_ratio().square().sum(1), -0.05),
             RewardTerm("feet_air_time", lambda t: t.air_reward, 1.0),
             RewardTerm("termination", lambda t: t.terminated().float(), -100.0),
-        ]
+        ] + [RewardTerm("gait", V.gait_match, 1.0)] * (self.cfg.gait_period > 0)
 
     def world_vz_sq(self) -> torch.Tensor:
         v = quat_rotate(self.sensor("imu_quat"), self.base_lin_vel())
@@ -213,13 +234,14 @@ class VelocityTask(Task):
     # --- per step and per episode -------------------------------------------------------
     def post_step(self) -> None:
         dt = 1.0 / self.cfg.control_hz
-        contact = self.foot_contact()
+        if self.cfg.gait_period > 0:
+            self.phase = (self.phase + dt / self.cfg.gait_period) % 1.0
+        self.contact = contact = self.foot_contact()
         touched = contact | self.last_contact  # filtered: one noisy step does not count
         first = (self.air_time > 0) & touched
         self.air_time += dt
-        moving = self.commands[:, :2].norm(dim=1) > 0.1
         swing = ((self.air_time - self.cfg.air_time_target) * first).sum(1)
-        self.air_reward = swing * moving
+        self.air_reward = swing * self.moving()
         self.air_time *= ~touched
         self.last_contact = contact
         if self.cfg.resample_s > 0:
@@ -252,3 +274,5 @@ class VelocityTask(Task):
         self.air_time[env_ids] = 0.0
         self.last_contact[env_ids] = True
         self.air_reward[env_ids] = 0.0
+        self.contact[env_ids] = True
+        self.phase[env_ids] = torch.rand(k, generator=self.torch_rng)

@@ -13,9 +13,9 @@ start-goal line with probability `on_path_prob` and anywhere around it otherwise
 `clearance` from the other obstacles, so the expanded obstacles are disjoint and the goal is
 always reachable. Obstacles that find no place are parked far away.
 
-Action: a body-frame twist, (v m/s, w rad/s) for differential drive, (vx, vy m/s, w rad/s)
-for omni bases; `action_scale` m/s and `turn_scale` rad/s per unit of policy output, then
-mapped to wheel speeds (diff) or world-frame base velocities (omni) within the actuator
+Action: a body-frame twist, (vx m/s, wz rad/s) for differential drive, (vx, vy m/s, wz
+rad/s) for omni bases; `action_scale` m/s and `turn_scale` rad/s per unit of policy output,
+then mapped to wheel speeds (diff) or world-frame base velocities (omni) within the actuator
 limits. A collision (the robot's footprint rectangle within `collision_margin` of an
 obstacle, checked analytically) ends the episode in failure; coming within `success_radius`
 of the goal without a collision ends it in success.
@@ -77,6 +77,7 @@ class NavigateTask(Task):
     body_classes = ("wheeled",)
     name = "navigate"
     cfg: NavigateConfig
+    action_mapping = "body_twist"
 
     def __init__(self, cfg: NavigateConfig, emb: Embodiment) -> None:
         super().__init__(cfg, emb)
@@ -84,8 +85,13 @@ class NavigateTask(Task):
         self._measure_body()
 
     @property
+    def action_names(self) -> tuple[str, ...]:
+        """Policy outputs: forward (and left) speed, m/s, and yaw rate, rad/s, body frame."""
+        return ("vx", "vy", "wz") if self.omni else ("vx", "wz")
+
+    @property
     def num_actions(self) -> int:
-        return 3 if self.omni else 2
+        return len(self.action_names)
 
     def _measure_body(self) -> None:
         """Footprint half extents, circumradius and rangefinder height from the home pose."""
@@ -218,6 +224,11 @@ class NavigateTask(Task):
 
     # --- actions ------------------------------------------------------------------------
     def apply_actions(self, actions: torch.Tensor) -> None:
+        """Body twist vx = action_scale * a[0] (m/s forward), omni only vy = action_scale *
+        a[1] (m/s left), wz = turn_scale * a[-1] (rad/s, CCW). Diff drive: wheel speeds
+        ((vx - wz * track_width / 2), (vx + wz * track_width / 2)) / wheel_radius (left,
+        right); omni: (vx, vy) rotated by the base yaw to base_x, base_y speeds, wz to
+        base_yaw. Clipped to the actuators' ctrlrange."""
         lin, turn = self.cfg.action_scale, self.cfg.turn_scale
         if self.omni:
             _, yaw = self.base_pose()
@@ -250,7 +261,7 @@ class NavigateTask(Task):
                     f"{self.cfg.num_rays} rangefinder distances, ray i at 360*i/"
                     f"{self.cfg.num_rays} deg (CCW from forward); no hit reads ray_range", 0.02),
             ObsTerm("last_action", Task.last_action, "1", "action",
-                    "previous policy output (before scaling): (v, w) or (vx, vy, w)"),
+                    "previous policy output (before scaling): (vx, wz) or (vx, vy, wz)"),
         ]  # fmt: skip
 
     def reward_terms(self) -> list[RewardTerm]:
