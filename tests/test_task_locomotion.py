@@ -147,7 +147,9 @@ def tracking_error(folder, checkpoint=None, n: int = 256, steps: int = 250) -> f
     c = run.task_cfg
     lo = torch.tensor([c.vx[0], c.vy[0], c.wz[0]])
     hi = torch.tensor([c.vx[1], c.vy[1], c.wz[1]])
-    env.task.fixed_commands = lo + (hi - lo) * torch.rand(n, 3, generator=torch.Generator().manual_seed(7))
+    env.task.fixed_commands = lo + (hi - lo) * torch.rand(
+        n, 3, generator=torch.Generator().manual_seed(7)
+    )
     obs = env.reset()
     runner = OnPolicyRunner(env, rsl_rl_config(run.ppo), log_dir=None, device="cpu")
     if checkpoint is not None:

@@ -31,7 +31,7 @@ class TrainConfig:
     log_root: str = field("runs", "folder for run folders")
     run_name: str = field("", "run folder name (default: a time stamp)")
     resume: str = field("", "checkpoint (or run folder) to continue from")
-    learning_rate: float = field(1e-3, "Adam learning rate")
+    learning_rate: float = field(0.0, "Adam learning rate (0: the task's default)")
     steps_per_env: int = field(24, "rollout length per env and iteration")
     save_interval: int = field(50, "checkpoint every N iterations")
     randomize: bool = field(True, "per-episode domain randomisation")
@@ -84,10 +84,11 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
         task_cfg = tasks.make_config(cfg.task, **(task_overrides or {}))
         if not cfg.randomize:
             task_cfg = dataclasses.replace(task_cfg, randomization=RandomizationCfg.off())
+        ppo_values = dict(entry.ppo)
+        if cfg.learning_rate:
+            ppo_values["learning_rate"] = cfg.learning_rate
         ppo = PPOConfig(
-            learning_rate=cfg.learning_rate,
-            num_steps_per_env=cfg.steps_per_env,
-            save_interval=cfg.save_interval,
+            **ppo_values, num_steps_per_env=cfg.steps_per_env, save_interval=cfg.save_interval
         )
         body = resolve_body(cfg.body or entry.default_body, cfg.body_seed)
         run = Run(cfg.task, task_cfg, ppo, body, dataclasses.asdict(cfg))

@@ -23,6 +23,9 @@ class TaskEntry:
     config_class: str
     default_body: str
     summary: str
+    ppo: dict = dataclasses.field(
+        default_factory=dict
+    )  # PPOConfig values this task trains best with
 
     def load(self) -> tuple[type[Task], type[TaskConfig]]:
         mod = importlib.import_module(self.module)
@@ -83,6 +86,7 @@ register(
         "ReachConfig",
         "arm",
         "end-effector pose reaching for arms",
+        ppo={"init_std": 0.5, "entropy_coef": 0.002},
     )
 )
 register(

@@ -110,7 +110,9 @@ class VelocityTask(Task):
         self.home_qpos = d.qpos.copy()
         self.home_height = float(d.qpos[2])
         feet = d.site_xpos[[m.site(f).id for f in self.feet]] - d.qpos[:3]  # base frame
-        self.foot_contact_z = torch.tensor(feet[:, 2] + self.home_height + self.cfg.contact_height).float()
+        self.foot_contact_z = torch.tensor(
+            feet[:, 2] + self.home_height + self.cfg.contact_height
+        ).float()
         # Gait clock offsets: left and right alternate; a quadruped's diagonals pair (trot).
         odd = (feet[:, 1] < 0) ^ ((feet[:, 0] < 0) & (len(self.feet) > 2))
         self.foot_offset = torch.tensor(0.5 * odd, dtype=torch.float32)
@@ -179,11 +181,18 @@ class VelocityTask(Task):
         return [lin_vel] * self.cfg.observe_lin_vel + [
             ObsTerm("base_ang_vel", V.base_ang_vel, "rad/s", "base", "IMU gyro", 0.2),
             ObsTerm(
-                "projected_gravity", V.projected_gravity, "1", "base",
-                "unit gravity direction (0, 0, -1 upright)", 0.05,
+                "projected_gravity",
+                V.projected_gravity,
+                "1",
+                "base",
+                "unit gravity direction (0, 0, -1 upright)",
+                0.05,
             ),  # fmt: skip
             ObsTerm(
-                "velocity_command", V.command, "m/s, m/s, rad/s", "base",
+                "velocity_command",
+                V.command,
+                "m/s, m/s, rad/s",
+                "base",
                 "commanded forward, lateral velocity and yaw rate",
             ),  # fmt: skip
             *[ObsTerm("gait_clock", V.clock, "1", "-", "sin, cos of 2 pi t / gait_period")]
@@ -196,8 +205,8 @@ class VelocityTask(Task):
     def reward_terms(self) -> list[RewardTerm]:
         V, s = VelocityTask, self.cfg.tracking_sigma
         return [
-            RewardTerm("track_lin_vel", lambda t: torch.exp(-t.lin_vel_error() ** 2 / s), 1.5),
-            RewardTerm("track_yaw_rate", lambda t: torch.exp(-t.yaw_rate_error() ** 2 / s), 0.75),
+            RewardTerm("track_lin_vel", lambda t: torch.exp(-(t.lin_vel_error() ** 2) / s), 1.5),
+            RewardTerm("track_yaw_rate", lambda t: torch.exp(-(t.yaw_rate_error() ** 2) / s), 0.75),
             RewardTerm("lin_vel_z", V.world_vz_sq, -2.0),
             RewardTerm("ang_vel_xy", lambda t: t.base_ang_vel()[:, :2].square().sum(1), -0.05),
             RewardTerm("orientation", lambda t: t.projected_gravity()[:, :2].square().sum(1), -1.0),
@@ -207,7 +216,7 @@ class VelocityTask(Task):
             RewardTerm("torques", lambda t: t.joint_force_ratio().square().sum(1), -0.05),
             RewardTerm("feet_air_time", lambda t: t.air_reward, 1.0),
             RewardTerm("termination", lambda t: t.terminated().float(), -100.0),
-        ] + [RewardTerm("gait", V.gait_match, 1.0)] * (self.cfg.gait_period > 0)
+        ] + [RewardTerm("gait", V.gait_match, 2.0)] * (self.cfg.gait_period > 0)
 
     def world_vz_sq(self) -> torch.Tensor:
         v = quat_rotate(self.sensor("imu_quat"), self.base_lin_vel())

@@ -23,7 +23,7 @@ from .math import axis_angle_error
 class ReachConfig(TaskConfig):
     episode_seconds: float = 4.0
     action_scale: float = 0.5
-    target_spread: float = 0.7  # rad around the default pose, per joint
+    target_spread: float = 0.6  # rad around the default pose, per joint
     min_height: float = 0.08  # m, lowest allowed target
     success_pos: float = 0.02  # m
     success_rot: float = 0.1  # rad
@@ -118,6 +118,7 @@ class ReachTask(Task):
             RewardTerm("position_fine", lambda t: torch.exp(-dist(t) / 0.01), 1.0),
             RewardTerm("orientation", lambda t: 1 - torch.tanh(angle(t) / 0.4), 0.5),
             RewardTerm("orientation_fine", lambda t: torch.exp(-angle(t) / 0.05), 0.5),
+            RewardTerm("in_tolerance", lambda t: t.in_tolerance().float(), 2.0),
             RewardTerm("action_rate", Task.action_rate, -0.01),
             RewardTerm("joint_vel", lambda t: t.joint_vel().square().sum(1), -1e-3),
         ]
@@ -128,10 +129,14 @@ class ReachTask(Task):
             "rot_error_rad": self.rot_error().norm(dim=1),
         }
 
-    def post_step(self) -> None:
-        close = (self.pos_error().norm(dim=1) < self.cfg.success_pos) & (
+    def in_tolerance(self) -> torch.Tensor:
+        """(N,) bool: position and orientation errors both inside the success tolerances."""
+        return (self.pos_error().norm(dim=1) < self.cfg.success_pos) & (
             self.rot_error().norm(dim=1) < self.cfg.success_rot
         )
+
+    def post_step(self) -> None:
+        close = self.in_tolerance()
         self.held = torch.where(
             close, self.held + 1.0 / self.cfg.control_hz, torch.zeros_like(self.held)
         )
