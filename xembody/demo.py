@@ -37,8 +37,8 @@ class DemoConfig:
     threads: int = field(0, "physics threads (0: every core)")
     out: str = field("out/demo", "folder for the picture, MJCF files and config")
     picture: bool = field(True, "render a picture of the bodies")
-    train_iterations: int = field(40, "PPO iterations of the reaching demo (0: skip training)")
-    train_envs: int = field(64, "envs of the reaching demo")
+    train_iterations: int = field(100, "PPO iterations of the reaching demo (0: skip training)")
+    train_envs: int = field(128, "envs of the reaching demo")
 
     def __post_init__(self) -> None:
         for name in ("envs_per_body", "seconds", "control_hz"):

@@ -11,6 +11,12 @@ of every foot site ("*_foot": contact = the foot within `contact_height` of its 
 the home pose), actuator forces, and touch sensors on sites around the base's box/sphere
 geoms (the trunk or torso touching the ground). Episodes end on a fall: base tilted beyond
 `max_tilt`, base below `min_height` x its home height, or the base touching anything.
+
+A gait clock (phase advancing by 1 every `gait_period` s, random at reset) is observed as
+sin/cos; the `gait` reward pays for each foot whose contact follows it: half the period in
+stance, half in swing, left and right in antiphase, a quadruped's diagonal pairs together
+(a trot); all feet in stance under a standing command. It makes the policy step on purpose
+early in training, which is what lets tracking be learnt in minutes on a CPU.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 import torch
+
+from xembody.sim.bodies.embodiment import Embodiment
+from xembody.sim.physics.backend import BatchedSim
 
 from .base import ObsTerm, RandomizationCfg, RewardTerm, Task, TaskConfig
 from .math import quat_rotate, quat_rotate_inverse
@@ -63,11 +72,11 @@ class VelocityTask(Task):
     name = "velocity"
     cfg: VelocityConfig
 
-    def __init__(self, cfg: VelocityConfig, emb) -> None:
+    def __init__(self, cfg: VelocityConfig, emb: Embodiment) -> None:
         super().__init__(cfg, emb)
         if not emb.floating_base or not emb.sensors.imu_site or not emb.sensors.base_body:
             raise ValueError(f"task 'velocity' needs a floating base with an IMU: {emb.name!r}")
-        self.fixed_commands: torch.Tensor | None = None
+        self.fixed_commands: torch.Tensor | None = None  # (N, 3): used at every reset
 
     def build_model(self) -> mujoco.MjModel:
         spec = self.emb.spec()
@@ -100,7 +109,7 @@ class VelocityTask(Task):
             self.touch.append(name)
         return spec.compile()
 
-    def bind(self, sim, rng) -> None:
+    def bind(self, sim: BatchedSim, rng: np.random.Generator) -> None:
         super().bind(sim, rng)
         m, n = sim.model, self.num_envs
         key = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_KEY, "home")
@@ -177,26 +186,26 @@ class VelocityTask(Task):
     # --- terms --------------------------------------------------------------------------
     def obs_terms(self) -> list[ObsTerm]:
         T, V = Task, VelocityTask
-        lin_vel = ObsTerm("base_lin_vel", V.base_lin_vel, "m/s", "base", "velocimeter", 0.1)
+        lin_vel = ObsTerm("base_lin_vel", V.base_lin_vel, "m/s", "body", "velocimeter at IMU", 0.1)
+        clock = ObsTerm("gait_clock", V.clock, "1", "task", "sin, cos of 2 pi gait phase")
         return [lin_vel] * self.cfg.observe_lin_vel + [
-            ObsTerm("base_ang_vel", V.base_ang_vel, "rad/s", "base", "IMU gyro", 0.2),
+            ObsTerm("base_ang_vel", V.base_ang_vel, "rad/s", "body", "IMU gyro", 0.2),
             ObsTerm(
                 "projected_gravity",
                 V.projected_gravity,
                 "1",
-                "base",
+                "body",
                 "unit gravity direction (0, 0, -1 upright)",
                 0.05,
-            ),  # fmt: skip
+            ),
             ObsTerm(
                 "velocity_command",
                 V.command,
                 "m/s, m/s, rad/s",
-                "base",
+                "body",
                 "commanded forward, lateral velocity and yaw rate",
-            ),  # fmt: skip
-            *[ObsTerm("gait_clock", V.clock, "1", "-", "sin, cos of 2 pi t / gait_period")]
-            * (self.cfg.gait_period > 0),
+            ),
+            *[clock] * (self.cfg.gait_period > 0),
             ObsTerm("joint_pos", T.joint_pos_rel, "rad", "joint", "angles minus default", 0.01),
             ObsTerm("joint_vel", T.joint_vel, "rad/s", "joint", "joint velocities", 0.5),
             ObsTerm("last_action", T.last_action, "1", "action", "previous policy output"),
@@ -205,8 +214,8 @@ class VelocityTask(Task):
     def reward_terms(self) -> list[RewardTerm]:
         V, s = VelocityTask, self.cfg.tracking_sigma
         return [
-            RewardTerm("track_lin_vel", lambda t: torch.exp(-(t.lin_vel_error() ** 2) / s), 1.5),
-            RewardTerm("track_yaw_rate", lambda t: torch.exp(-(t.yaw_rate_error() ** 2) / s), 0.75),
+            RewardTerm("track_lin_vel", lambda t: torch.exp(-(t.lin_vel_error() ** 2) / s), 2.0),
+            RewardTerm("track_yaw_rate", lambda t: torch.exp(-(t.yaw_rate_error() ** 2) / s), 1.0),
             RewardTerm("lin_vel_z", V.world_vz_sq, -2.0),
             RewardTerm("ang_vel_xy", lambda t: t.base_ang_vel()[:, :2].square().sum(1), -0.05),
             RewardTerm("orientation", lambda t: t.projected_gravity()[:, :2].square().sum(1), -1.0),
