@@ -82,6 +82,7 @@ def load_policy(checkpoint: str | Path, env):
 def evaluate(cfg: EvalConfig) -> dict:
     from xembody.models.run import Run, latest_checkpoint, make_env
 
+    torch.set_num_threads(1)  # small MLPs: torch threads would compete with the physics
     run = Run.load(cfg.checkpoint)
     n = cfg.num_envs or min(cfg.episodes, 256)
     env = make_env(run, n, seed=cfg.seed, randomize=cfg.randomize)

@@ -117,10 +117,14 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
         n = min(chunk, cfg.iterations - done)
         runner.learn(n)
         done += n
-        runner.current_learning_iteration += 1  # learn() leaves it at its last iteration
+        last = runner.current_learning_iteration  # learn() leaves it at its last iteration
+        runner.current_learning_iteration += 1
         if cfg.max_minutes and time.perf_counter() - t0 > 60 * cfg.max_minutes:
             print(f"time budget of {cfg.max_minutes} min reached after {done} iterations")
             break
+        chunk_end = folder / f"model_{last}.pt"
+        if done < cfg.iterations and last % run.ppo.save_interval and chunk_end.exists():
+            chunk_end.unlink()  # learn() saves whenever it returns; keep save_interval's only
     env.close()
     print(f"done: {done} iterations in {time.perf_counter() - t0:.0f} s; checkpoints in {folder}")
     return folder

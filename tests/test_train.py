@@ -1,0 +1,30 @@
+"""`xembody train` bookkeeping: run folder contents, time budgets, bad settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from xembody.train import TrainConfig, train
+
+
+def test_run_folder_and_checkpoints_with_a_time_budget(tmp_path):
+    run = train(
+        TrainConfig(task="reach", num_envs=8, iterations=25, max_minutes=5, save_interval=20,
+                    steps_per_env=4, log_root=str(tmp_path))
+    )  # fmt: skip
+    names = sorted(p.name for p in run.glob("model_*.pt"))
+    assert names == ["model_0.pt", "model_20.pt", "model_24.pt"]  # no per-chunk leftovers
+    doc = json.loads((run / "run.json").read_text())
+    assert doc["task"] == "reach" and doc["ppo"]["init_std"] == 0.5  # the task's PPO default
+    assert (run / "body.xml").is_file() and (run / "body.xml.json").is_file()
+
+
+def test_bad_settings_fail_clearly():
+    with pytest.raises(ValueError, match="device='cuda'"):
+        TrainConfig(device="cuda")
+    with pytest.raises(ValueError, match="num_envs=0"):
+        TrainConfig(num_envs=0)
+    with pytest.raises(KeyError, match="unknown task 'swim'"):
+        train(TrainConfig(task="swim"))
