@@ -26,8 +26,16 @@ def new_spec(model_name: str, *, timestep: float = 0.005, floor: bool = True) ->
     spec.memory = 1 << 20
     spec.visual.global_.offwidth = 1280
     spec.visual.global_.offheight = 960
+    spec.worldbody.add_light(name="sun", pos=[0, 0, 4], dir=[0, 0, -1], diffuse=[0.8, 0.8, 0.8])
+    if floor:
+        add_floor(spec)
+    return spec
+
+
+def add_floor(spec: mujoco.MjSpec, prefix: str = "") -> None:
+    """A checkered floor plane at z=0 with its texture and material (names get `prefix`)."""
     tex = spec.add_texture(
-        name="grid",
+        name=f"{prefix}grid",
         type=mujoco.mjtTexture.mjTEXTURE_2D,
         builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
         rgb1=[0.32, 0.36, 0.40],
@@ -35,19 +43,53 @@ def new_spec(model_name: str, *, timestep: float = 0.005, floor: bool = True) ->
         width=256,
         height=256,
     )
-    spec.add_material(name="grid", texrepeat=[8, 8], reflectance=0.1).textures[
-        mujoco.mjtTextureRole.mjTEXROLE_RGB
-    ] = tex.name
-    spec.worldbody.add_light(name="sun", pos=[0, 0, 4], dir=[0, 0, -1], diffuse=[0.8, 0.8, 0.8])
-    if floor:
-        spec.worldbody.add_geom(
-            name="floor",
-            type=mujoco.mjtGeom.mjGEOM_PLANE,
-            size=[0, 0, 0.05],
-            material="grid",
-            friction=[1.0, 0.005, 0.0001],
-        )
-    return spec
+    mat = spec.add_material(name=f"{prefix}grid", texrepeat=[8, 8], reflectance=0.1)
+    mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = tex.name
+    spec.worldbody.add_geom(
+        name=f"{prefix}floor",
+        type=mujoco.mjtGeom.mjGEOM_PLANE,
+        size=[0, 0, 0.05],
+        material=mat.name,
+        friction=[1.0, 0.005, 0.0001],
+    )
+
+
+LIMB_RGBA = [0.75, 0.55, 0.35, 1]
+
+
+def add_limb(body: mujoco.MjsBody, name: str, length: float, radius: float, mass: float) -> None:
+    """A capsule hanging down `length` from the body's origin; it touches the floor (and
+    other scene objects) but never the robot's own geoms (contype 2, conaffinity 1)."""
+    body.add_geom(
+        name=name,
+        type=mujoco.mjtGeom.mjGEOM_CAPSULE,
+        fromto=[0, 0, 0, 0, 0, -length],
+        size=[radius, 0, 0],
+        mass=mass,
+        contype=2,
+        conaffinity=1,
+        rgba=LIMB_RGBA,
+    )
+
+
+def add_hinge(
+    body: mujoco.MjsBody,
+    info: JointInfo,
+    axis: Sequence[float],
+    *,
+    armature: float,
+    damping: float,
+) -> None:
+    """A limited hinge joint on `body` with `info`'s name and range."""
+    body.add_joint(
+        name=info.name,
+        type=mujoco.mjtJoint.mjJNT_HINGE,
+        axis=list(axis),
+        range=list(info.range),
+        limited=mujoco.mjtLimited.mjLIMITED_TRUE,
+        armature=armature,
+        damping=damping,
+    )
 
 
 def add_position_actuators(spec: mujoco.MjSpec, joints: Sequence[JointInfo]) -> None:

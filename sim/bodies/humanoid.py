@@ -71,31 +71,6 @@ class HumanoidRanges:
     arm_joints: tuple[int, int] = (3, 4)
 
 
-def _capsule(body: mujoco.MjsBody, name: str, length: float, radius: float, mass: float) -> None:
-    body.add_geom(
-        name=name,
-        type=mujoco.mjtGeom.mjGEOM_CAPSULE,
-        fromto=[0, 0, 0, 0, 0, -length],
-        size=[radius, 0, 0],
-        mass=mass,
-        contype=2,
-        conaffinity=1,
-        rgba=[0.75, 0.55, 0.35, 1],
-    )
-
-
-def _hinge(body: mujoco.MjsBody, info: JointInfo, axis: tuple[float, float, float]) -> None:
-    body.add_joint(
-        name=info.name,
-        type=mujoco.mjtJoint.mjJNT_HINGE,
-        axis=list(axis),
-        range=list(info.range),
-        limited=mujoco.mjtLimited.mjLIMITED_TRUE,
-        armature=ARMATURE,
-        damping=DAMPING,
-    )
-
-
 @register("humanoid", HumanoidRanges, "biped: 6-hinge legs, 3-4-hinge arms, box feet")
 def sample_humanoid(seed: int, ranges: HumanoidRanges) -> Embodiment:
     rng = np.random.default_rng(seed)
@@ -180,10 +155,10 @@ def sample_humanoid(seed: int, ranges: HumanoidRanges) -> Embodiment:
             (thigh_b, joint(f"{side}_hip_roll", roll_rng, 0.0, 0.5 * leg_torque), (1, 0, 0)),
             (thigh_b, joint(f"{side}_hip_pitch", (-2.0, 0.8), -b, 0.5 * leg_torque), (0, 1, 0)),
         ]
-        _capsule(thigh_b, f"{side}_thigh_geom", thigh, 0.05, 0.45 * leg_m)
+        build.add_limb(thigh_b, f"{side}_thigh_geom", thigh, 0.05, 0.45 * leg_m)
         shin_b = thigh_b.add_body(name=f"{side}_shin", pos=[0, 0, -thigh])
         leg.append((shin_b, joint(f"{side}_knee", (0.0, 2.4), 2 * b, 0.5 * leg_torque), (0, 1, 0)))
-        _capsule(shin_b, f"{side}_shin_geom", shin, 0.04, 0.35 * leg_m)
+        build.add_limb(shin_b, f"{side}_shin_geom", shin, 0.04, 0.35 * leg_m)
         foot_b = shin_b.add_body(name=f"{side}_foot", pos=[0, 0, -shin])
         leg += [
             (foot_b, joint(f"{side}_ankle_pitch", (-0.9, 0.7), -b, 0.3 * leg_torque), (0, 1, 0)),
@@ -202,7 +177,7 @@ def sample_humanoid(seed: int, ranges: HumanoidRanges) -> Embodiment:
         )
         foot_b.add_site(name=f"{side}_foot", pos=[0.03, 0, -ANKLE_HEIGHT - fh], size=[0.01, 0, 0])
         for body, info, axis in leg:
-            _hinge(body, info, axis)
+            build.add_hinge(body, info, axis, armature=ARMATURE, damping=DAMPING)
             joints.append(info)
 
     for side, sgn in (("left", 1.0), ("right", -1.0)):
@@ -223,12 +198,12 @@ def sample_humanoid(seed: int, ranges: HumanoidRanges) -> Embodiment:
                     (0, 0, 1),
                 )
             )
-        _capsule(upper_b, f"{side}_upper_arm_geom", upper, 0.035, 0.55 * arm_m)
+        build.add_limb(upper_b, f"{side}_upper_arm_geom", upper, 0.035, 0.55 * arm_m)
         fore_b = upper_b.add_body(name=f"{side}_forearm", pos=[0, 0, -upper])
         arm.append((fore_b, joint(f"{side}_elbow", (-2.5, 0.0), -0.3, 0.6 * arm_torque), (0, 1, 0)))
-        _capsule(fore_b, f"{side}_forearm_geom", fore, 0.03, 0.45 * arm_m)
+        build.add_limb(fore_b, f"{side}_forearm_geom", fore, 0.03, 0.45 * arm_m)
         for body, info, axis in arm:
-            _hinge(body, info, axis)
+            build.add_hinge(body, info, axis, armature=ARMATURE, damping=DAMPING)
             joints.append(info)
 
     build.add_position_actuators(spec, joints)

@@ -30,6 +30,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from . import build
 from .build import IMU_SENSORS, add_position_actuators, finish
 from .embodiment import Embodiment, JointInfo, SensorLayout
 
@@ -299,24 +300,7 @@ def _add_home_key(
 
 def _add_floor(spec: mujoco.MjSpec, model: mujoco.MjModel) -> None:
     """A checkered floor plane at z=0 (and a light when the model has none)."""
-    tex = spec.add_texture(
-        name="xembody_grid",
-        type=mujoco.mjtTexture.mjTEXTURE_2D,
-        builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
-        rgb1=[0.32, 0.36, 0.40],
-        rgb2=[0.26, 0.29, 0.33],
-        width=256,
-        height=256,
-    )
-    mat = spec.add_material(name="xembody_grid", texrepeat=[8, 8], reflectance=0.1)
-    mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = tex.name
-    spec.worldbody.add_geom(
-        name="xembody_floor",
-        type=mujoco.mjtGeom.mjGEOM_PLANE,
-        size=[0, 0, 0.05],
-        material=mat.name,
-        friction=[1.0, 0.005, 0.0001],
-    )
+    build.add_floor(spec, prefix="xembody_")
     if model.nlight == 0:
         spec.worldbody.add_light(name="xembody_sun", pos=[0, 0, 4], dir=[0, 0, -1])
 

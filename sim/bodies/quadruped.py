@@ -127,34 +127,11 @@ def sample_quadruped(seed: int, ranges: QuadrupedRanges) -> Embodiment:
     cam.alt.type = mujoco.mjtOrientation.mjORIENTATION_XYAXES
     cam.alt.xyaxes = [1, 0, 0, 0, 0.25, 1]
 
-    def capsule(body: mujoco.MjsBody, gname: str, length: float, radius: float, m: float) -> None:
-        body.add_geom(
-            name=gname,
-            type=mujoco.mjtGeom.mjGEOM_CAPSULE,
-            fromto=[0, 0, 0, 0, 0, -length],
-            size=[radius, 0, 0],
-            mass=m,
-            contype=2,
-            conaffinity=1,
-            rgba=[0.75, 0.55, 0.35, 1],
-        )
-
-    def hinge(body: mujoco.MjsBody, info: JointInfo, axis: tuple[float, float, float]) -> None:
-        body.add_joint(
-            name=info.name,
-            type=mujoco.mjtJoint.mjJNT_HINGE,
-            axis=list(axis),
-            range=list(info.range),
-            limited=mujoco.mjtLimited.mjLIMITED_TRUE,
-            armature=ARMATURE,
-            damping=DAMPING,
-        )
-
     joints: list[JointInfo] = []
     for leg, sx, sy in LEGS:
         hip_b = trunk.add_body(name=f"{leg}_hip", pos=[sx * (tl / 2 - 0.03), sy * tw / 2, 0])
         abd = joint(f"{leg}_hip_abduction", (-0.8, 0.8), 0.0, 0.4 * leg_torque)
-        hinge(hip_b, abd, (1, 0, 0))
+        build.add_hinge(hip_b, abd, (1, 0, 0), armature=ARMATURE, damping=DAMPING)
         hip_b.add_geom(
             name=f"{leg}_hip_geom",
             type=mujoco.mjtGeom.mjGEOM_CAPSULE,
@@ -167,12 +144,12 @@ def sample_quadruped(seed: int, ranges: QuadrupedRanges) -> Embodiment:
         )
         thigh_b = hip_b.add_body(name=f"{leg}_thigh", pos=[0, sy * HIP_OFFSET, 0])
         pitch = joint(f"{leg}_hip_pitch", (-1.5, 2.5), hip_q, 0.4 * leg_torque)
-        hinge(thigh_b, pitch, (0, 1, 0))
-        capsule(thigh_b, f"{leg}_thigh_geom", thigh, 0.025, 0.45 * leg_m)
+        build.add_hinge(thigh_b, pitch, (0, 1, 0), armature=ARMATURE, damping=DAMPING)
+        build.add_limb(thigh_b, f"{leg}_thigh_geom", thigh, 0.025, 0.45 * leg_m)
         calf_b = thigh_b.add_body(name=f"{leg}_calf", pos=[0, 0, -thigh])
         knee = joint(f"{leg}_knee", (-2.7, -0.3), knee_q, 0.6 * leg_torque)
-        hinge(calf_b, knee, (0, 1, 0))
-        capsule(calf_b, f"{leg}_calf_geom", calf, 0.018, 0.30 * leg_m)
+        build.add_hinge(calf_b, knee, (0, 1, 0), armature=ARMATURE, damping=DAMPING)
+        build.add_limb(calf_b, f"{leg}_calf_geom", calf, 0.018, 0.30 * leg_m)
         calf_b.add_geom(
             name=f"{leg}_foot_geom",
             type=mujoco.mjtGeom.mjGEOM_SPHERE,
