@@ -1,7 +1,7 @@
 """Learning happens: trained policies beat untrained ones by a measured margin.
 
 The default run trains reaching briefly (about a minute on 2 cores); the slow tier holds the
-issue's targets (reach >= 80% success within 10 minutes, not met yet)."""
+issue's targets (reach >= 80% success within 10 minutes)."""
 
 from __future__ import annotations
 
@@ -29,10 +29,6 @@ def test_reach_policy_gets_much_closer_than_the_untrained_one(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="open: 2026-11-26 runs reach 33-46% success in 10 min on 2 cores (docs/TRAINING.md)",
-    strict=False,
-)
 def test_reach_reaches_80_percent_success_within_10_minutes(tmp_path):
     run = train(
         TrainConfig(

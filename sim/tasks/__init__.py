@@ -86,7 +86,7 @@ register(
         "ReachConfig",
         "arm",
         "end-effector pose reaching for arms",
-        ppo={"init_std": 0.5, "entropy_coef": 0.002},
+        ppo={"init_std": 0.5, "entropy_coef": 0.002, "hidden_dims": (256, 256, 128)},
     )
 )
 register(
