@@ -47,11 +47,6 @@ ARMATURE = 0.02  # kg m^2
 DAMPING = 0.5  # N m s/rad, passive joint damping
 
 
-def _sig(x: float) -> float:
-    """`x` to 4 significant digits, so the MJCF text (6 digits) holds it exactly."""
-    return float(f"{x:.4g}")
-
-
 @dataclass(frozen=True, kw_only=True)
 class HumanoidRanges:
     """Sampling ranges of the humanoid generator; units in the module docstring."""
@@ -102,17 +97,7 @@ def sample_humanoid(seed: int, ranges: HumanoidRanges) -> Embodiment:
     arm_torque = arm_m * G * (upper + fore) * 3.0 * strength
 
     def joint(name: str, rng_: tuple[float, float], default: float, effort: float) -> JointInfo:
-        kp = effort / 0.4  # saturates at 0.4 rad error
-        return JointInfo(
-            name=name,
-            kind="hinge",
-            range=rng_,
-            default=round(default, 4),
-            kp=_sig(kp),
-            kd=_sig(0.03 * kp),
-            effort_limit=_sig(effort),
-            velocity_limit=20.0,
-        )
+        return build.legged_hinge(name, rng_, default, effort, velocity_limit=20.0)
 
     name = f"humanoid_s{seed}"
     spec = build.new_spec(name, timestep=0.005)

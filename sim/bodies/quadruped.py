@@ -40,11 +40,6 @@ DAMPING = 0.1  # N m s/rad, passive joint damping
 LEGS = (("FL", 1.0, 1.0), ("FR", 1.0, -1.0), ("RL", -1.0, 1.0), ("RR", -1.0, -1.0))
 
 
-def _sig(x: float) -> float:
-    """`x` to 4 significant digits, so the MJCF text (6 digits) holds it exactly."""
-    return float(f"{x:.4g}")
-
-
 @dataclass(frozen=True, kw_only=True)
 class QuadrupedRanges:
     """Sampling ranges of the quadruped generator; units in the module docstring."""
@@ -96,17 +91,7 @@ def sample_quadruped(seed: int, ranges: QuadrupedRanges) -> Embodiment:
     hip_q, knee_q = _home_angles(thigh, calf)
 
     def joint(name: str, rng_: tuple[float, float], default: float, effort: float) -> JointInfo:
-        kp = effort / 0.4  # saturates at 0.4 rad error
-        return JointInfo(
-            name=name,
-            kind="hinge",
-            range=rng_,
-            default=round(default, 4),
-            kp=_sig(kp),
-            kd=_sig(0.03 * kp),
-            effort_limit=_sig(effort),
-            velocity_limit=30.0,
-        )
+        return build.legged_hinge(name, rng_, default, effort, velocity_limit=30.0)
 
     name = f"quadruped_s{seed}"
     spec = build.new_spec(name, timestep=0.005)
