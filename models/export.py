@@ -28,9 +28,7 @@ method's docstring.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import json
 import logging
 import warnings
@@ -159,17 +157,11 @@ def load_runner(
     checkpoint: Path, num_envs: int = 1, *, randomize: bool = False
 ) -> tuple[Run, BodyEnv, OnPolicyRunner]:
     """(run, env, runner) with the checkpoint's weights loaded (no logging)."""
-    from rsl_rl.runners import OnPolicyRunner
+    from xembody.models import run as runs
 
-    from xembody.models.ppo import rsl_rl_config
-    from xembody.models.run import Run, make_env
-
-    run = Run.load(checkpoint)
-    env = make_env(run, num_envs, threads=1, randomize=randomize)
-    with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints the model summary
-        runner = OnPolicyRunner(env, rsl_rl_config(run.ppo), log_dir=None, device="cpu")
-    runner.load(str(checkpoint))
-    return run, env, runner
+    run = runs.Run.load(checkpoint)
+    env = runs.make_env(run, num_envs, threads=1, randomize=randomize)
+    return run, env, runs.load_runner(checkpoint, env)
 
 
 def export_policy(checkpoint: Path, out_dir: Path) -> dict[str, Any]:

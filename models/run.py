@@ -91,6 +91,23 @@ def latest_checkpoint(folder: str | Path) -> Path:
     return found[-1]
 
 
+def load_runner(checkpoint: str | Path, env):
+    """An rsl-rl OnPolicyRunner for `env` with the weights of `checkpoint` (a model_<it>.pt
+    or a run folder: its latest checkpoint), without logging."""
+    import contextlib
+    import io
+
+    from rsl_rl.runners import OnPolicyRunner
+
+    from xembody.models.ppo import rsl_rl_config
+
+    run = Run.load(checkpoint)
+    with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints the model summary
+        runner = OnPolicyRunner(env, rsl_rl_config(run.ppo), log_dir=None, device="cpu")
+    runner.load(str(latest_checkpoint(checkpoint)))
+    return runner
+
+
 def make_env(run: Run, num_envs: int, *, seed: int = 0, threads: int | None = None,
              randomize: bool = True):  # fmt: skip
     """The run's task on the run's body, N envs (`randomize=False`: nominal physics, no

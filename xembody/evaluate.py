@@ -68,15 +68,9 @@ def _run_cli(cfg: EvalConfig) -> int:
 
 def load_policy(checkpoint: str | Path, env):
     """The trained deterministic policy of `checkpoint`, acting on `env`'s observations."""
-    from rsl_rl.runners import OnPolicyRunner
+    from xembody.models.run import load_runner
 
-    from xembody.models.ppo import rsl_rl_config
-    from xembody.models.run import Run, latest_checkpoint
-
-    run = Run.load(checkpoint)
-    runner = OnPolicyRunner(env, rsl_rl_config(run.ppo), log_dir=None, device="cpu")
-    runner.load(str(latest_checkpoint(checkpoint)))
-    return runner.get_inference_policy()
+    return load_runner(checkpoint, env).get_inference_policy()
 
 
 def evaluate(cfg: EvalConfig) -> dict:
