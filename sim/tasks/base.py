@@ -114,6 +114,8 @@ class Task:
         m = sim.model
         self.actuated_qadr = torch.tensor([m.jnt_qposadr[m.joint(n).id] for n in self.joint_names])
         self.actuated_dadr = torch.tensor([m.jnt_dofadr[m.joint(n).id] for n in self.joint_names])
+        # actuator i drives emb.joints[i]: the actuators of the policy's joints, in its order
+        self.ctrl_index = [self.emb.joint_names.index(n) for n in self.joint_names]
         by_name = {j.name: j for j in self.emb.joints}
         self.default_pose = torch.tensor(
             [by_name[n].default for n in self.joint_names], dtype=torch.float32
@@ -134,8 +136,7 @@ class Task:
     def apply_actions(self, actions: torch.Tensor) -> None:
         """Policy actions (N, num_actions), already clipped and delayed, -> sim.ctrl."""
         ctrl = self.default_pose + self.cfg.action_scale * actions
-        index = [self.emb.joint_names.index(n) for n in self.joint_names]
-        self.sim.ctrl[:, index] = ctrl.to(self.sim.ctrl.dtype)
+        self.sim.ctrl[:, self.ctrl_index] = ctrl.to(self.sim.ctrl.dtype)
 
     # --- per step -----------------------------------------------------------------------
     def obs_terms(self) -> list[ObsTerm]:
