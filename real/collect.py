@@ -1,0 +1,184 @@
+"""Autonomous data collection: safe exploratory joint targets, recorded as a dataset.
+
+Targets are minimum-jerk moves (smooth: continuous velocity and acceleration) between random
+waypoints, with random move durations (`move_s`) and holds (`hold_s`) so that slow and fast
+motions, starts and stops are all seen. Waypoints are drawn around the default pose
+(`spread` of each joint's half range) and always inside the joint limits shrunk by `margin`
+of the range on each side; whatever the config asks, every target is clipped into the limits
+before it is sent (and the robot clips again). A waypoint is kept only if the body is free of
+self-collision and floor contact at the waypoint and along the move (checked on the robot's
+own model with MuJoCo's collision detection; contacts present at the home pose are allowed).
+Legged bodies are collected suspended (`RobotConfig.suspended`). Velocity-actuated joints
+(wheels, bases) get velocity waypoints inside `spread` of their bounds.
+
+Recording (xembody-dataset/1): one frame per control period with `q`, `dq`, `tau` (the
+reading before the command) and `target` (the command sent then), float32 (nj,) each; the
+next frame holds the resulting reading. Episodes of `episode_s` start from the home pose.
+Collection is resumable: it appends episodes to an existing dataset of the same robot until
+the dataset holds `minutes` of data; episode k always uses seed (seed, k), so an interrupted
+run that is resumed records the same trajectories as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from xembody.config import field
+from xembody.real.dataset import Dataset, Feature
+from xembody.real.proxy import RobotConfig
+from xembody.real.robot import SimRobot, target_limits
+
+FEATURES = ("q", "dq", "tau", "target")
+
+
+@dataclass(kw_only=True)
+class CollectConfig:
+    minutes: float = field(5.0, "total minutes of data the dataset should hold")
+    episode_s: float = field(20.0, "seconds per episode (each starts at the home pose)")
+    spread: float = field(0.6, "waypoints within default +- spread * half of each joint range")
+    margin: float = field(0.05, "fraction of each joint range kept free at both limits")
+    move_s: tuple[float, float] = field((0.15, 1.2), "range of move durations (s)")
+    hold_s: tuple[float, float] = field((0.0, 0.4), "range of hold durations (s)")
+    max_speed: float = field(0.7, "peak target speed as a fraction of each velocity limit")
+    seed: int = field(0, "session seed (trajectories); held-out sessions use another")
+
+    def __post_init__(self) -> None:
+        for name in ("minutes", "episode_s", "spread", "max_speed"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)}, expected > 0")
+        if not 0 <= self.margin < 0.5:
+            raise ValueError(f"margin={self.margin}, expected 0 <= margin < 0.5")
+        for name in ("move_s", "hold_s"):
+            lo, hi = getattr(self, name)
+            if not 0 <= lo <= hi or (name == "move_s" and lo <= 0):
+                raise ValueError(f"{name}={(lo, hi)}, expected 0 < low <= high")
+
+
+class ExploreTargets:
+    """An endless stream of safe, smooth targets (nj,) for `robot`, one per control period."""
+
+    def __init__(self, robot: SimRobot, cfg: CollectConfig, rng: np.random.Generator):
+        self.robot, self.cfg, self.rng = robot, cfg, rng
+        emb = robot.embodiment
+        lo, hi = target_limits(emb)
+        if robot.position:
+            width = hi - lo
+            self.lo, self.hi = lo + cfg.margin * width, hi - cfg.margin * width
+            centre = np.clip(emb.default_pose, self.lo, self.hi)
+        else:
+            self.lo, self.hi, centre = lo, hi, np.zeros(len(lo))
+        half = (self.hi - self.lo) / 2
+        self.centre = centre
+        vmax = np.array([j.velocity_limit for j in emb.joints])
+        self.speed_limit = cfg.max_speed * np.where(np.isfinite(vmax), vmax, 10.0)
+        self.box = (
+            np.maximum(self.lo, centre - cfg.spread * half),
+            np.minimum(self.hi, centre + cfg.spread * half),
+        )
+        self._data = mujoco.MjData(robot.model)
+        self._allowed = self._contacts(centre) if robot.position else set()
+        self.current = centre.copy()
+        self._plan: list[np.ndarray] = []
+
+    def __iter__(self) -> ExploreTargets:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        if not self._plan:
+            self._plan = self._next_move()
+        target = self._plan.pop(0)
+        self.current = target
+        return np.clip(target, self.lo, self.hi)
+
+    def _next_move(self) -> list[np.ndarray]:
+        dt, cfg = self.robot.control_dt, self.cfg
+        goal = self._waypoint()
+        # a minimum-jerk move over T s peaks at 1.875 * distance / T
+        slowest = np.max(1.875 * np.abs(goal - self.current) / self.speed_limit)
+        n = max(1, round(max(self.rng.uniform(*cfg.move_s), slowest) / dt))
+        tau = np.arange(1, n + 1) / n
+        s = 10 * tau**3 - 15 * tau**4 + 6 * tau**5  # minimum-jerk profile
+        move = [self.current + si * (goal - self.current) for si in s]
+        hold = round(self.rng.uniform(*cfg.hold_s) / dt)
+        return move + [goal] * hold
+
+    def _waypoint(self) -> np.ndarray:
+        for _ in range(50):
+            goal = self.rng.uniform(*self.box)
+            if not self.robot.position:
+                return goal
+            path = [self.current + a * (goal - self.current) for a in (0.25, 0.5, 0.75, 1.0)]
+            if all(self.collision_free(q) for q in path):
+                return goal
+        return self.centre.copy()  # the default pose is always safe
+
+    def collision_free(self, q: np.ndarray) -> bool:
+        """No contact at joint positions `q` other than those of the default pose."""
+        return not (self._contacts(q) - self._allowed)
+
+    def _contacts(self, q: np.ndarray) -> set[tuple[int, int]]:
+        m, d, r = self.robot.model, self._data, self.robot
+        if r._key >= 0:
+            mujoco.mj_resetDataKeyframe(m, d, r._key)
+        d.qpos[r.qadr] = q
+        mujoco.mj_kinematics(m, d)
+        mujoco.mj_collision(m, d)
+        pairs = {tuple(sorted(d.contact[i].geom)) for i in range(d.ncon) if d.contact[i].dist < 0}
+        return {(int(a), int(b)) for a, b in pairs}
+
+
+def features(num_joints: int) -> dict[str, Feature]:
+    return {k: Feature(shape=(num_joints,), dtype="float32") for k in FEATURES}
+
+
+def collect(robot_cfg: RobotConfig, cfg: CollectConfig, out: str | Path) -> dict:
+    """Record `cfg.minutes` of exploration on the robot of `robot_cfg` into `out` (created,
+    or resumed when it holds data of the same robot). Returns a summary dict."""
+    out = Path(out)
+    robot = robot_cfg.make()
+    meta = {
+        "robot": robot_cfg.to_dict(),
+        "collect": dataclasses.asdict(cfg),
+        "body": robot.embodiment.name,
+        "joint_names": list(robot.joint_names),
+        "control_dt": robot.control_dt,
+    }
+    if out.exists():
+        ds = Dataset.open(out, mode="a")
+        if ds.meta.get("robot") != meta["robot"] or ds.meta.get("joint_names") != list(
+            robot.joint_names
+        ):
+            raise ValueError(f"{out}: holds data of another robot ({ds.meta.get('robot')})")
+    else:
+        ds = Dataset.create(out, features(robot.num_joints), fps=1 / robot.control_dt, meta=meta)
+    resumed_from = ds.num_frames
+    goal = round(cfg.minutes * 60 / robot.control_dt)
+    per_episode = max(2, round(cfg.episode_s / robot.control_dt))
+    lo, hi = target_limits(robot.embodiment)
+    while ds.num_frames < goal:
+        k = ds.num_episodes
+        steps = max(2, min(per_episode, goal - ds.num_frames))
+        targets = ExploreTargets(robot, cfg, np.random.default_rng([cfg.seed, k]))
+        state = robot.reset()
+        for _ in range(steps):
+            target = next(targets)
+            if (target < lo).any() or (target > hi).any():  # unreachable: a safety net
+                raise RuntimeError(f"collection produced a target outside the limits: {target}")
+            ds.add_frame({"q": state.q, "dq": state.dq, "tau": state.tau, "target": target})
+            robot.send(target)
+            state = robot.step()
+        ds.save_episode(seed=[cfg.seed, k])
+    robot.close()
+    return {
+        "out": str(out),
+        "frames": ds.num_frames,
+        "episodes": ds.num_episodes,
+        "minutes": ds.num_frames * robot.control_dt / 60,
+        "resumed_from_frames": resumed_from,
+        "body": robot.embodiment.name,
+    }

@@ -1,0 +1,219 @@
+"""The real-proxy: a robot whose joints do not move the way the trainer's simulator says.
+
+`ProxyRobot` is a `SimRobot` (same interface as hardware) with effects that the nominal
+model lacks and that no training code ever sees. Per joint j, with effort limit E_j, velocity
+limit V_j and nominal derivative gain kd_j from the Embodiment:
+
+- actuator latency: the targets acting during control period t are the ones sent at
+  t - `latency_steps` (a transport + driver delay, in whole control periods);
+- Coulomb friction `coulomb_frac` * E_j (N m, MuJoCo dry joint friction) and viscous
+  friction `viscous_ratio` * kd_j (N m s/rad, extra joint damping);
+- backlash: the PD acts on the motor-side angle q_m, which follows the joint angle q
+  through a dead band of total width `backlash` rad (play operator: q_m moves only once
+  |q - q_m| reaches backlash/2), so the joint can rest anywhere in the play;
+- torque-speed limit: |tau_j| <= `torque_scale` * E_j * max(0, 1 - |dq_j| / (
+  `speed_scale` * V_j)) (a DC motor's linear torque-speed line);
+- joint-position sensor: the reading is q + bias_j + noise, bias_j drawn once per robot
+  from U(-`sensor_bias`, `sensor_bias`) rad, noise N(0, `sensor_noise`) rad per reading;
+  velocity readings get N(0, `velocity_noise`) rad/s;
+- payload: `payload_kg` kg added to `payload_body` (default: the body of the end-effector
+  site for arms, the base for others).
+
+Effects act only on position actuators except latency, friction, the torque-speed limit
+and the sensor, which act on every joint. Everything is drawn from `seed`: two robots
+with the same config and seed behave identically. `ProxyConfig.nominal()` switches every
+effect off (the proxy then equals `SimRobot`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from xembody.config import field
+from xembody.real.robot import RobotState, SimRobot
+from xembody.sim.bodies.embodiment import Embodiment
+
+
+@dataclass(kw_only=True)
+class ProxyConfig:
+    latency_steps: int = field(2, "actuator latency in control periods (0-3)")
+    coulomb_frac: float = field(0.03, "Coulomb friction as a fraction of each effort limit")
+    viscous_ratio: float = field(0.5, "viscous friction as a multiple of each joint's kd")
+    backlash: float = field(0.02, "total backlash play per joint (rad or m)")
+    torque_scale: float = field(0.8, "peak actuator torque as a fraction of the effort limit")
+    speed_scale: float = field(1.0, "no-load speed as a multiple of the velocity limit")
+    sensor_noise: float = field(0.002, "joint-position reading noise std (rad)")
+    sensor_bias: float = field(0.005, "largest joint-position reading bias (rad)")
+    velocity_noise: float = field(0.02, "joint-velocity reading noise std (rad/s)")
+    payload_kg: float = field(0.0, "extra mass on the payload body (kg)")
+    payload_body: str = field("", "body carrying the payload ('': end effector or base)")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.latency_steps <= 3:
+            raise ValueError(f"latency_steps={self.latency_steps}, expected 0 to 3")
+        for name in (
+            "coulomb_frac", "viscous_ratio", "backlash", "sensor_noise", "sensor_bias",
+            "velocity_noise", "payload_kg",
+        ):  # fmt: skip
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name}={getattr(self, name)}, expected >= 0")
+        for name in ("torque_scale", "speed_scale"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)}, expected > 0")
+        if self.coulomb_frac >= self.torque_scale:
+            raise ValueError(
+                f"coulomb_frac={self.coulomb_frac}: expected < torque_scale="
+                f"{self.torque_scale} (the motor could never overcome friction)"
+            )
+
+    @classmethod
+    def nominal(cls) -> ProxyConfig:
+        """Every effect off: the proxy behaves like the nominal simulator."""
+        return cls(latency_steps=0, coulomb_frac=0.0, viscous_ratio=0.0, backlash=0.0,
+                   torque_scale=1.0, speed_scale=1e9, sensor_noise=0.0, sensor_bias=0.0,
+                   velocity_noise=0.0)  # fmt: skip
+
+    def replace(self, **changes) -> ProxyConfig:
+        return dataclasses.replace(self, **changes)
+
+
+class ProxyRobot(SimRobot):
+    """A `SimRobot` with the hidden effects of `config` (see the module docstring)."""
+
+    def __init__(
+        self,
+        embodiment: Embodiment,
+        config: ProxyConfig | None = None,
+        control_dt: float = 0.02,
+        seed: int = 0,
+        **kwargs,
+    ):
+        self.config = config or ProxyConfig()
+        super().__init__(embodiment, control_dt, seed, **kwargs)
+        c, joints = self.config, embodiment.joints
+        self.bias = self.rng.uniform(-c.sensor_bias, c.sensor_bias, self.num_joints)
+        effort = np.array([j.effort_limit for j in joints])
+        self.peak_torque = c.torque_scale * effort
+        self.no_load_speed = c.speed_scale * np.array([j.velocity_limit for j in joints])
+
+    def _build_model(self, model: mujoco.MjModel) -> mujoco.MjModel:
+        m = super()._build_model(model)
+        c, emb = self.config, self.embodiment
+        for j in emb.joints:
+            dof = m.jnt_dofadr[m.joint(j.name).id]
+            m.dof_frictionloss[dof] += c.coulomb_frac * j.effort_limit
+            m.dof_damping[dof] += c.viscous_ratio * j.kd
+        if emb.action.kind == "joint_position":
+            m.actuator_ctrllimited[: len(emb.joints)] = 0  # the backlash shift may leave the range
+        m.actuator_forcelimited[: len(emb.joints)] = 1
+        if c.payload_kg > 0:
+            body = m.body(c.payload_body or self._payload_body(m)).id
+            m.body_inertia[body] *= (m.body_mass[body] + c.payload_kg) / max(
+                m.body_mass[body], 1e-9
+            )
+            m.body_mass[body] += c.payload_kg
+        return m
+
+    def _payload_body(self, m: mujoco.MjModel) -> str:
+        s = self.embodiment.sensors
+        if s.ee_site:
+            return m.body(m.site(s.ee_site).bodyid[0]).name
+        return s.base_body or m.body(1).name
+
+    # --- hidden effects -----------------------------------------------------------------
+    def reset(self, q0: np.ndarray | None = None) -> RobotState:
+        super().reset(q0)
+        self.motor_q = self.data.qpos[self.qadr].copy()  # backlash: motor-side angles
+        self.queue = deque([self._sent.copy()] * self.config.latency_steps)
+        return self.read()
+
+    def _latch(self, targets: np.ndarray) -> np.ndarray:
+        self.queue.append(targets.copy())
+        return self.queue.popleft()
+
+    def _substep(self) -> None:
+        d, c = self.data, self.config
+        q, dq = d.qpos[self.qadr], d.qvel[self.dadr]
+        if self.position and c.backlash > 0:
+            half = c.backlash / 2
+            self.motor_q = np.clip(self.motor_q, q - half, q + half)
+            d.ctrl[self.act_ids] = self.command + (q - self.motor_q)
+        limit = self.peak_torque * np.clip(1 - np.abs(dq) / self.no_load_speed, 0.0, 1.0)
+        self.model.actuator_forcerange[self.act_ids, 0] = -limit
+        self.model.actuator_forcerange[self.act_ids, 1] = limit
+
+    def read(self) -> RobotState:
+        return self._measure(super().read())
+
+    def _measure(self, s: RobotState) -> RobotState:
+        if not hasattr(self, "bias"):  # during SimRobot.__init__'s first reset
+            return s
+        c, n = self.config, self.num_joints
+        s.q = s.q + self.bias + c.sensor_noise * self.rng.standard_normal(n)
+        s.dq = s.dq + c.velocity_noise * self.rng.standard_normal(n)
+        return s
+
+    def true_q(self) -> np.ndarray:
+        """The joint positions without sensor bias or noise (for evaluation only)."""
+        return self.data.qpos[self.qadr].copy()
+
+
+@dataclass(kw_only=True)
+class RobotConfig:
+    """Which robot to build: a body, its proxy effects (None: nominal `SimRobot`), seeds.
+    Stored as JSON: {"body": "arm", "body_seed": 0, "seed": 0, "control_dt": 0.02,
+    "suspended": true, "proxy": {<ProxyConfig fields>} or null}."""
+
+    body: str = "arm"
+    body_seed: int = 0
+    seed: int = 0
+    control_dt: float = 0.02
+    suspended: bool = True  # legged bodies hang on a stand (ignored by fixed bases)
+    proxy: ProxyConfig | None = dataclasses.field(default_factory=ProxyConfig)
+
+    def embodiment(self) -> Embodiment:
+        from xembody.models.run import resolve_body
+
+        return resolve_body(self.body, self.body_seed)
+
+    def make(self, seed: int | None = None, **kwargs) -> SimRobot:
+        """A new robot (`seed` overrides the noise seed; kwargs go to `SimRobot`)."""
+        emb = self.embodiment()
+        kwargs.setdefault("suspended", self.suspended and emb.floating_base)
+        seed = self.seed if seed is None else seed
+        if self.proxy is None:
+            return SimRobot(emb, self.control_dt, seed, **kwargs)
+        return ProxyRobot(emb, self.proxy, self.control_dt, seed, **kwargs)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RobotConfig:
+        d = dict(d)
+        proxy = d.pop("proxy", {})
+        try:
+            return cls(**d, proxy=None if proxy is None else ProxyConfig(**proxy))
+        except TypeError as err:
+            raise ValueError(f"not a robot config: {err}") from None
+
+    @classmethod
+    def load(cls, spec: str) -> RobotConfig:
+        """`spec`: a JSON file written by `save`, or a body class / body file (default proxy
+        effects), optionally suffixed ":nominal" for the nominal simulator."""
+        import json
+        from pathlib import Path
+
+        if spec.endswith(".json") and Path(spec).is_file():
+            return cls.from_dict(json.loads(Path(spec).read_text()))
+        if spec.endswith(".json"):
+            raise FileNotFoundError(f"--robot {spec!r}: no such robot config file")
+        body, _, kind = spec.partition(":")
+        if kind not in ("", "nominal", "proxy"):
+            raise ValueError(f"--robot {spec!r}: suffix {kind!r}, expected ':nominal' or none")
+        return cls(body=body, proxy=None if kind == "nominal" else ProxyConfig())
