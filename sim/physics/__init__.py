@@ -1,7 +1,9 @@
 """Batched physics backends behind one contract (`backend.BatchedSim`).
 
 `make_sim(model, num_envs, backend="cpu")` builds one; tasks never import a backend module
-directly. The GPU backend (MuJoCo Warp) registers itself here as "gpu".
+directly. "warp" is MuJoCo Warp (`device="cuda"` by default, or "cpu" for Warp's CPU
+device); "gpu" is "warp" on CUDA. The warp module is imported only when asked for, so the
+CPU backend works without mujoco-warp installed.
 """
 
 from __future__ import annotations
@@ -14,11 +16,26 @@ from .backend import PARAMS, BatchedSim, param_shape
 from .cpu import CpuSim
 from .multibody import MultiBodySim
 
-_BACKENDS: dict[str, Callable[..., BatchedSim]] = {"cpu": CpuSim}
+
+def _warp(model: mujoco.MjModel, num_envs: int, **kwargs) -> BatchedSim:
+    from .warp import WarpSim
+
+    return WarpSim(model, num_envs, **kwargs)
+
+
+def _gpu(model: mujoco.MjModel, num_envs: int, **kwargs) -> BatchedSim:
+    device = kwargs.pop("device", "cuda")
+    if not str(device).startswith("cuda"):
+        raise ValueError(f"backend='gpu' runs on CUDA, got device={device!r}; use 'warp'")
+    return _warp(model, num_envs, device=device, **kwargs)
+
+
+_BACKENDS: dict[str, Callable[..., BatchedSim]] = {"cpu": CpuSim, "warp": _warp, "gpu": _gpu}
 
 
 def make_sim(model: mujoco.MjModel, num_envs: int, backend: str = "cpu", **kwargs) -> BatchedSim:
-    """N envs of `model` on `backend` ("cpu"); kwargs go to the backend (num_threads=...)."""
+    """N envs of `model` on `backend` ("cpu", "warp", "gpu"); kwargs go to the backend
+    (cpu: num_threads=...; warp: device=, nconmax=, njmax=, on_overflow=)."""
     try:
         cls = _BACKENDS[backend]
     except KeyError:

@@ -1,0 +1,320 @@
+"""MuJoCo Warp backend: N worlds of one model stepped by GPU (or Warp CPU) kernels.
+
+The model goes to the device once (`mujoco_warp.put_model`) with every field named in
+`PARAMS` (and the constants derived from them) batched to a leading dimension of N, so
+each world has its own parameters; the data holds N worlds (`put_data(nworld=N)`). All
+state tensors are `wp.to_torch` views of the Warp arrays: no copies, refreshed in place.
+
+A `step(substeps)` runs, on the device: zero the solver warm start (as `CpuSim`: each call
+starts cold), `substeps` x `mujoco_warp.step`, kinematics at the new state (so `body_pos`
+matches `qpos`), the per-body contact forces of the last substep and a health check
+(NaN or |x| > 1e10 in qpos/qvel/qacc, MuJoCo's own divergence test). On a CUDA device the
+sequence is captured once per substep count as a CUDA graph and replayed. One small
+device-to-host read per call then reports buffer overflows and restarts diverged worlds
+from "home" (as native MuJoCo restarts an unstable env).
+
+Numerics are float32 (Warp) where `CpuSim` is float64: see docs/PHYSICS.md for the
+measured parity. Contact and constraint buffers are sized by `buffer_sizes` (override with
+`nconmax=` / `njmax=`); an overflow raises (or warns, `on_overflow="warn"`) naming the
+buffer and the argument that enlarges it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+
+import mujoco
+import numpy as np
+import torch
+import warp as wp
+
+try:
+    import mujoco_warp as mjw
+except ImportError as e:  # pragma: no cover - exercised only without the package
+    raise ImportError(
+        "the warp backend needs mujoco-warp: pip install 'mujoco-warp>=4.0,<5' "
+        "(or the 'gpu' extra of xembody)"
+    ) from e
+
+from .backend import BatchedSim, param_shape
+from .cpu import _rows
+from .warp_kernels import body_contact_forces, health
+
+wp.config.quiet = True
+# Per-world model fields: PARAMS plus the constants mujoco_warp.set_const derives from them.
+_BATCHED = (
+    "body_mass", "body_inertia", "body_ipos", "body_subtreemass", "body_invweight0",
+    "dof_invweight0", "dof_damping", "dof_armature", "dof_frictionloss", "geom_friction",
+    "actuator_gainprm", "actuator_biasprm", "actuator_acc0", "tendon_invweight0",
+)  # fmt: skip
+_OVERFLOW_ARG = {  # mujoco_warp.OverflowType name -> (what ran out, how to enlarge it)
+    "NEFC": ("constraint rows per world (njmax)", "njmax="),
+    "NJMAX_NNZ": ("constraint Jacobian non-zeros", "njmax="),
+    "BROADPHASE": ("contact pool (nconmax x worlds)", "nconmax="),
+    "NARROWPHASE": ("contact pool (nconmax x worlds)", "nconmax="),
+    "CCD": ("convex-collision contacts", "nconmax="),
+}
+
+
+def buffer_sizes(model: mujoco.MjModel) -> tuple[int, int]:
+    """(nconmax, njmax) per world for `model`: 4 contacts per collidable geom of a moving
+    body (a box on a plane makes 4) plus 4 per explicit pair; constraint rows for those
+    contacts at the model's widest contact (pyramidal: 2 (condim - 1), elliptic: condim),
+    one row per dof (friction loss can be randomised on), per limited joint or tendon,
+    and 6 per equality. Both rounded up to a multiple of 8."""
+    moving = model.geom_bodyid != 0
+    collidable = (model.geom_contype | model.geom_conaffinity) != 0
+    nconmax = 4 * int(np.sum(moving & collidable)) + 4 * model.npair
+    condim = int(max(model.geom_condim.max(initial=1), model.pair_dim.max(initial=1)))
+    elliptic = model.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC
+    rows = condim if elliptic or condim == 1 else 2 * (condim - 1)
+    njmax = nconmax * rows + model.nv + int(model.jnt_limited.sum())
+    njmax += int(model.tendon_limited.sum()) + 6 * model.neq
+    up = lambda x: max(8, -(-x // 8) * 8)  # noqa: E731
+    return up(nconmax), up(njmax)
+
+
+class WarpSim(BatchedSim):
+    """Batched MuJoCo Warp on `device` ("cpu" or "cuda[:i]"). `num_threads` is accepted
+    for make_sim compatibility and unused. See the module docstring."""
+
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        num_envs: int,
+        *,
+        device: str = "cuda",
+        nconmax: int | None = None,
+        njmax: int | None = None,
+        on_overflow: str = "raise",
+        num_threads: int | None = None,
+    ):
+        if num_envs < 1:
+            raise ValueError(f"num_envs={num_envs}, expected >= 1")
+        if on_overflow not in ("raise", "warn"):
+            raise ValueError(f"on_overflow={on_overflow!r}, expected 'raise' or 'warn'")
+        if device.startswith("cuda") and not wp.is_cuda_available():
+            raise ValueError(
+                f"device={device!r}: Warp finds no CUDA device on this machine "
+                "(no NVIDIA driver or GPU); use device='cpu' or the cpu backend"
+            )
+        if not (device == "cpu" or device.startswith("cuda")):
+            raise ValueError(f"device={device!r}, expected 'cpu', 'cuda' or 'cuda:<index>'")
+        self.model, self.num_envs, self.on_overflow = model, num_envs, on_overflow
+        self._wp_device = wp.get_device(device)
+        self._cuda = self._wp_device.is_cuda
+        self.device = torch.device(wp.device_to_torch(self._wp_device))
+        auto_con, auto_j = buffer_sizes(model)
+        self.nconmax, self.njmax = nconmax or auto_con, njmax or auto_j
+        self._key = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_KEY, "home")
+        self._stream = self._wp_device.stream if self._cuda else None
+        with self._on_device():
+            try:
+                self._m = mjw.put_model(model, batch_sizes=dict.fromkeys(_BATCHED, num_envs))
+            except NotImplementedError as e:
+                raise ValueError(f"MuJoCo Warp cannot simulate this model: {e}") from None
+            self._m.opt.warn_overflow = 0  # overflows are reported by step() instead
+            self._d = mjw.put_data(
+                model, mujoco.MjData(model), nworld=num_envs, nconmax=self.nconmax,
+                njmax=self.njmax,
+            )  # fmt: skip
+            self._cforce_wp = wp.zeros((num_envs, model.nbody), dtype=wp.vec3)
+            self._bad_wp = wp.zeros(num_envs, dtype=int)
+        t, d = wp.to_torch, self._d
+        self.ctrl = t(d.ctrl)
+        self._qpos, self._qvel, self._qacc, self._time = t(d.qpos), t(d.qvel), t(d.qacc), t(d.time)
+        self._sensordata, self._xpos, self._xquat = t(d.sensordata), t(d.xpos), t(d.xquat)
+        self._mocap, self._cforce, self._bad = t(d.mocap_pos), t(self._cforce_wp), t(self._bad_wp)
+        self._overflow = t(d.overflow)
+        self._diverged = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
+        self._graphs: dict[int, object] = {}
+        position = torch.as_tensor(model.actuator_biasprm[:, 1] != 0)
+        self._position = position.nonzero().flatten().to(self.device)
+        self._velocity = (~position).nonzero().flatten().to(self.device)
+        self.reset()
+
+    # --- state views --------------------------------------------------------------------
+    qpos = property(lambda self: self._qpos)
+    qvel = property(lambda self: self._qvel)
+    sensordata = property(lambda self: self._sensordata)
+    time = property(lambda self: self._time)
+    body_pos = property(lambda self: self._xpos)
+    body_quat = property(lambda self: self._xquat)
+    contact_force = property(lambda self: self._cforce)
+    diverged = property(lambda self: self._diverged)
+    mocap_pos = property(lambda self: self._mocap)
+
+    # --- stepping -----------------------------------------------------------------------
+    @contextmanager
+    def _on_device(self):
+        """Run Warp work on this sim's device; on CUDA, on Warp's stream ordered after
+        torch's current stream (ctrl writes) and before it (reads of the state)."""
+        if not self._cuda:
+            with wp.ScopedDevice(self._wp_device):
+                yield
+            return
+        torch_stream = wp.stream_from_torch(torch.cuda.current_stream(self.device))
+        self._stream.wait_stream(torch_stream)
+        with wp.ScopedDevice(self._wp_device), wp.ScopedStream(self._stream):
+            yield
+        torch_stream.wait_stream(self._stream)
+
+    def _advance(self, substeps: int) -> None:
+        """The device-side work of one step() call (the part captured as a graph)."""
+        m, d = self._m, self._d
+        d.qacc_warmstart.zero_()
+        for _ in range(substeps):
+            mjw.step(m, d)
+        mjw.kinematics(m, d)
+        self._gather_forces()
+        wp.launch(
+            health, dim=self.num_envs, inputs=[d.qpos, d.qvel, d.qacc], outputs=[self._bad_wp]
+        )
+
+    def _gather_forces(self) -> None:
+        m, d, c = self._m, self._d, self._d.contact
+        self._cforce_wp.zero_()
+        wp.launch(
+            body_contact_forces,
+            dim=d.naconmax,
+            inputs=[
+                m.opt.cone, m.geom_bodyid, c.frame, c.friction, c.dim, c.efc_address,
+                c.worldid, c.adhesion, c.geom, d.efc.force, d.njmax, d.nacon,
+            ],
+            outputs=[self._cforce_wp],
+        )  # fmt: skip
+
+    def step(self, substeps: int = 1) -> None:
+        if substeps < 1:
+            raise ValueError(f"substeps={substeps}, expected >= 1")
+        with self._on_device():
+            if not self._cuda:
+                self._advance(substeps)
+            else:
+                if substeps not in self._graphs:
+                    with wp.ScopedCapture(device=self._wp_device, stream=self._stream) as cap:
+                        self._advance(substeps)
+                    self._graphs[substeps] = cap.graph
+                wp.capture_launch(self._graphs[substeps], stream=self._stream)
+        bad = self._bad != 0
+        if bool((bad.any() | self._overflow.any()).item()):  # the one host sync per call
+            self._report_overflow()
+            ids = bad.nonzero().flatten()
+            if len(ids):
+                self._reset_ids(ids.cpu().numpy(), None, None, None)
+                self._diverged[ids] = True
+
+    def _report_overflow(self) -> None:
+        flags = int(np.bitwise_or.reduce(self._overflow.cpu().numpy()))
+        if not flags:
+            return
+        names = [f.name for f in mjw.OverflowType if f.value and f.value & (f.value - 1) == 0]
+        hit = [n for n in names if flags & int(mjw.OverflowType[n])]
+        detail = "; ".join(
+            f"{n}: {_OVERFLOW_ARG[n][0]} is full, enlarge with WarpSim({_OVERFLOW_ARG[n][1]}...)"
+            if n in _OVERFLOW_ARG
+            else n
+            for n in hit
+        )
+        msg = (
+            f"MuJoCo Warp buffer overflow ({detail}); now nconmax={self.nconmax}, "
+            f"njmax={self.njmax}: contacts or constraints were dropped, the physics is wrong"
+        )
+        self._overflow.zero_()
+        if self.on_overflow == "raise":
+            raise RuntimeError(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+    # --- reset --------------------------------------------------------------------------
+    def reset(self, env_ids=None, qpos=None, qvel=None, mocap_pos=None) -> None:
+        ids = self._env_ids(env_ids)
+        qpos = _rows(qpos, len(ids), self.model.nq, "qpos")
+        qvel = _rows(qvel, len(ids), self.model.nv, "qvel")
+        if mocap_pos is not None:
+            mocap_pos = _rows(mocap_pos, len(ids), self.model.nmocap * 3, "mocap_pos", True)
+        if len(ids):
+            self._reset_ids(ids, qpos, qvel, mocap_pos)
+
+    def _reset_ids(self, ids: np.ndarray, qpos, qvel, mocap_pos) -> None:
+        n, dev = self.num_envs, self.device
+        idx = torch.as_tensor(ids, device=dev)
+        keep = torch.ones(n, dtype=torch.bool, device=dev)
+        keep[idx] = False
+        saved_sensors, saved_forces = self._sensordata[keep].clone(), self._cforce[keep].clone()
+        with self._on_device():
+            if self._key >= 0:
+                key = torch.full((n,), -1, dtype=torch.int32, device=dev)
+                key[idx] = self._key
+                mjw.reset_data_keyframe(self._m, self._d, wp.from_torch(key))
+            else:
+                mjw.reset_data(self._m, self._d, wp.from_torch(~keep))
+        put = lambda x: torch.as_tensor(x, dtype=torch.float32, device=dev)  # noqa: E731
+        if qpos is not None:
+            self._qpos[idx] = put(qpos)
+        if qvel is not None:
+            self._qvel[idx] = put(qvel)
+        if mocap_pos is not None:
+            self._mocap[idx] = put(mocap_pos).view(len(ids), -1, 3)
+        with self._on_device():  # sensors, poses and contacts of the reset worlds
+            mjw.forward(self._m, self._d)
+            self._gather_forces()
+        self._sensordata[keep] = saved_sensors  # the others keep their last step's values
+        self._cforce[keep] = saved_forces
+        self._diverged[idx] = False
+
+    # --- per-env parameters -------------------------------------------------------------
+    def _field(self, name: str) -> torch.Tensor:
+        return wp.to_torch(getattr(self._m, name))
+
+    def set_params(self, name: str, values, env_ids=None) -> None:
+        ids = self._env_ids(env_ids)
+        shape = param_shape(self.model, name)
+        vals = torch.as_tensor(
+            values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else values,
+            dtype=torch.float64,
+        )
+        if tuple(vals.shape) != (len(ids), *shape):
+            raise ValueError(
+                f"{name}: values have shape {tuple(vals.shape)}, expected {(len(ids), *shape)}"
+            )
+        if not torch.isfinite(vals).all():
+            raise ValueError(f"{name}: values contain NaN or inf")
+        idx = torch.as_tensor(ids, device=self.device)
+        v = vals.to(self.device, torch.float32)
+        if name == "body_mass":
+            mass = self._field("body_mass")
+            ratio = torch.where(mass[idx] > 0, v / mass[idx].clamp_min(1e-30), 1.0)
+            self._field("body_inertia")[idx] *= ratio[..., None]  # same shape, new density
+            mass[idx] = v
+        elif name in ("actuator_kp", "actuator_kd"):
+            gain, bias = self._field("actuator_gainprm"), self._field("actuator_biasprm")
+            rows = idx[:, None]
+            if name == "actuator_kp":  # PD position actuators only (bias -kp q)
+                pos = self._position
+                gain[rows, pos, 0] = v[:, pos]
+                bias[rows, pos, 1] = -v[:, pos]
+            else:  # damping of PD actuators; the gain of velocity actuators
+                bias[idx, :, 2] = -v
+                vel = self._velocity
+                gain[rows, vel, 0] = v[:, vel]
+        else:
+            self._field(name)[idx] = v
+        if name in ("body_mass", "body_ipos"):  # derived constants (subtree mass, invweight)
+            with self._on_device():
+                mjw.set_const(self._m, self._d)
+
+    def get_params(self, name: str) -> torch.Tensor:
+        param_shape(self.model, name)  # validates the name
+        if name == "actuator_kp":
+            gain, bias = self._field("actuator_gainprm"), self._field("actuator_biasprm")
+            return gain[..., 0] * (bias[..., 1] != 0)
+        if name == "actuator_kd":
+            return -self._field("actuator_biasprm")[..., 2].clone()
+        return self._field(name).clone()
+
+    def close(self) -> None:
+        self._graphs.clear()
+
+
+__all__ = ["WarpSim", "buffer_sizes"]
