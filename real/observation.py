@@ -256,6 +256,17 @@ class ActionMap:
         return np.array([self.scale * a[0], vy, self.turn_scale * a[-1]])
 
 
+def twist_limits(emb: Embodiment) -> np.ndarray:
+    """Largest |vx|, |vy| (m/s) and |wz| (rad/s) a wheeled body's actuators allow, each
+    alone: differential drive from the wheel speed limit, omni from the base actuators."""
+    top = np.minimum(np.abs(emb.action.low), np.abs(emb.action.high))
+    if emb.params.get("omni", 0):
+        return top.astype(float)
+    r, half = emb.params["wheel_radius"], emb.params["track_width"] / 2
+    w = float(top.min())
+    return np.array([w * r, 0.0, w * r / half])
+
+
 def twist_to_wheels(emb: Embodiment, twist: np.ndarray, yaw: float = 0.0) -> np.ndarray:
     """Body twist (vx, vy, wz) -> a wheeled body's velocity targets (nj,), unclipped:
     differential drive: (left, right) wheel speeds in rad/s; omni: world-frame base_x,

@@ -15,7 +15,8 @@ joints, velocity targets in rad/s or m/s for velocity-actuated ones):
   pose, so the joints give way; velocity actuators: zero velocity);
 - a latching e-stop (`estop`), cleared only by `reset`;
 - soft start: whenever control (re)starts after a hold, the target ramps from the measured
-  pose to the commanded one over `ramp_s`.
+  pose to the commanded one over `ramp_s` (a watchdog hold shorter than `blip_s`, a late
+  message on a busy machine, picks the ramp up where it was; an e-stop always ramps anew).
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ class SafetyConfig:
     stale_mode: str = "hold"  # "hold" or "damp" (see the module docstring)
     ramp_s: float = 1.0  # s of soft start from the measured pose to the command
     velocity_scale: float = 1.0  # fraction of each joint's velocity limit allowed
+    blip_s: float = 0.2  # s: a watchdog hold shorter than this resumes without a new ramp
 
     def __post_init__(self) -> None:
-        for name in ("state_timeout_s", "command_timeout_s", "velocity_scale"):
+        for name in ("state_timeout_s", "command_timeout_s", "velocity_scale", "blip_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}={getattr(self, name)}, expected > 0")
         if self.ramp_s < 0:
@@ -116,6 +118,8 @@ class SafetyFilter:
         self.t_out: float | None = None
         self.ramp_from = np.zeros(n)
         self.ramp_t0 = 0.0
+        self.t_hold = -1e9
+        self.interrupted = False  # the last hold cut a running ramp or active control
         self.counts = {"rejected": 0, "holds": 0, "limited": 0}
 
     # --- inputs -------------------------------------------------------------------------
@@ -162,11 +166,17 @@ class SafetyFilter:
             out = self._hold_target()
         else:
             if self.mode in ("hold", "waiting", "estop"):
-                self.mode, self.reason = "ramp", "soft start"
-                self.ramp_t0 = t
-                self.ramp_from = (
-                    np.zeros_like(self.q) if self.limits.velocity_actuated else self.q.copy()
+                blip = (
+                    self.mode == "hold" and self.interrupted and t - self.t_hold < self.cfg.blip_s
                 )
+                self.mode, self.reason = "ramp", "soft start"
+                if blip:  # continue the ramp from where the hold interrupted it
+                    self.ramp_t0 += t - self.t_hold
+                else:
+                    self.ramp_t0 = t
+                    self.ramp_from = (
+                        np.zeros_like(self.q) if self.limits.velocity_actuated else self.q.copy()
+                    )
             out = self._active_target(t)
         self.last_out, self.t_out = out, t
         return out
@@ -181,7 +191,9 @@ class SafetyFilter:
         return ""
 
     def _hold(self, reason: str) -> None:
+        self.interrupted = self.mode in ("ramp", "active") and not self.estopped
         self.mode, self.reason = ("estop" if self.estopped else "hold"), reason
+        self.t_hold = self.t_out if self.t_out is not None else 0.0
         self.hold_pose = self.q.copy()
 
     def _hold_target(self) -> np.ndarray:

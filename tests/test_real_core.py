@@ -182,10 +182,33 @@ def test_safety_ramps_holds_and_resumes(arm_filter):
         t += 0.01
     assert 0.1 <= t - t_stop <= 0.13 and np.allclose(out, np.clip(q1, lim.low, lim.high))
     assert "command stale" in f.reason
+    for _ in range(30):  # held for 0.3 s, longer than blip_s
+        f.state(t, q1, np.zeros(n))
+        f.output(t)
+        t += 0.01
     # commands return: a fresh soft start from the measured pose
     f.command(t, goal)
     f.state(t, q1, np.zeros(n))
     assert np.allclose(f.output(t), np.clip(q1, lim.low, lim.high)) and f.mode == "ramp"
+
+
+def test_safety_short_watchdog_blip_does_not_restart_the_ramp(arm_filter):
+    f, lim = arm_filter, arm_filter.limits
+    f.cfg.ramp_s = 0.0
+    n = len(lim.names)
+    q = (lim.low + lim.high) / 2
+    goal = q + 0.01 * (np.arange(n) < n - 1)  # the gripper's effort limit allows less
+    for k in range(5):
+        f.state(0.01 * k, q, np.zeros(n))
+        f.command(0.01 * k, goal)
+        f.output(0.01 * k)
+    assert f.mode == "active"
+    f.state(0.05, q, np.zeros(n))
+    f.output(0.11)  # state 60 ms old: hold
+    assert f.mode == "hold"
+    f.state(0.12, q, np.zeros(n))
+    f.command(0.12, goal)
+    assert np.allclose(f.output(0.12), goal) and f.mode == "active"  # no new soft start
 
 
 def test_safety_state_stale_estop_and_limits(arm_filter):

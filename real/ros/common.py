@@ -1,0 +1,156 @@
+"""What every xembody ROS 2 node shares: QoS profiles, parameter declaration with
+descriptors and ranges, the body a node runs, message <-> array conversions, throttled
+error reports and the one `main`.
+
+Only `xembody.real.ros` imports rclpy; the work itself is in ROS-free modules of
+`xembody.real` (safety, observation, validate, timing, robot, dataset).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
+
+from xembody.sim.bodies.embodiment import Embodiment
+
+# Sensor streams: best effort, keep the latest few (sensor-data QoS).
+SENSOR_QOS = QoSProfile(
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+    history=HistoryPolicy.KEEP_LAST,
+    depth=5,
+)
+# Commands and status: reliable.
+COMMAND_QOS = QoSProfile(
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+)
+
+
+def declare(
+    node: Node,
+    name: str,
+    default: Any,
+    description: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+) -> Any:
+    """Declare parameter `name` (a descriptor; a range when `low`/`high` are given) and
+    return its value (from YAML or the command line, else `default`)."""
+    desc = ParameterDescriptor(description=description)
+    if low is not None and high is not None:
+        if isinstance(default, bool):
+            pass
+        elif isinstance(default, int):
+            desc.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
+        elif isinstance(default, float):
+            desc.floating_point_range = [
+                FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)
+            ]
+    if isinstance(default, list) and not default:
+        from rclpy.exceptions import ParameterUninitializedException
+        from rclpy.parameter import Parameter
+
+        node.declare_parameter(name, Parameter.Type.DOUBLE_ARRAY, desc)
+        try:
+            return list(node.get_parameter(name).value)
+        except ParameterUninitializedException:
+            return []
+    return node.declare_parameter(name, default, desc).value
+
+
+def load_body(body: str, seed: int, policy: str = "") -> Embodiment:
+    """The Embodiment a node runs: the one in the policy's sidecar when `policy` names an
+    export folder, else `body` (a body class sampled with `seed`, or a body file)."""
+    from xembody.sim import bodies
+
+    if policy:
+        from xembody.models.exported import read_contract
+
+        source = read_contract(policy)["body"]["source"]
+        found = re.fullmatch(r"generator:(\w+)\(seed=(-?\d+)\)", source)
+        if found:
+            return bodies.sample(found[1], seed=int(found[2]))
+        body, seed = source, 0
+    if body in bodies.names():
+        return bodies.sample(body, seed=seed)
+    path = Path(body)
+    if path.with_suffix(path.suffix + ".json").is_file():
+        return Embodiment.read(path)
+    if path.is_file():
+        from xembody.sim.bodies.loader import load_body as load_file
+
+        return load_file(path)
+    raise FileNotFoundError(
+        f"body {body!r}: neither a body class ({', '.join(bodies.names())}) nor a body file"
+    )
+
+
+def stamp_seconds(stamp: Time) -> float:
+    return stamp.sec + 1e-9 * stamp.nanosec
+
+
+class Reporter:
+    """Logs a rejected input as an error naming the problem (at most once per
+    `every_s` per kind, with a count), and keeps counts for the status topic."""
+
+    def __init__(self, node: Node, every_s: float = 1.0):
+        self.node = node
+        self.every_s = every_s
+        self.counts: Counter[str] = Counter()
+        self._last: dict[str, float] = {}
+
+    def reject(self, kind: str, message: str) -> None:
+        self.counts[kind] += 1
+        now = time.monotonic()
+        if now - self._last.get(kind, -1e9) >= self.every_s:
+            self._last[kind] = now
+            self.node.get_logger().error(f"{message} [{kind}: {self.counts[kind]} rejected]")
+
+
+def publish_json(pub: Any, payload: dict[str, Any]) -> None:
+    pub.publish(String(data=json.dumps(payload, default=float)))
+
+
+def float_array(values: np.ndarray) -> Any:
+    from std_msgs.msg import Float64MultiArray
+
+    return Float64MultiArray(data=[float(x) for x in values])
+
+
+def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> None:
+    """The `main` of every node: init, spin until Ctrl-C or SIGTERM, clean up."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = node_factory()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if rclpy.ok():
+            raise  # a real failure; a publish racing the shutdown is not
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close:
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()

@@ -1,0 +1,229 @@
+"""Policy node: runs an exported xembody policy (ONNX or TorchScript + policy.json).
+
+    python -m xembody.real.ros.policy --ros-args -p policy:=tests/assets/policies/reach
+
+Builds the observation of the policy's contract from /joint_states (indexed by name),
+/imu/data, /odom, /scan and the operator's command (/cmd_vel for legged bodies, /goal_pose
+for mobile bases, /ee_target for arms; or the `goal` / `ee_target` parameters), runs the
+network and publishes at `control_hz` (default: the policy's rate): joint targets on
+`command_topic` (Float64MultiArray, the body's joint order, clipped into the joint limits)
+or, for a "body_twist" policy, a Twist on `twist_topic` (clipped to what the wheels allow).
+A step runs when a joint state arrives stamped at least one control period (less 10%)
+after the previous step's, so the latency from state to command is one inference, not a
+timer's phase, and a simulation running slower than real time still gets one step per
+simulated period. Bad joint states (mismatched lengths, unknown or missing names, NaN/inf,
+out-of-order stamps, a flood beyond `max_state_hz`) are rejected with an error log and the
+node carries on. ~/status (String, JSON, 1 Hz) reports the loop's rate, jitter, latency
+and rejection counts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from sensor_msgs.msg import Imu, JointState, LaserScan
+from std_msgs.msg import String
+
+from xembody.models.exported import ExportedPolicy
+from xembody.real.observation import ActionMap, Command, ObservationBuilder, twist_limits
+from xembody.real.robot import RobotState, target_limits
+from xembody.real.ros.common import (
+    COMMAND_QOS,
+    SENSOR_QOS,
+    Reporter,
+    declare,
+    float_array,
+    load_body,
+    publish_json,
+    run,
+    stamp_seconds,
+)
+from xembody.real.timing import LoopTimer
+from xembody.real.validate import InputError, JointStateCheck, RateGate, check_vector
+
+
+class PolicyNode(Node):
+    def __init__(self) -> None:
+        super().__init__("policy")
+        self.folder = declare(self, "policy", "", "export folder (policy.json + network)")
+        self.backend = declare(self, "backend", "onnx", "onnx or torchscript")
+        self.control_hz = declare(
+            self, "control_hz", 0.0, "Hz (0: the policy's rate)", low=0.0, high=2000.0
+        )
+        self.max_state_hz = declare(
+            self, "max_state_hz", 0.0, "joint states per s beyond this are a flood (0: 5 x "
+            "control_hz)", low=0.0, high=100000.0,
+        )  # fmt: skip
+        self.goal = declare(self, "goal", [], "x, y (m, odom frame) until /goal_pose arrives")
+        self.ee_target = declare(self, "ee_target", [], "x, y, z, qw, qx, qy, qz until /ee_target")
+        self.cmd_vel_stamped = declare(self, "cmd_vel_stamped", False, "TwistStamped on cmd_vel")
+        topics = {
+            "joint_state_topic": "/joint_states",
+            "imu_topic": "/imu/data",
+            "odom_topic": "/odom",
+            "scan_topic": "/scan",
+            "cmd_vel_topic": "/cmd_vel",
+            "goal_topic": "/goal_pose",
+            "ee_target_topic": "/ee_target",
+            "command_topic": "/policy/commands",
+            "twist_topic": "/policy/cmd_vel",
+        }
+        self.topic = {k: declare(self, k, v, f"topic ({k})") for k, v in topics.items()}
+        if not self.folder:
+            raise ValueError("parameter 'policy' is empty: expected an export folder")
+
+        self.policy = ExportedPolicy.load(self.folder, self.backend)
+        contract = self.policy.contract
+        self.emb = load_body("", 0, self.folder)
+        self.builder = ObservationBuilder(contract, self.emb)
+        self.actions = ActionMap(contract, self.emb)
+        self.lo, self.hi = target_limits(self.emb)
+        if self.actions.twist_output:  # what the wheels can do
+            self.hi = twist_limits(self.emb)
+            self.lo = -self.hi
+        self.hz = self.control_hz or self.policy.control_hz
+        self.period = 1.0 / self.hz
+        self.check = JointStateCheck(self.emb.joint_names)
+        self.gate = RateGate(self.max_state_hz or 5 * self.hz, burst=10, what="joint states")
+        self.reporter = Reporter(self)
+        self.loop = LoopTimer(self.period)
+        self.latency: deque[float] = deque(maxlen=2000)
+        self.cmd = Command()
+        if self.goal:
+            self.cmd.goal = check_vector(self.goal, 2, "parameter goal")
+        if self.ee_target:
+            t = check_vector(self.ee_target, 7, "parameter ee_target")
+            self.cmd.target_pos, self.cmd.target_quat = t[:3], t[3:] / np.linalg.norm(t[3:])
+        self.last_action = np.zeros(self.policy.num_actions)
+        self.imu: Imu | None = None
+        self.odom: Odometry | None = None
+        self.t_step = -1e9
+
+        if self.actions.twist_output:
+            self.pub = self.create_publisher(Twist, self.topic["twist_topic"], COMMAND_QOS)
+        else:
+            self.pub = self.create_publisher(
+                type(float_array(np.zeros(0))), self.topic["command_topic"], COMMAND_QOS
+            )
+        self.pub_status = self.create_publisher(String, "~/status", COMMAND_QOS)
+        t = self.topic
+        self.create_subscription(JointState, t["joint_state_topic"], self.on_joints, SENSOR_QOS)
+        self.create_subscription(Imu, t["imu_topic"], self.on_imu, SENSOR_QOS)
+        self.create_subscription(Odometry, t["odom_topic"], self.on_odom, SENSOR_QOS)
+        self.create_subscription(LaserScan, t["scan_topic"], self.on_scan, SENSOR_QOS)
+        vel_type = TwistStamped if self.cmd_vel_stamped else Twist
+        self.create_subscription(vel_type, t["cmd_vel_topic"], self.on_cmd_vel, COMMAND_QOS)
+        self.create_subscription(PoseStamped, t["goal_topic"], self.on_goal, COMMAND_QOS)
+        self.create_subscription(PoseStamped, t["ee_target_topic"], self.on_ee_target, COMMAND_QOS)
+        self.create_timer(1.0, self.report)
+        self.get_logger().info(f"{self.policy!r} at {self.hz:g} Hz")
+
+    # --- inputs -------------------------------------------------------------------------
+    def on_imu(self, msg: Imu) -> None:
+        self.imu = msg
+
+    def on_odom(self, msg: Odometry) -> None:
+        self.odom = msg
+
+    def on_scan(self, msg: LaserScan) -> None:
+        self.cmd.ranges = np.asarray(msg.ranges, dtype=float)
+
+    def on_cmd_vel(self, msg: Twist | TwistStamped) -> None:
+        t = msg.twist if isinstance(msg, TwistStamped) else msg
+        try:
+            self.cmd.twist = tuple(
+                check_vector([t.linear.x, t.linear.y, t.angular.z], 3, "cmd_vel")
+            )
+        except InputError as err:
+            self.reporter.reject(err.kind, str(err))
+
+    def on_goal(self, msg: PoseStamped) -> None:
+        p = msg.pose.position
+        try:
+            self.cmd.goal = check_vector([p.x, p.y], 2, "goal_pose")
+        except InputError as err:
+            self.reporter.reject(err.kind, str(err))
+
+    def on_ee_target(self, msg: PoseStamped) -> None:
+        p, q = msg.pose.position, msg.pose.orientation
+        try:
+            t = check_vector([p.x, p.y, p.z, q.w, q.x, q.y, q.z], 7, "ee_target")
+        except InputError as err:
+            return self.reporter.reject(err.kind, str(err))
+        if abs(np.linalg.norm(t[3:]) - 1.0) > 0.01:
+            return self.reporter.reject("ee_target", f"ee_target quaternion {t[3:]} is not unit")
+        self.cmd.target_pos, self.cmd.target_quat = t[:3], t[3:]
+
+    def on_joints(self, msg: JointState) -> None:
+        received = time.monotonic()
+        try:
+            self.gate(received)
+            q, dq, tau = self.check(
+                msg.name, msg.position, msg.velocity, msg.effort, stamp_seconds(msg.header.stamp)
+            )
+        except InputError as err:
+            return self.reporter.reject(err.kind, str(err))
+        stamp = stamp_seconds(msg.header.stamp)
+        if stamp - self.t_step < 0.9 * self.period:
+            return  # the control period is counted in the robot's time (its stamps)
+        self.t_step = stamp
+        self.step(RobotState(stamp, self.emb.joint_names, q, dq, tau), received)
+
+    # --- one control step ---------------------------------------------------------------
+    def step(self, state: RobotState, received: float) -> None:
+        if self.imu is not None:
+            o, g = self.imu.orientation, self.imu.angular_velocity
+            state.imu_quat = np.array([o.w, o.x, o.y, o.z])
+            state.imu_gyro = np.array([g.x, g.y, g.z])
+        if self.odom is not None:
+            p, o = self.odom.pose.pose.position, self.odom.pose.pose.orientation
+            v, w = self.odom.twist.twist.linear, self.odom.twist.twist.angular
+            state.base_pos, state.base_quat = (
+                np.array([p.x, p.y, p.z]),
+                np.array([o.w, o.x, o.y, o.z]),
+            )
+            state.base_lin_vel, state.base_ang_vel = (
+                np.array([v.x, v.y, v.z]),
+                np.array([w.x, w.y, w.z]),
+            )
+        try:
+            obs = self.builder(state, self.cmd, self.last_action)
+            action = self.policy(obs)
+        except ValueError as err:
+            return self.reporter.reject("observation", f"no command this step: {err}")
+        self.last_action = action.astype(float)
+        self.builder.advance(self.period)
+        if self.actions.twist_output:
+            vx, vy, wz = np.clip(self.actions.twist(action), self.lo, self.hi)
+            msg = Twist()
+            msg.linear.x, msg.linear.y, msg.angular.z = float(vx), float(vy), float(wz)
+        else:
+            msg = float_array(np.clip(self.actions.targets(action), self.lo, self.hi))
+        self.pub.publish(msg)
+        now = time.monotonic()
+        self.latency.append(now - received)
+        self.loop.tick(received)
+
+    def report(self) -> None:
+        lat = np.asarray(self.latency) * 1e3
+        extra = {}
+        if len(lat):
+            extra = {
+                "latency_p50_ms": float(np.percentile(lat, 50)),
+                "latency_p99_ms": float(np.percentile(lat, 99)),
+            }
+        payload = {**self.loop.report(), **extra, "rejected": dict(self.reporter.counts)}
+        publish_json(self.pub_status, payload)
+
+
+def main(args: list[str] | None = None) -> None:
+    run(PolicyNode, args)
+
+
+if __name__ == "__main__":
+    main()

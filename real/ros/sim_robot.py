@@ -1,0 +1,235 @@
+"""Sim robot node: a simulated body speaking the topics a ros2_control driver would.
+
+    python -m xembody.real.ros.sim_robot --ros-args -p body:=arm -p body_seed:=0
+
+Steps `xembody.real.robot.SimRobot` (MuJoCo) in real time, one `period_s` per timer tick,
+and publishes /joint_states, /imu/data (bodies with an IMU), /odom (floating and wheeled
+bases) and /scan (wheeled: a ring of `scan_rays` horizontal rays, as the navigation task's
+rangefinders). It takes joint targets on `command_topic` (std_msgs/Float64MultiArray in the
+body's joint order, a forward command controller's convention) and, for wheeled bases, a
+body twist on `cmd_vel_topic` (geometry_msgs/Twist, or TwistStamped with
+`cmd_vel_stamped`), converted to wheel speeds. `obstacles` adds boxes [x, y, hx, hy, ...].
+The service ~/set_state_stream (std_srvs/SetBool) stops and restarts the sensor streams
+(to test what the rest of the graph does when a robot's state goes silent).
+"""
+
+from __future__ import annotations
+
+import time
+
+import mujoco
+import numpy as np
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Twist, TwistStamped
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from sensor_msgs.msg import Imu, JointState, LaserScan
+from std_msgs.msg import Float64MultiArray, String
+from std_srvs.srv import SetBool
+
+from xembody.real.observation import twist_to_wheels, yaw_of
+from xembody.real.robot import RobotState, SimRobot
+from xembody.real.ros.common import (
+    COMMAND_QOS,
+    SENSOR_QOS,
+    Reporter,
+    declare,
+    load_body,
+    publish_json,
+    run,
+)
+from xembody.real.timing import LoopTimer
+from xembody.real.validate import InputError, check_vector
+
+
+class SimRobotNode(Node):
+    def __init__(self) -> None:
+        super().__init__("sim_robot")
+        self.body_name = declare(self, "body", "arm", "body class or body file")
+        self.body_seed = declare(self, "body_seed", 0, "seed of a sampled body", low=0, high=2**31)
+        self.policy = declare(self, "policy", "", "export folder: run the body of its sidecar")
+        self.period_s = declare(
+            self, "period_s", 0.01, "control/state period, s", low=0.001, high=0.1
+        )
+        self.suspended = declare(self, "suspended", False, "hang a legged body on a stand")
+        self.obstacles = declare(self, "obstacles", [], "boxes [x, y, hx, hy, ...] in m")
+        self.scan_rays = declare(self, "scan_rays", 16, "rays of /scan (wheeled)", low=1, high=720)
+        self.scan_range = declare(self, "scan_range", 3.0, "m, longest range", low=0.1, high=100.0)
+        self.cmd_vel_stamped = declare(self, "cmd_vel_stamped", False, "TwistStamped on cmd_vel")
+        topics = {
+            "joint_state_topic": "/joint_states",
+            "imu_topic": "/imu/data",
+            "odom_topic": "/odom",
+            "scan_topic": "/scan",
+            "command_topic": "/joint_commands",
+            "cmd_vel_topic": "/cmd_vel",
+        }
+        self.topic = {k: declare(self, k, v, f"topic ({k})") for k, v in topics.items()}
+
+        self.emb = load_body(self.body_name, self.body_seed, self.policy)
+        self.robot = SimRobot(
+            self.emb, self.period_s, model=self._scene(), suspended=self.suspended
+        )
+        self.wheeled = self.emb.body_class == "wheeled"
+        self.twist = np.zeros(3)
+        self.streaming = True
+        self.timer_stats = LoopTimer(self.period_s)
+        self.reporter = Reporter(self)
+        self.t0 = time.monotonic()
+        self.stamp0 = self.get_clock().now().nanoseconds
+        if self.wheeled:
+            self._setup_scan()
+
+        self.pub_js = self.create_publisher(JointState, self.topic["joint_state_topic"], SENSOR_QOS)
+        self.pub_imu = self.create_publisher(Imu, self.topic["imu_topic"], SENSOR_QOS)
+        self.pub_odom = self.create_publisher(Odometry, self.topic["odom_topic"], SENSOR_QOS)
+        self.pub_scan = self.create_publisher(LaserScan, self.topic["scan_topic"], SENSOR_QOS)
+        self.pub_status = self.create_publisher(String, "~/status", COMMAND_QOS)
+        self.create_subscription(
+            Float64MultiArray, self.topic["command_topic"], self.on_command, COMMAND_QOS
+        )
+        if self.wheeled:
+            kind = TwistStamped if self.cmd_vel_stamped else Twist
+            self.create_subscription(kind, self.topic["cmd_vel_topic"], self.on_twist, COMMAND_QOS)
+        self.create_service(SetBool, "~/set_state_stream", self.on_set_stream)
+        self.create_timer(self.period_s, self.tick)
+        self.create_timer(1.0, self.report)
+        self.get_logger().info(
+            f"{self.emb.name}: {len(self.emb.joint_names)} joints, {1 / self.period_s:.0f} Hz"
+        )
+
+    # --- setup --------------------------------------------------------------------------
+    def _scene(self) -> mujoco.MjModel:
+        spec = self.emb.spec()
+        boxes = np.asarray(self.obstacles, dtype=float)
+        if boxes.size % 4:
+            raise ValueError(f"obstacles has {boxes.size} values, expected 4 per box")
+        for k, (x, y, hx, hy) in enumerate(boxes.reshape(-1, 4)):
+            spec.worldbody.add_geom(
+                name=f"obstacle_{k}", type=mujoco.mjtGeom.mjGEOM_BOX,
+                pos=[x, y, 0.25], size=[hx, hy, 0.25],
+            )  # fmt: skip
+        return spec.compile()
+
+    def _setup_scan(self) -> None:
+        from xembody.sim.tasks.navigation import NavigateConfig, NavigateTask
+
+        task = NavigateTask(NavigateConfig(), self.emb)
+        self.ring_height = task.ring_height
+        self.base_id = self.robot.model.body(self.emb.sensors.base_body).id
+        a = 2 * np.pi * np.arange(self.scan_rays) / self.scan_rays
+        self.ray_dirs = np.stack([np.cos(a), np.sin(a), np.zeros_like(a)], 1)
+
+    # --- callbacks ----------------------------------------------------------------------
+    def on_command(self, msg: Float64MultiArray) -> None:
+        try:
+            targets = check_vector(msg.data, self.robot.num_joints, "joint command")
+        except InputError as err:
+            return self.reporter.reject(err.kind, str(err))
+        self.robot.send(targets)
+
+    def on_twist(self, msg: Twist | TwistStamped) -> None:
+        t = msg.twist if isinstance(msg, TwistStamped) else msg
+        try:
+            self.twist = check_vector([t.linear.x, t.linear.y, t.angular.z], 3, "cmd_vel")
+        except InputError as err:
+            self.reporter.reject(err.kind, str(err))
+
+    def on_set_stream(self, req: SetBool.Request, resp: SetBool.Response) -> SetBool.Response:
+        self.streaming = bool(req.data)
+        resp.success, resp.message = True, f"state stream {'on' if self.streaming else 'off'}"
+        self.get_logger().warn(resp.message)
+        return resp
+
+    def tick(self) -> None:
+        self.timer_stats.tick(time.monotonic())
+        if self.wheeled:
+            yaw = yaw_of(self.robot.read().base_quat) if self.emb.params.get("omni") else 0.0
+            try:
+                self.robot.send(twist_to_wheels(self.emb, self.twist, yaw))
+            except ValueError as err:
+                self.reporter.reject("cmd_vel", str(err))
+        state = self.robot.step()
+        if state.base_pos is not None:
+            state.base_ang_vel, state.base_lin_vel = self._base_velocity()
+        if self.streaming:
+            self.publish(state)
+
+    def _base_velocity(self) -> tuple[np.ndarray, np.ndarray]:
+        """(angular, linear) velocity of the base body's frame, in that frame (odometry's
+        twist convention). SimRobot.read() reports them in the body's inertial frame
+        (mjOBJ_BODY), whose axes differ from the base frame's on some bodies."""
+        vel = np.zeros(6)
+        body = self.robot.model.body(self.emb.sensors.base_body).id
+        mujoco.mj_objectVelocity(
+            self.robot.model, self.robot.data, mujoco.mjtObj.mjOBJ_XBODY, body, vel, 1
+        )
+        return vel[:3], vel[3:]
+
+    def publish(self, s: RobotState) -> None:
+        # stamps advance with the simulation (start time + simulated time): a policy counts
+        # its control periods in them even when the physics falls behind the wall clock
+        ns = self.stamp0 + int(round(self.robot.data.time * 1e9))
+        stamp = Time(sec=ns // 10**9, nanosec=ns % 10**9)
+        js = JointState(name=list(s.joint_names))
+        js.header.stamp = stamp
+        js.position, js.velocity, js.effort = s.q.tolist(), s.dq.tolist(), s.tau.tolist()
+        self.pub_js.publish(js)
+        if s.imu_quat is not None:
+            imu = Imu()
+            imu.header.stamp, imu.header.frame_id = stamp, "imu"
+            q = imu.orientation
+            q.w, q.x, q.y, q.z = (float(x) for x in s.imu_quat)
+            g, a = imu.angular_velocity, imu.linear_acceleration
+            g.x, g.y, g.z = (float(x) for x in s.imu_gyro)
+            if s.imu_acc is not None:
+                a.x, a.y, a.z = (float(x) for x in s.imu_acc)
+            self.pub_imu.publish(imu)
+        if s.base_pos is not None:
+            od = Odometry()
+            od.header.stamp, od.header.frame_id, od.child_frame_id = stamp, "odom", "base_link"
+            p, q = od.pose.pose.position, od.pose.pose.orientation
+            p.x, p.y, p.z = (float(x) for x in s.base_pos)
+            q.w, q.x, q.y, q.z = (float(x) for x in s.base_quat)
+            v, w = od.twist.twist.linear, od.twist.twist.angular
+            v.x, v.y, v.z = (float(x) for x in s.base_lin_vel)
+            w.x, w.y, w.z = (float(x) for x in s.base_ang_vel)
+            self.pub_odom.publish(od)
+            if self.wheeled:
+                self.pub_scan.publish(self.scan(stamp))
+
+    def scan(self, stamp) -> LaserScan:
+        """Horizontal ranges from the base at the rangefinder ring's height (base frame)."""
+        m, d = self.robot.model, self.robot.data
+        rot = d.xmat[self.base_id].reshape(3, 3)
+        origin = d.xpos[self.base_id] + rot @ np.array([0.0, 0.0, self.ring_height])
+        geom = np.zeros(1, dtype=np.int32)
+        ranges = []
+        for direction in self.ray_dirs:
+            r = mujoco.mj_ray(m, d, origin, rot @ direction, None, 1, self.base_id, geom)
+            ranges.append(float("inf") if r < 0 or r > self.scan_range else r)
+        msg = LaserScan(ranges=ranges, range_min=0.0, range_max=float(self.scan_range))
+        msg.header.stamp, msg.header.frame_id = stamp, "base_link"
+        msg.angle_min, msg.angle_increment = 0.0, float(2 * np.pi / self.scan_rays)
+        msg.angle_max = float(msg.angle_increment * (self.scan_rays - 1))
+        return msg
+
+    def report(self) -> None:
+        publish_json(
+            self.pub_status,
+            {
+                "sim_time_s": self.robot.data.time,
+                "wall_time_s": time.monotonic() - self.t0,
+                "streaming": self.streaming,
+                **self.timer_stats.report(),
+                "rejected": dict(self.reporter.counts),
+            },
+        )
+
+
+def main(args: list[str] | None = None) -> None:
+    run(SimRobotNode, args)
+
+
+if __name__ == "__main__":
+    main()

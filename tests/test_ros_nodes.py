@@ -1,0 +1,181 @@
+"""Closed loops over real rclpy: sim robot, safety and policy nodes as separate processes on
+a private ROS_DOMAIN_ID each, running the exported policies in tests/assets/policies
+(reproduced by tests/assets/make_policies.sh); faults and bad input."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import pytest
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rosgraph import Graph
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray, String
+from std_srvs.srv import SetBool, Trigger
+
+from xembody.real.ros.common import COMMAND_QOS, SENSOR_QOS, load_body
+
+ASSETS = Path(__file__).parent / "assets" / "policies"
+
+
+def need(task: str) -> Path:
+    folder = ASSETS / task
+    if not (folder / "policy.json").is_file():
+        pytest.skip(f"{folder}: no exported policy (bash tests/assets/make_policies.sh {task})")
+    return folder
+
+
+def status(probe, topic: str) -> dict:
+    msg = probe.last(topic)
+    return json.loads(msg.data) if msg is not None else {}
+
+
+# --- mobile base ---------------------------------------------------------------------------
+def test_mobile_base_reaches_its_goal(tmp_path):
+    policy = need("navigate")
+    goal = np.array([2.0, -1.0])
+    with Graph(tmp_path) as g:
+        g.start("sim_robot", policy=policy)
+        g.start("safety", policy=policy, mode="twist", command_timeout_s=0.25, max_command_hz=40.0)
+        g.start("policy", policy=policy, goal=goal.tolist())
+        probe = g.probe()
+        probe.listen("/odom", Odometry, SENSOR_QOS)
+        probe.listen("/cmd_vel", Twist, COMMAND_QOS)
+
+        def distance() -> float:
+            m = probe.last("/odom")
+            if m is None:
+                return float("inf")
+            p = m.pose.pose.position
+            return float(np.hypot(goal[0] - p.x, goal[1] - p.y))
+
+        assert probe.spin_until(lambda: distance() < 5, 30), g.log("sim_robot")
+        start = distance()
+        reached = probe.spin_until(lambda: distance() < 0.3, 40)
+        assert reached, f"{distance():.2f} m from the goal\n{g.log('policy')}\n{g.log('safety')}"
+        assert start > 2.0  # it drove there: sqrt(5) m from the origin
+        assert len(probe.msgs["/cmd_vel"]) > 50  # through the safety node
+
+
+# --- arm ------------------------------------------------------------------------------------
+def reach_target(policy: Path, seed: int) -> list[float]:
+    """A reachable end-effector pose, drawn as the reach task draws them: FK of a joint
+    configuration near the default pose. [x, y, z, qw, qx, qy, qz]."""
+    emb = load_body("", 0, str(policy))
+    m = emb.compile()
+    d = mujoco.MjData(m)
+    rng = np.random.default_rng(seed)
+    ids = [m.joint(n).id for n in emb.joint_names if n != "gripper"]
+    lo, hi = m.jnt_range[ids, 0], m.jnt_range[ids, 1]
+    default = np.array([j.default for j in emb.joints if j.name != "gripper"])
+    site = m.site(emb.sensors.ee_site).id
+    while True:
+        d.qpos[m.jnt_qposadr[ids]] = np.clip(default + rng.uniform(-0.4, 0.4, len(ids)), lo, hi)
+        mujoco.mj_kinematics(m, d)
+        if d.site_xpos[site][2] > 0.1:
+            break
+    quat = np.empty(4)
+    mujoco.mju_mat2Quat(quat, d.site_xmat[site])
+    return [*d.site_xpos[site].tolist(), *quat.tolist()]
+
+
+class ArmEE:
+    """End-effector position from /joint_states (FK of the body)."""
+
+    def __init__(self, policy: Path):
+        self.emb = load_body("", 0, str(policy))
+        self.m = self.emb.compile()
+        self.d = mujoco.MjData(self.m)
+        self.site = self.m.site(self.emb.sensors.ee_site).id
+
+    def __call__(self, msg: JointState) -> np.ndarray:
+        for name, q in zip(msg.name, msg.position, strict=True):
+            self.d.qpos[self.m.jnt_qposadr[self.m.joint(name).id]] = q
+        mujoco.mj_kinematics(self.m, self.d)
+        return self.d.site_xpos[self.site].copy()
+
+
+def test_arm_reaches_holds_on_faults_and_resumes(tmp_path):
+    """Reach a target; stop the state stream (hold within 100 ms); kill the policy (the arm
+    is held still); restart it with a new target (control resumes and reaches it)."""
+    policy = need("reach")
+    target_a, target_b = reach_target(policy, 1), reach_target(policy, 2)
+    ee = ArmEE(policy)
+    with Graph(tmp_path) as g:
+        g.start("sim_robot", policy=policy)
+        g.start("safety", policy=policy, ramp_s=0.5)
+        g.start("policy", policy=policy, ee_target=target_a)
+        probe = g.probe()
+        probe.listen("/joint_states", JointState, SENSOR_QOS)
+        probe.listen("/joint_commands", Float64MultiArray, COMMAND_QOS)
+        probe.listen("/safety/status", String, COMMAND_QOS)
+
+        def error(target: list[float]) -> float:
+            m = probe.last("/joint_states")
+            return float("inf") if m is None else float(np.linalg.norm(ee(m) - target[:3]))
+
+        assert probe.spin_until(lambda: error(target_a) < 10, 30), g.log("sim_robot")
+        start = error(target_a)
+        ok = probe.spin_until(lambda: error(target_a) < 0.03, 30)
+        assert ok, f"error {error(target_a):.3f} m (from {start:.3f})\n{g.log('policy')}"
+
+        # 1. the state stream stops: the safety node holds within 100 ms
+        probe.spin_until(lambda: status(probe, "/safety/status").get("mode") == "active", 5)
+        probe.msgs["/safety/status"].clear()
+        t_stop = time.monotonic()
+        probe.call(SetBool, "/sim_robot/set_state_stream", SetBool.Request(data=False))
+        held = probe.spin_until(lambda: status(probe, "/safety/status").get("mode") == "hold", 2)
+        assert held, g.log("safety")
+        t_hold = next(
+            t for t, m in probe.msgs["/safety/status"] if json.loads(m.data)["mode"] == "hold"
+        )
+        assert t_hold - t_stop < 0.1, f"hold after {1e3 * (t_hold - t_stop):.0f} ms"
+        assert "joint state stale" in status(probe, "/safety/status")["reason"]
+        probe.call(SetBool, "/sim_robot/set_state_stream", SetBool.Request(data=True))
+        assert probe.spin_until(
+            lambda: status(probe, "/safety/status").get("mode") in ("ramp", "active"), 5
+        )
+
+        # 2. kill the policy: held; the arm stays where it was
+        g.kill("policy")
+        assert probe.spin_until(
+            lambda: "command stale" in status(probe, "/safety/status").get("reason", ""), 2
+        ), g.log("safety")
+        probe.spin_for(0.3)
+        q0 = np.array(probe.last("/joint_states").position)
+        n_cmd = len(probe.msgs["/joint_commands"])
+        probe.spin_for(1.0)
+        drift = np.abs(np.array(probe.last("/joint_states").position) - q0).max()
+        assert drift < 0.01, f"the arm moved {drift:.4f} rad while held"
+        assert len(probe.msgs["/joint_commands"]) - n_cmd > 50  # hold targets keep coming
+
+        # 3. restart the policy with a new target: control resumes
+        g.args["policy"][1]["ee_target"] = target_b
+        g.restart("policy")
+        ok = probe.spin_until(lambda: error(target_b) < 0.03, 40)
+        assert ok, f"error {error(target_b):.3f} m after the restart\n{g.log('policy')}"
+        assert status(probe, "/safety/status")["mode"] in ("active", "ramp")
+
+
+def test_estop_latches_until_reset(tmp_path):
+    policy = need("reach")
+    with Graph(tmp_path) as g:
+        g.start("sim_robot", policy=policy)
+        g.start("safety", policy=policy, ramp_s=0.2)
+        g.start("policy", policy=policy, ee_target=reach_target(policy, 3))
+        probe = g.probe()
+        probe.listen("/safety/status", String, COMMAND_QOS)
+        mode = lambda: status(probe, "/safety/status").get("mode")  # noqa: E731
+        assert probe.spin_until(lambda: mode() == "active", 40), g.log("safety")
+        assert probe.call(Trigger, "/safety/estop", Trigger.Request()).success
+        assert probe.spin_until(lambda: mode() == "estop", 2)
+        probe.spin_for(1.0)
+        assert mode() == "estop"  # fresh commands do not clear it
+        assert probe.call(Trigger, "/safety/reset", Trigger.Request()).success
+        assert probe.spin_until(lambda: mode() == "active", 5)
+        assert "E-STOP latched" in g.log("safety")
