@@ -179,3 +179,80 @@ def test_estop_latches_until_reset(tmp_path):
         assert probe.call(Trigger, "/safety/reset", Trigger.Request()).success
         assert probe.spin_until(lambda: mode() == "active", 5)
         assert "E-STOP latched" in g.log("safety")
+
+
+# --- bad input ------------------------------------------------------------------------------
+def joint_state(names, position, velocity, stamp_s: float) -> JointState:
+    msg = JointState(name=list(names), position=list(position), velocity=list(velocity))
+    msg.header.stamp.sec, msg.header.stamp.nanosec = int(stamp_s), int(stamp_s % 1 * 1e9)
+    return msg
+
+
+def test_bad_input_is_rejected_with_a_named_error_and_control_goes_on(tmp_path):
+    policy = need("reach")
+    target = reach_target(policy, 4)
+    ee = ArmEE(policy)
+    names = list(ee.emb.joint_names)
+    n = len(names)
+    with Graph(tmp_path) as g:
+        g.start("sim_robot", policy=policy)
+        g.start("safety", policy=policy, ramp_s=0.3)
+        g.start("policy", policy=policy, ee_target=target)
+        probe = g.probe()
+        probe.listen("/joint_states", JointState, SENSOR_QOS)
+        probe.listen("/policy/commands", Float64MultiArray, COMMAND_QOS)
+        probe.listen("/policy/status", String, COMMAND_QOS)
+        states = probe.node.create_publisher(JointState, "/joint_states", SENSOR_QOS)
+        commands = probe.node.create_publisher(Float64MultiArray, "/policy/commands", COMMAND_QOS)
+        assert probe.spin_until(lambda: len(probe.msgs["/policy/commands"]) > 20, 40)
+        probe.spin_for(1.0)  # discovery settles both ways
+        q = list(ee.emb.default_pose)
+        bad_states = {
+            "3 names but 2 velocity": joint_state(names[:3], q[:3], q[:2], 1e9),
+            "unknown joint name(s) ['bogus']": joint_state(
+                [*names, "bogus"], q + [0], q + [0], 1e9
+            ),
+            f"missing joint name(s) ['{names[-1]}']": joint_state(names[:-1], q[:-1], q[:-1], 1e9),
+            f"position of joint '{names[1]}' is nan": joint_state(
+                names, [q[0], float("nan"), *q[2:]], q, 1e9
+            ),
+            f"velocity of joint '{names[0]}' is inf": joint_state(
+                names, q, [float("inf"), *q[1:]], 1e9
+            ),
+            "(out of order or repeated)": joint_state(names, q, [0.0] * n, 1.0),
+        }
+        limits = np.array([j.range[1] for j in ee.emb.joints])
+        beyond = np.array(q)
+        beyond[2] = limits[2] + 0.5
+        bad_commands = {
+            f"joint '{names[2]}' target {beyond[2]:.4g} is beyond its limits": beyond,
+            "joint command: entry 0 is nan": np.array([np.nan, *q[1:]]),
+            f"joint command has 3 values, expected {n}": np.array(q[:3]),
+        }
+        for what, msg in bad_states.items():
+            states.publish(msg)
+            assert probe.spin_until(lambda w=what: w in g.log("policy"), 5), (what, g.log("policy"))
+        for what, values in bad_commands.items():
+            commands.publish(Float64MultiArray(data=values.tolist()))
+            assert probe.spin_until(lambda w=what: w in g.log("safety"), 5), (what, g.log("safety"))
+        # a flood at 10x the control rate (500 Hz for 1 s), joint states and commands
+        before = len(probe.msgs["/policy/commands"])
+        t0 = time.monotonic()
+        for k in range(500):
+            states.publish(joint_state(names, q, [0.0] * n, 2.0 + k * 1e-3))
+            commands.publish(Float64MultiArray(data=q))
+            probe.spin_until(lambda k=k: time.monotonic() - t0 >= (k + 1) / 500, 1)
+        during = len(probe.msgs["/policy/commands"]) - before
+        assert "joint states arrive faster than 250 Hz (a flood)" in g.log("policy")
+        assert "commands arrive faster than 200 Hz (a flood)" in g.log("safety")
+        assert during > 20, f"the policy published {during} commands during the flood"
+        assert all(g.alive(name) for name in ("sim_robot", "safety", "policy"))
+
+        # control goes on: the arm reaches the target
+        def error() -> float:
+            return float(np.linalg.norm(ee(probe.last("/joint_states")) - target[:3]))
+
+        assert probe.spin_until(lambda: error() < 0.03, 30), f"error {error():.3f} m"
+        probe.spin_for(1.1)
+        rejected = json.loads(probe.last("/policy/status").data)["rejected"]
+        assert {"lengths", "names", "nonfinite", "order", "flood"} <= set(rejected), rejected

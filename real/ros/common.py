@@ -108,8 +108,9 @@ def stamp_seconds(stamp: Time) -> float:
 
 
 class Reporter:
-    """Logs a rejected input as an error naming the problem (at most once per
-    `every_s` per kind, with a count), and keeps counts for the status topic."""
+    """Logs a rejected input as an error naming the problem (the same problem, numbers
+    aside, at most once per `every_s`, with a count), and keeps counts per kind for the
+    status topic."""
 
     def __init__(self, node: Node, every_s: float = 1.0):
         self.node = node
@@ -120,8 +121,9 @@ class Reporter:
     def reject(self, kind: str, message: str) -> None:
         self.counts[kind] += 1
         now = time.monotonic()
-        if now - self._last.get(kind, -1e9) >= self.every_s:
-            self._last[kind] = now
+        key = re.sub(r"[-+.\deE]+", "#", message)  # the same problem with other numbers
+        if now - self._last.get(key, -1e9) >= self.every_s:
+            self._last[key] = now
             self.node.get_logger().error(f"{message} [{kind}: {self.counts[kind]} rejected]")
 
 
