@@ -38,6 +38,8 @@ def _param(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_param(v) for v in value) + "]"
+    if value == "":
+        return "''"
     return str(value)
 
 

@@ -256,3 +256,44 @@ def test_bad_input_is_rejected_with_a_named_error_and_control_goes_on(tmp_path):
         probe.spin_for(1.1)
         rejected = json.loads(probe.last("/policy/status").data)["rejected"]
         assert {"lengths", "names", "nonfinite", "order", "flood"} <= set(rejected), rejected
+
+
+# --- recorder -------------------------------------------------------------------------------
+def test_recorder_writes_episodes_and_a_killed_recorder_loses_nothing_committed(tmp_path):
+    from xembody.real.dataset import Dataset
+
+    policy = need("reach")
+    path = tmp_path / "rec.zarr"
+    with Graph(tmp_path) as g:
+        g.start("sim_robot", policy=policy)
+        g.start("safety", policy=policy, ramp_s=0.3)
+        g.start("policy", policy=policy, ee_target=reach_target(policy, 5))
+        g.start("recorder", policy=policy, dataset=str(path), fps=50.0, imu_topic="")
+        probe = g.probe()
+        probe.listen("/recorder/status", String, COMMAND_QOS)
+        frames = lambda: status(probe, "/recorder/status").get("frames", 0)  # noqa: E731
+        assert probe.spin_until(lambda: frames() > 0, 40), g.log("recorder")
+        probe.spin_for(2.0)
+        first = probe.call(Trigger, "/recorder/stop", Trigger.Request())
+        assert first.success and "committed" in first.message, first.message
+        assert probe.call(Trigger, "/recorder/start", Trigger.Request()).success
+        t0 = time.monotonic()
+        probe.spin_for(1.0)
+        assert probe.call(Trigger, "/recorder/stop", Trigger.Request()).success
+        seconds = time.monotonic() - t0
+        assert probe.call(Trigger, "/recorder/start", Trigger.Request()).success
+        probe.spin_for(0.5)
+        g.kill("recorder")  # SIGKILL with a third episode in flight
+        ds = Dataset.open(path)
+        assert ds.num_episodes == 2, ds.episodes
+        second = ds.episode(1)
+        assert 0.6 * 50 * seconds <= len(second["joint_pos"]) <= 1.3 * 50 * seconds
+        assert all(e["dropped_frames"] == 0 for e in ds.episodes)
+        moved = np.abs(np.diff(ds.read("joint_pos"), axis=0)).max()
+        assert moved > 1e-4  # the arm was moving while recorded
+        assert np.isfinite(ds.read("command")).all() and ds.meta["body"] == ds.meta["body"]
+        probe.msgs["/recorder/status"].clear()
+        g.restart("recorder")  # appends to the same dataset
+        assert probe.spin_until(lambda: frames() > 10, 40), g.log("recorder")
+        assert probe.call(Trigger, "/recorder/stop", Trigger.Request()).success
+        assert Dataset.open(path).num_episodes == 3
