@@ -170,17 +170,33 @@ def export_policy(checkpoint: Path, out_dir: Path) -> dict[str, Any]:
     from xembody.models.run import latest_checkpoint
 
     checkpoint = latest_checkpoint(Path(checkpoint))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     _, env, runner = load_runner(checkpoint)
     try:
-        contract = policy_contract(
-            env, checkpoint=checkpoint, iteration=int(runner.current_learning_iteration)
+        return export_module(
+            runner.get_inference_policy(),
+            env,
+            out_dir,
+            checkpoint=checkpoint,
+            iteration=int(runner.current_learning_iteration),
         )
     finally:
         env.close()
-    model = runner.get_inference_policy()
-    if model.is_recurrent:
+
+
+def export_module(
+    model: torch.nn.Module,
+    env: BodyEnv,
+    out_dir: Path,
+    *,
+    checkpoint: Path | None = None,
+    iteration: int | None = None,
+) -> dict[str, Any]:
+    """Export any policy network for `env`'s task and body: `model.as_jit()` and
+    `model.as_onnx()` map obs (B, obs_dim) to actions (B, num_actions)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    contract = policy_contract(env, checkpoint=checkpoint, iteration=iteration)
+    if getattr(model, "is_recurrent", False):
         raise ValueError(f"{checkpoint}: recurrent policies are not exportable yet")
     _write_torchscript(model, out_dir / TORCHSCRIPT_FILE)
     _write_onnx(model, contract["obs_dim"], out_dir / ONNX_FILE)
@@ -213,6 +229,21 @@ def _write_onnx(model: torch.nn.Module, obs_dim: int, path: Path) -> None:
 def _onnx_export(module: torch.nn.Module, obs_dim: int, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter deprecation notes (pytree)
+        if getattr(module, "onnx_via_torchscript", False):
+            # A frozen TorchScript base inside (residual policies) or attention layers whose
+            # batch size torch.export specialises (the joint-token student): the
+            # TorchScript-based exporter keeps the batch dimension dynamic.
+            torch.onnx.export(
+                torch.jit.script(module),
+                (torch.zeros(1, obs_dim),),
+                str(path),
+                input_names=["obs"],
+                output_names=["actions"],
+                dynamic_axes={"obs": {0: "batch"}, "actions": {0: "batch"}},
+                opset_version=18,
+                dynamo=False,
+            )
+            return
         torch.onnx.export(
             module,
             (torch.zeros(1, obs_dim),),

@@ -22,6 +22,9 @@ class PPOConfig:
     max_grad_norm: float = 1.0
     save_interval: int = 50
     obs_normalization: bool = True
+    # Residual RL: the actor adds residual_scale * tanh(MLP) to this frozen exported policy.
+    base_policy: str = ""
+    residual_scale: float = 0.2
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -33,6 +36,8 @@ class PPOConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"ppo.{name}={getattr(self, name)}, expected >= 1")
+        if self.base_policy and not self.residual_scale > 0:
+            raise ValueError(f"ppo.residual_scale={self.residual_scale}, expected > 0")
         if not 0 < self.learning_rate < 1:
             raise ValueError(f"ppo.learning_rate={self.learning_rate}, expected in (0, 1)")
 
@@ -44,16 +49,21 @@ def rsl_rl_config(cfg: PPOConfig) -> dict:
         "activation": cfg.activation,
         "obs_normalization": cfg.obs_normalization,
     }
+    actor = {
+        "class_name": "MLPModel",
+        **model,
+        "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": cfg.init_std},
+    }
+    if cfg.base_policy:
+        actor["class_name"] = "xembody.models.residual:ResidualModel"
+        actor["base_policy"] = cfg.base_policy
+        actor["residual_scale"] = cfg.residual_scale
     return {
         "num_steps_per_env": cfg.num_steps_per_env,
         "save_interval": cfg.save_interval,
         "obs_groups": {"actor": ["policy"], "critic": ["critic"]},
         "logger": "tensorboard",
-        "actor": {
-            "class_name": "MLPModel",
-            **model,
-            "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": cfg.init_std},
-        },
+        "actor": actor,
         "critic": {"class_name": "MLPModel", **model},
         "algorithm": {
             "class_name": "PPO",

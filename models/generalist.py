@@ -1,0 +1,290 @@
+"""One policy for many bodies: imitation-learned base, residual specialists, distillation.
+
+The pieces, in the order the pipeline (`xembody generalist`) uses them:
+
+- `BodyBinding`: what the joint-token student needs to know about one body on one task
+  (where the per-joint and body-level terms sit in the task's observation, the joint and
+  body descriptors). `BoundStudent` is the student tied to one body: obs (B, obs_dim) ->
+  actions (B, num_actions), exportable like any policy, so it can be a residual base.
+- `record_demos`: a scripted teacher drives N envs of one body; (obs, action) frames go to
+  the project's zarr dataset, one episode per env episode.
+- `fit`: supervised training of the student on mixed-body batches (padded and masked):
+  behaviour cloning from datasets, and the update step of DAgger.
+- `dagger`: student-teacher distillation over mixed-body rollouts; each env's teacher is
+  its body's specialist; the student acts (after the first iteration), the teachers label.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from xembody.models.export import obs_layout
+from xembody.models.joint_policy import (
+    JointTokenPolicy,
+    ObsSplit,
+    body_descriptor,
+    joint_descriptors,
+)
+from xembody.real.dataset import Dataset, Feature
+from xembody.sim.env import BodyEnv
+
+Policy = Callable[[object], torch.Tensor]
+
+
+@dataclass
+class BodyBinding:
+    """One body on one task, as the student sees it."""
+
+    name: str
+    obs_dim: int
+    num_actions: int
+    joint_index: torch.Tensor  # (J, C) long: obs entry of channel c of joint j
+    global_index: torch.Tensor  # (G,) long
+    joint_desc: torch.Tensor  # (J, JOINT_DESC_DIM)
+    body_desc: torch.Tensor  # (BODY_DESC_DIM,)
+
+    @classmethod
+    def from_env(cls, env: BodyEnv) -> BodyBinding:
+        task = env.task
+        names = task.joint_names
+        if task.num_actions != len(names):
+            raise ValueError(
+                f"task {task.name!r} has {task.num_actions} actions for {len(names)} joints; "
+                "the joint-token student needs one action per joint"
+            )
+        split = ObsSplit.from_layout(obs_layout(env), len(names))
+        joint_index = torch.stack(
+            [torch.arange(s.start, s.stop) for s in split.joint_slices], dim=1
+        )
+        global_index = torch.cat([torch.arange(s.start, s.stop) for s in split.global_slices])
+        model = env.sim.model
+        return cls(
+            name=task.emb.name,
+            obs_dim=int(env.get_observations()["policy"].shape[1]),
+            num_actions=task.num_actions,
+            joint_index=joint_index,
+            global_index=global_index,
+            joint_desc=torch.from_numpy(joint_descriptors(model, names)),
+            body_desc=torch.from_numpy(body_descriptor(model, len(names), task.emb.floating_base)),
+        )
+
+    @property
+    def num_joints(self) -> int:
+        return int(self.joint_index.shape[0])
+
+    def inputs(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(B, obs_dim) -> joint_obs (B, J, C), joint_desc, global_obs, body_desc."""
+        b = obs.shape[0]
+        return (
+            obs[:, self.joint_index],
+            self.joint_desc.expand(b, -1, -1),
+            obs[:, self.global_index],
+            self.body_desc.expand(b, -1),
+        )
+
+
+class BoundStudent(nn.Module):
+    """The student tied to one body: obs (B, obs_dim) -> actions (B, num_joints)."""
+
+    def __init__(self, student: JointTokenPolicy, binding: BodyBinding) -> None:
+        super().__init__()
+        self.student = student
+        self.register_buffer("joint_index", binding.joint_index.clone())
+        self.register_buffer("global_index", binding.global_index.clone())
+        self.register_buffer("joint_desc", binding.joint_desc.clone())
+        self.register_buffer("body_desc", binding.body_desc.clone())
+        self.is_recurrent = False
+        self.onnx_via_torchscript = True  # torch.export would fix the batch size (export.py)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        b = obs.shape[0]
+        mask = torch.ones(b, self.joint_index.shape[0], dtype=torch.bool, device=obs.device)
+        actions, _ = self.student(
+            obs[:, self.joint_index],
+            self.joint_desc.expand(b, -1, -1),
+            mask,
+            obs[:, self.global_index],
+            self.body_desc.expand(b, -1),
+        )
+        return actions
+
+    # export.py asks a model for its inference modules
+    def as_jit(self) -> nn.Module:
+        return self
+
+    def as_onnx(self, verbose: bool = False) -> nn.Module:
+        return self
+
+
+def make_student(binding: BodyBinding, **kwargs) -> JointTokenPolicy:
+    return JointTokenPolicy(
+        int(binding.joint_index.shape[1]), int(binding.global_index.shape[0]), **kwargs
+    )
+
+
+# --- demonstrations ---------------------------------------------------------------------
+def record_demos(env: BodyEnv, teacher: Policy, path: Path, episodes: int) -> Dataset:
+    """Roll `teacher` on `env` until `episodes` episodes ended; store each env's episode
+    (policy observation, teacher action, reward) in a zarr dataset at `path`."""
+    obs_dim = int(env.get_observations()["policy"].shape[1])
+    ds = Dataset.create(
+        path,
+        {
+            "obs": Feature((obs_dim,), "float32"),
+            "action": Feature((env.num_actions,), "float32"),
+            "reward": Feature((1,), "float32"),
+        },
+        fps=env.task.cfg.control_hz,
+        meta={
+            "task": env.task.name,
+            "body": env.task.emb.name,
+            "body_mjcf": env.task.emb.mjcf,
+            "source": "scripted teacher " + type(teacher).__name__,
+            "obs_layout": obs_layout(env),
+        },
+        overwrite=True,
+    )
+    n = env.num_envs
+    buffers: list[list[tuple[np.ndarray, np.ndarray, float]]] = [[] for _ in range(n)]
+    obs = env.reset()
+    done_count = 0
+    with torch.inference_mode():
+        while done_count < episodes:
+            action = teacher(obs)
+            nxt, reward, dones, extras = env.step(action)
+            o, a, r = obs["policy"].numpy(), action.numpy(), reward.numpy()
+            for i in range(n):
+                buffers[i].append((o[i], a[i], float(r[i])))
+            finished = extras.get("finished")
+            if finished is not None:
+                for k, i in enumerate(finished["env_ids"].tolist()):
+                    if done_count < episodes:
+                        for fo, fa, fr in buffers[i]:
+                            ds.add_frame({"obs": fo, "action": fa, "reward": np.array([fr])})
+                        ds.save_episode(success=bool(finished["success"][k]))
+                        done_count += 1
+                    buffers[i] = []
+            obs = nxt
+    return ds
+
+
+# --- supervised fitting on mixed-body batches ------------------------------------------
+@dataclass
+class BodyData:
+    binding: BodyBinding
+    obs: torch.Tensor  # (T, obs_dim)
+    actions: torch.Tensor  # (T, num_actions), the teacher's
+
+
+def fit(
+    student: JointTokenPolicy,
+    data: Sequence[BodyData],
+    *,
+    epochs: int,
+    batch_per_body: int = 256,
+    lr: float = 1e-3,
+    optimizer: torch.optim.Optimizer | None = None,
+    log: Callable[[str], None] = print,
+) -> float:
+    """Minimise the masked squared error between the student's and the teacher's actions;
+    each minibatch holds `batch_per_body` samples of every body. Returns the last loss."""
+    opt = optimizer or torch.optim.Adam(student.parameters(), lr=lr)
+    jmax = max(d.binding.num_joints for d in data)
+    steps = max(1, max(len(d.obs) for d in data) // batch_per_body)
+    loss_value = float("nan")
+    student.train()
+    for epoch in range(epochs):
+        total = 0.0
+        for _ in range(steps):
+            parts = [_sample(d, batch_per_body, jmax) for d in data]
+            joint_obs, joint_desc, mask, glob, body, target = (
+                torch.cat([p[k] for p in parts]) for k in range(6)
+            )
+            pred, _ = student(joint_obs, joint_desc, mask, glob, body)
+            loss = ((pred - target).square() * mask).sum() / mask.sum()
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+            opt.step()
+            total += loss.item()
+        loss_value = total / steps
+        if epoch == epochs - 1 or epoch % max(1, epochs // 5) == 0:
+            log(f"  fit epoch {epoch + 1}/{epochs}: action mse {loss_value:.4f}")
+    student.eval()
+    return loss_value
+
+
+def _sample(d: BodyData, batch: int, jmax: int) -> tuple[torch.Tensor, ...]:
+    idx = torch.randint(len(d.obs), (batch,))
+    joint_obs, joint_desc, glob, body = d.binding.inputs(d.obs[idx])
+    mask = torch.ones(batch, d.binding.num_joints, dtype=torch.bool)
+    padded = (_pad(x, jmax) for x in (joint_obs, joint_desc, mask))
+    return (*padded, glob, body, _pad(d.actions[idx], jmax))
+
+
+def _pad(x: torch.Tensor, jmax: int) -> torch.Tensor:
+    """Zero-pad the joint dimension (dim 1) of x to jmax."""
+    extra = jmax - x.shape[1]
+    return nn.functional.pad(x, (0, 0, 0, extra) if x.dim() == 3 else (0, extra))
+
+
+def load_demos(path: Path, binding: BodyBinding) -> BodyData:
+    ds = Dataset.open(path)
+    obs = torch.from_numpy(ds.read("obs"))
+    if obs.shape[1] != binding.obs_dim:
+        raise ValueError(
+            f"{path}: observations have {obs.shape[1]} entries, body {binding.name} has "
+            f"{binding.obs_dim}"
+        )
+    return BodyData(binding, obs, torch.from_numpy(ds.read("action")))
+
+
+# --- DAgger -----------------------------------------------------------------------------
+def dagger(
+    student: JointTokenPolicy,
+    envs: Sequence[BodyEnv],
+    teachers: Sequence[Policy],
+    *,
+    iterations: int,
+    steps: int = 100,
+    epochs: int = 4,
+    keep: int = 50_000,
+    lr: float = 5e-4,
+    log: Callable[[str], None] = print,
+) -> list[float]:
+    """Distil `teachers` (one per env, each on its own body) into `student`. Iteration 0
+    rolls the teachers; later ones roll the student; every visited observation is labelled
+    by its body's teacher and kept (the newest `keep` per body). Returns the losses."""
+    bindings = [BodyBinding.from_env(e) for e in envs]
+    bound = [BoundStudent(student, b) for b in bindings]
+    data = [BodyData(b, torch.zeros(0, b.obs_dim), torch.zeros(0, b.num_actions)) for b in bindings]
+    opt = torch.optim.Adam(student.parameters(), lr=lr)
+    obs = [e.get_observations() for e in envs]
+    losses = []
+    for it in range(iterations):
+        t0 = time.perf_counter()
+        for k, (env, teacher) in enumerate(zip(envs, teachers, strict=True)):
+            seen, labels = [], []
+            for _ in range(steps):
+                with torch.inference_mode():
+                    label = teacher(obs[k])
+                    act = label if it == 0 else bound[k](obs[k]["policy"])
+                seen.append(obs[k]["policy"].clone())
+                labels.append(label.clone())
+                obs[k], _, _, _ = env.step(act)
+            d = data[k]
+            d.obs = torch.cat([d.obs, *seen])[-keep:]
+            d.actions = torch.cat([d.actions, *labels])[-keep:]
+        losses.append(fit(student, data, epochs=epochs, optimizer=opt, log=lambda _: None))
+        log(
+            f"dagger {it + 1}/{iterations}: action mse {losses[-1]:.4f}, "
+            f"{sum(len(d.obs) for d in data)} samples, {time.perf_counter() - t0:.0f} s"
+        )
+    return losses

@@ -1,0 +1,203 @@
+"""A policy that sees every body through one interface: one token per joint.
+
+Each joint becomes a token built from its own observations (angle, velocity, last action:
+the task's per-joint terms) and a descriptor of the joint (axis, limits, offset from its
+parent, actuator gains, effort limit, rotor inertia). One more token carries the task's
+body-level observations (targets, errors, a goal) and a descriptor of the body. A small
+transformer attends over the tokens; a shared head reads one action per joint from each
+joint token, and an optional body head reads body-level actions (a base twist) from the
+body token. Bodies with different joint counts share a batch by padding to the largest
+count with a mask: padded tokens are excluded from attention, and their outputs are zero,
+so they cannot change a real joint's action. A new body needs no new weights.
+
+Shapes: B batch, J joints (padded), C per-joint observation channels, G body-level
+observations; descriptors have JOINT_DESC_DIM and BODY_DESC_DIM entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+import torch
+from torch import nn
+
+JOINT_DESC_DIM = 13  # axis 3, range lo/hi 2, parent offset 3, log kp, log kd, log effort,
+# log armature, range width
+BODY_DESC_DIM = 4  # log total mass, joint count / 10, log mean link length, floating base
+
+
+def joint_descriptors(model: mujoco.MjModel, joint_names: Sequence[str]) -> np.ndarray:
+    """(J, JOINT_DESC_DIM) float32 descriptors of the named hinge/slide joints."""
+    out = np.zeros((len(joint_names), JOINT_DESC_DIM), np.float32)
+    for i, name in enumerate(joint_names):
+        j = model.joint(name)
+        jid = j.id
+        act = [a for a in range(model.nu) if model.actuator_trnid[a, 0] == jid]
+        kp = float(model.actuator_gainprm[act[0], 0]) if act else 0.0
+        kd = float(-model.actuator_biasprm[act[0], 2]) if act else 0.0
+        effort = float(model.actuator_forcerange[act[0], 1]) if act else 0.0
+        lo, hi = model.jnt_range[jid] if model.jnt_limited[jid] else (-np.pi, np.pi)
+        dof = model.jnt_dofadr[jid]
+        out[i] = [
+            *model.jnt_axis[jid],
+            lo,
+            hi,
+            *model.body_pos[model.jnt_bodyid[jid]],
+            np.log1p(abs(kp)),
+            np.log1p(abs(kd)),
+            np.log1p(abs(effort)),
+            np.log1p(1e3 * model.dof_armature[dof]),
+            hi - lo,
+        ]
+    return out
+
+
+def body_descriptor(model: mujoco.MjModel, num_joints: int, floating: bool) -> np.ndarray:
+    """(BODY_DESC_DIM,) float32 descriptor of a whole body."""
+    lengths = np.linalg.norm(model.body_pos[1:], axis=1)
+    return np.array(
+        [
+            np.log1p(float(model.body_mass.sum())),
+            num_joints / 10.0,
+            np.log(1e-3 + float(lengths.mean()) if len(lengths) else 1e-3),
+            float(floating),
+        ],
+        np.float32,
+    )
+
+
+@dataclass(frozen=True)
+class ObsSplit:
+    """Where the per-joint and the body-level terms sit in a task's flat observation."""
+
+    joint_slices: tuple[slice, ...]  # each of size J: one channel per term
+    global_slices: tuple[slice, ...]
+
+    @classmethod
+    def from_layout(cls, terms: Sequence[dict], num_joints: int) -> ObsSplit:
+        """Terms of frame "joint" or "action" with `num_joints` entries are per-joint."""
+        joint, glob = [], []
+        for t in terms:
+            sl = slice(int(t["start"]), int(t["start"]) + int(t["size"]))
+            per_joint = t.get("frame") in ("joint", "action") and int(t["size"]) == num_joints
+            (joint if per_joint else glob).append(sl)
+        if not joint:
+            raise ValueError("the observation has no per-joint terms to make joint tokens from")
+        return cls(tuple(joint), tuple(glob))
+
+    @property
+    def channels(self) -> int:
+        return len(self.joint_slices)
+
+    @property
+    def global_dim(self) -> int:
+        return sum(s.stop - s.start for s in self.global_slices)
+
+    def split(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, D) -> per-joint (B, J, C) and body-level (B, G)."""
+        joint = torch.stack([obs[:, s] for s in self.joint_slices], dim=-1)
+        glob = torch.cat([obs[:, s] for s in self.global_slices], dim=-1)
+        return joint, glob
+
+
+class JointTokenPolicy(nn.Module):
+    """Per-joint tokens + a body token -> attention -> one action per joint (+ body actions).
+
+    forward(joint_obs (B, J, C), joint_desc (B, J, JOINT_DESC_DIM), mask (B, J) bool (True:
+    a real joint), global_obs (B, G), body_desc (B, BODY_DESC_DIM))
+    -> joint_actions (B, J) (zero where mask is False), body_actions (B, body_actions)."""
+
+    def __init__(
+        self,
+        joint_channels: int,
+        global_dim: int,
+        *,
+        body_actions: int = 0,
+        dim: int = 64,
+        heads: int = 4,
+        layers: int = 2,
+    ) -> None:
+        super().__init__()
+        self.joint_channels = joint_channels
+        self.global_dim = global_dim
+        self.body_actions = body_actions
+        self.joint_in = nn.Sequential(
+            nn.Linear(joint_channels + JOINT_DESC_DIM, dim), nn.ELU(), nn.Linear(dim, dim)
+        )
+        self.body_in = nn.Sequential(
+            nn.Linear(global_dim + BODY_DESC_DIM, dim), nn.ELU(), nn.Linear(dim, dim)
+        )
+        self.blocks = nn.ModuleList(AttentionBlock(dim, heads) for _ in range(layers))
+        self.joint_head = nn.Sequential(nn.Linear(dim, dim), nn.ELU(), nn.Linear(dim, 1))
+        self.body_head = nn.Linear(dim, body_actions) if body_actions else None
+
+    def forward(
+        self,
+        joint_obs: torch.Tensor,
+        joint_desc: torch.Tensor,
+        mask: torch.Tensor,
+        global_obs: torch.Tensor,
+        body_desc: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if joint_obs.shape[-1] != self.joint_channels:
+            raise ValueError(
+                f"joint_obs has {joint_obs.shape[-1]} channels, expected {self.joint_channels}"
+            )
+        if global_obs.shape[-1] != self.global_dim:
+            raise ValueError(f"global_obs has {global_obs.shape[-1]}, expected {self.global_dim}")
+        keep = mask.unsqueeze(-1)
+        # Padded joints' inputs are zeroed too, so garbage there cannot leak anywhere.
+        tokens = self.joint_in(torch.cat([joint_obs, joint_desc], -1) * keep)
+        body = self.body_in(torch.cat([global_obs, body_desc], -1)).unsqueeze(1)
+        x = torch.cat([body, tokens], dim=1)
+        valid = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+        for block in self.blocks:
+            x = block(x, valid)
+        joint_actions = self.joint_head(x[:, 1:]).squeeze(-1) * mask
+        body_actions = (
+            self.body_head(x[:, 0]) if self.body_head is not None else x.new_zeros(len(x), 0)
+        )
+        return joint_actions, body_actions
+
+
+class AttentionBlock(nn.Module):
+    """Pre-norm self-attention over tokens + a feed-forward layer, both residual.
+    x (B, T, dim), valid (B, T) bool: invalid tokens are never attended to. Written out
+    (instead of nn.TransformerEncoderLayer) so that TorchScript and ONNX exports keep the
+    batch dimension dynamic."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim={dim} is not a multiple of heads={heads}")
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        h = self.heads
+        qkv = self.qkv(self.norm1(x)).reshape(b, t, 3, h, d // h).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        scores = q @ k.transpose(-1, -2) / float(d // h) ** 0.5  # (B, H, T, T)
+        scores = scores.masked_fill(~valid[:, None, None, :], float("-inf"))
+        attn = torch.softmax(scores, dim=-1) @ v  # (B, H, T, d/h)
+        x = x + self.out(attn.transpose(1, 2).reshape(b, t, d))
+        return x + self.ff(self.norm2(x))
+
+
+def pad_joints(rows: Sequence[torch.Tensor], num_joints: int) -> torch.Tensor:
+    """Stack per-body (B_i, J_i, ...) tensors into (sum B_i, num_joints, ...), zero-padded."""
+    out = []
+    for r in rows:
+        if r.shape[1] > num_joints:
+            raise ValueError(f"a body has {r.shape[1]} joints, more than the padding {num_joints}")
+        pad = [0, 0] * (r.dim() - 2) + [0, num_joints - r.shape[1]]
+        out.append(nn.functional.pad(r, pad))
+    return torch.cat(out, dim=0)
