@@ -126,11 +126,9 @@ class ProxyRobot(SimRobot):
         return s.base_body or m.body(1).name
 
     # --- hidden effects -----------------------------------------------------------------
-    def reset(self, q0: np.ndarray | None = None) -> RobotState:
-        super().reset(q0)
+    def _sync(self) -> None:
         self.motor_q = self.data.qpos[self.qadr].copy()  # backlash: motor-side angles
         self.queue = deque([self._sent.copy()] * self.config.latency_steps)
-        return self.read()
 
     def _latch(self, targets: np.ndarray) -> np.ndarray:
         self.queue.append(targets.copy())

@@ -208,7 +208,25 @@ class SimRobot(Robot):
         d.ctrl[self.act_ids] = self.command
         self.set_gains(self.kp0, self.kd0)
         mujoco.mj_forward(m, d)
+        self._sync()
         return self.read()
+
+    def set_state(self, qpos: np.ndarray, qvel: np.ndarray | None = None) -> RobotState:
+        """Put the whole model in state qpos (nq,), qvel (nv,) (zero when None), holding the
+        joints where they are (a simulator-only operation: test benches, resets of envs)."""
+        m, d = self.model, self.data
+        d.qpos[:] = qpos
+        d.qvel[:] = 0.0 if qvel is None else qvel
+        if self.position:
+            self._sent = self.safe_targets(d.qpos[self.qadr])
+            self.command = self._sent.copy()
+        d.ctrl[self.act_ids] = self.command
+        mujoco.mj_forward(m, d)
+        self._sync()
+        return self.read()
+
+    def _sync(self) -> None:
+        """Hook: re-initialise internal states after a reset or `set_state`."""
 
     def send(self, targets, kp=None, kd=None) -> None:
         self._sent = self.safe_targets(targets)

@@ -1,0 +1,251 @@
+"""Measuring the sim-to-proxy gap of a sim-trained policy in closed loop.
+
+`RobotSim` puts N single robots (`SimRobot` for the nominal simulator, `ProxyRobot` for the
+real-proxy) behind the batched-physics contract, so that the policy's own task computes the
+observations, rewards and metrics exactly as in training. Only the dynamics differ between
+the cases compared: same exported policy, same task code, same seeds, and the same stepping
+code (the nominal case is a `SimRobot` run through this class too). The policy sees the
+robot's *readings* of its joints (with the proxy's sensor noise and bias); the task's
+other sensors (IMU, velocimeter, end-effector frame) are read from the physics.
+
+Each control period the desired targets (what the task wrote into `ctrl`) go through the
+optional adapter, then to the robots. Joint tracking error: mean over the policy's joints
+and all periods of |q_true(t+1) - desired(t)| (rad), true positions without sensor error.
+"""
+
+from __future__ import annotations
+
+import re
+
+import mujoco
+import numpy as np
+import torch
+
+from xembody.real.proxy import RobotConfig
+from xembody.real.robot import SimRobot, target_limits
+from xembody.sim.physics.backend import BatchedSim, param_shape
+from xembody.sim.physics.cpu import _read_param, _write_param
+
+
+class RobotSim(BatchedSim):
+    """N robots (all on one model) as a `BatchedSim`; `adapter(q, dq, desired) -> command`
+    ((N, nj) arrays) is applied between the task and the robots when given."""
+
+    def __init__(self, robots: list[SimRobot], adapter=None, measure: list[int] | None = None):
+        self.robots, self.adapter = robots, adapter
+        self.model = robots[0].model
+        self.num_envs = len(robots)
+        self.device = torch.device("cpu")
+        self.nj = robots[0].num_joints
+        self.measure = list(range(self.nj)) if measure is None else list(measure)
+        m, n = self.model, self.num_envs
+        self.ctrl = torch.zeros(n, m.nu, dtype=torch.float64)
+        self._qpos, self._qvel = torch.zeros(n, m.nq, dtype=torch.float64), torch.zeros(n, m.nv)
+        self._qvel = self._qvel.double()
+        self._sensor = torch.zeros(n, m.nsensordata, dtype=torch.float64)
+        self._time = torch.zeros(n, dtype=torch.float64)
+        self._diverged = torch.zeros(n, dtype=torch.bool)
+        self._q = np.zeros((n, self.nj))
+        self._dq = np.zeros((n, self.nj))
+        self.error_sum, self.error_steps = 0.0, 0
+        self.reset()
+
+    qpos = property(lambda self: self._qpos)
+    qvel = property(lambda self: self._qvel)
+    sensordata = property(lambda self: self._sensor)
+    time = property(lambda self: self._time)
+    diverged = property(lambda self: self._diverged)
+
+    @property
+    def mocap_pos(self) -> torch.Tensor:
+        return torch.from_numpy(np.stack([r.data.mocap_pos.copy() for r in self.robots]))
+
+    @property
+    def body_pos(self) -> torch.Tensor:
+        return torch.from_numpy(np.stack([self._kin(r).xpos.copy() for r in self.robots]))
+
+    @property
+    def body_quat(self) -> torch.Tensor:
+        return torch.from_numpy(np.stack([self._kin(r).xquat.copy() for r in self.robots]))
+
+    @property
+    def contact_force(self) -> torch.Tensor:
+        out = np.zeros((self.num_envs, self.model.nbody, 3))
+        f6 = np.zeros(6)
+        for i, r in enumerate(self.robots):
+            m, d = r.model, self._kin(r, forward=True)
+            for c in range(d.ncon):
+                con = d.contact[c]
+                mujoco.mj_contactForce(m, d, c, f6)
+                world = con.frame.reshape(3, 3).T @ f6[:3]
+                out[i, m.geom_bodyid[con.geom[1]]] += world
+                out[i, m.geom_bodyid[con.geom[0]]] -= world
+        return torch.from_numpy(out)
+
+    def _kin(self, r: SimRobot, forward: bool = False) -> mujoco.MjData:
+        d = mujoco.MjData(r.model)
+        d.qpos[:], d.qvel[:], d.mocap_pos[:] = r.data.qpos, r.data.qvel, r.data.mocap_pos
+        (mujoco.mj_forward if forward else mujoco.mj_kinematics)(r.model, d)
+        return d
+
+    # --- stepping -----------------------------------------------------------------------
+    def step(self, substeps: int = 1) -> None:
+        if substeps != self.robots[0].substeps:
+            raise ValueError(f"substeps={substeps}, the robots step {self.robots[0].substeps}")
+        desired = self.ctrl[:, : self.nj].numpy().copy()
+        command = desired if self.adapter is None else self.adapter(self._q, self._dq, desired)
+        err = np.zeros(self.num_envs)
+        for i, r in enumerate(self.robots):
+            t0 = r.data.time
+            r.send(command[i])
+            s = r.step()
+            self._q[i], self._dq[i] = s.q, s.dq
+            q_true = r.data.qpos[r.qadr]
+            err[i] = np.abs(q_true - desired[i])[self.measure].mean()
+            if r.data.time < t0 + (substeps - 0.5) * r.model.opt.timestep:
+                self._diverged[i] = True
+        self.error_sum += float(err.sum())
+        self.error_steps += self.num_envs
+        self._refresh()
+
+    def _refresh(self, ids=None) -> None:
+        for i in range(self.num_envs) if ids is None else ids:
+            r = self.robots[i]
+            qpos = r.data.qpos.copy()
+            qpos[r.qadr] = self._q[i]  # the policy sees the readings
+            qvel = r.data.qvel.copy()
+            qvel[r.dadr] = self._dq[i]
+            self._qpos[i], self._qvel[i] = torch.from_numpy(qpos), torch.from_numpy(qvel)
+            self._sensor[i] = torch.from_numpy(r.data.sensordata.copy())
+            self._time[i] = r.data.time
+
+    def reset(self, env_ids=None, qpos=None, qvel=None, mocap_pos=None) -> None:
+        ids = self._env_ids(env_ids)
+        for k, i in enumerate(ids):
+            r = self.robots[i]
+            r.reset()
+            if mocap_pos is not None:
+                r.data.mocap_pos[:] = np.asarray(mocap_pos[k]).reshape(-1, 3)
+            s = r.set_state(
+                r.data.qpos.copy() if qpos is None else np.asarray(qpos[k], dtype=float),
+                None if qvel is None else np.asarray(qvel[k], dtype=float),
+            )
+            self._q[i], self._dq[i] = s.q, s.dq
+            self.ctrl[i, : self.nj] = torch.from_numpy(r.command)
+            self._diverged[i] = False
+        if self.adapter is not None and len(ids):
+            self.adapter.reset(
+                self._q[ids], self._dq[ids], env_ids=ids if self.adapter.hist else None
+            )
+        self._refresh(ids)
+
+    def set_params(self, name, values, env_ids=None) -> None:
+        ids = self._env_ids(env_ids)
+        vals = np.asarray(values, dtype=float).reshape(len(ids), *param_shape(self.model, name))
+        for k, i in enumerate(ids):
+            _write_param(self.robots[i].model, name, vals[k])
+
+    def get_params(self, name: str) -> torch.Tensor:
+        param_shape(self.model, name)
+        return torch.from_numpy(np.stack([_read_param(r.model, name) for r in self.robots]))
+
+    @property
+    def tracking_error(self) -> float:
+        """Mean |q_true(t+1) - desired(t)| (rad) over measured joints and steps so far."""
+        return self.error_sum / max(self.error_steps, 1)
+
+
+def policy_setup(policy_dir):
+    """(exported policy, task name, task config without randomisation, Embodiment)."""
+    from xembody.models.exported import ExportedPolicy
+    from xembody.sim import bodies, tasks
+    from xembody.sim.tasks.base import RandomizationCfg
+
+    policy = ExportedPolicy.load(policy_dir)
+    c = policy.contract
+    match = re.fullmatch(r"generator:(\w+)\(seed=(\d+)\)", c["body"]["source"])
+    if not match:
+        raise ValueError(f"{policy_dir}: body {c['body']['source']!r} is not a generated body")
+    emb = bodies.sample(match.group(1), seed=int(match.group(2)))
+    cfg = tasks.config_from_dict(c["task"], c["task_cfg"])
+    cfg.randomization = RandomizationCfg.off()
+    return policy, c["task"], cfg, emb
+
+
+def closed_loop(policy_dir, robot_cfg: RobotConfig, *, adapter=None, num_envs: int = 8,
+                episodes: int = 1, seed: int = 0) -> dict:  # fmt: skip
+    """Run the exported policy on N robots of `robot_cfg` (each env its own robot, seeds
+    seed+i) for `episodes` episode lengths. Returns the joint tracking error (rad), the
+    success rate and the task's metrics averaged over finished episodes."""
+    from xembody.sim import tasks
+    from xembody.sim.env import BodyEnv
+
+    policy, task_name, cfg, emb = policy_setup(policy_dir)
+    task = tasks.make_task(task_name, emb, cfg)
+    env = BodyEnv(task, num_envs, seed=seed, num_threads=1)
+    model = env.sim.model
+    env.sim.close()
+    robot_cfg.control_dt = 1.0 / cfg.control_hz
+    robots = [robot_cfg.make(seed=robot_cfg.seed, model=model, suspended=False)
+              for _ in range(num_envs)]  # fmt: skip
+    if adapter is not None:
+        adapter.lo, adapter.hi = (torch.as_tensor(x, dtype=torch.float32)
+                                  for x in target_limits(emb))  # fmt: skip
+    env.sim = RobotSim(robots, adapter, measure=task.ctrl_index)
+    task.bind(env.sim, env.rng)
+    obs = env.reset()
+    finished: dict[str, list] = {}
+    for _ in range(env.max_episode_length * episodes):
+        act = policy(obs["policy"].numpy())
+        obs, _, _, extras = env.step(torch.from_numpy(act))
+        for k, v in extras.get("finished", {}).items():
+            if k != "env_ids":
+                finished.setdefault(k, []).extend(v.float().tolist())
+    out = {"tracking_error_rad": env.sim.tracking_error, "steps": env.sim.error_steps,
+           "episodes": len(finished.get("success", []))}  # fmt: skip
+    for k, v in finished.items():
+        out[k] = float(np.mean(v))
+    return out
+
+
+def gap_study(args) -> dict:
+    """The sim-to-proxy gap of `args.policy` and how much of it adaptation removes (the
+    fields of `xembody dynamics gap`: policy, data, nominal_data, minutes, num_envs,
+    episodes and the AdaptConfig fields)."""
+    import dataclasses
+
+    from xembody.config import from_args
+    from xembody.models.dynamics import DynamicsConfig, fit, load_frames
+    from xembody.real.adapt import ActionAdapter, AdaptConfig
+
+    _, _, _, emb = policy_setup(args.policy)
+    episodes, meta = load_frames(args.data, args.minutes)
+    robot_cfg = RobotConfig.from_dict(meta["robot"])
+    if robot_cfg.proxy is None or robot_cfg.embodiment().name != emb.name:
+        raise ValueError(
+            f"--data {args.data}: expected real-proxy data of {emb.name}, got "
+            f"{robot_cfg.embodiment().name} (proxy={robot_cfg.proxy is not None})"
+        )
+    dyn = DynamicsConfig()
+    model = fit("jointwise", emb, episodes, dyn)
+    reference = None
+    if args.nominal_data:
+        reference = fit("jointwise", emb, load_frames(args.nominal_data, args.minutes)[0], dyn)
+    adapt_cfg = from_args(AdaptConfig, args)
+    nominal = dataclasses.replace(robot_cfg, proxy=None)
+    run = dict(num_envs=args.num_envs, episodes=args.episodes, seed=0)
+    sim = closed_loop(args.policy, nominal, **run)
+    proxy = closed_loop(args.policy, robot_cfg, **run)
+    adapted = closed_loop(
+        args.policy, robot_cfg, adapter=ActionAdapter(model, reference, adapt_cfg), **run
+    )
+    gap = proxy["tracking_error_rad"] - sim["tracking_error_rad"]
+    removed = (proxy["tracking_error_rad"] - adapted["tracking_error_rad"]) / gap if gap else 0.0
+    return {
+        "policy": str(args.policy), "body": emb.name, "data": str(args.data),
+        "minutes": args.minutes, "train_frames": model.train_frames,
+        "reference": "nominal model" if reference is not None else "desired targets",
+        "proxy": dataclasses.asdict(robot_cfg.proxy), "adapt": dataclasses.asdict(adapt_cfg),
+        "sim": sim, "proxy_raw": proxy, "proxy_adapted": adapted,
+        "tracking_gap_rad": gap, "gap_removed": removed,
+    }  # fmt: skip
