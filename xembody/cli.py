@@ -13,9 +13,6 @@ VERBS = {
     "export": "xembody.export",
     "eval": "xembody.evaluate",
     "play": "xembody.play",
-    "teleop": "xembody.teleop",
-    "data": "xembody.data",
-    "train-bc": "xembody.train_bc",
     "collect": "xembody.collect",
     "dynamics": "xembody.dynamics",
 }
