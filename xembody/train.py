@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,15 +38,21 @@ class TrainConfig:
     randomize: bool = field(True, "per-episode domain randomisation")
     max_minutes: float = field(0.0, "stop after this much wall time (0: no limit)")
     torch_threads: int = field(1, "torch threads for the policy (small MLPs: 1 is fastest)")
+    nproc: int = field(1, "processes (torch.distributed; --num-envs and threads are per process)")
 
     def __post_init__(self) -> None:
         for name in ("num_envs", "iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}, expected >= 1")
-        if self.device != "cpu":
+        if self.nproc < 1:
+            raise ValueError(f"nproc={self.nproc}, expected >= 1")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(
-                f"device={self.device!r}: only 'cpu' works until the GPU physics backend lands"
+                f"device={self.device!r}: torch finds no CUDA device on this machine "
+                "(CPU-only torch build, or no NVIDIA driver/GPU); use --device cpu"
             )
+        if self.device != "cpu" and not self.device.startswith("cuda"):
+            raise ValueError(f"device={self.device!r}, expected 'cpu' or 'cuda[:<index>]'")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -69,13 +76,17 @@ def _run_cli(args: argparse.Namespace) -> int:
 
 def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
     """Train; returns the run folder. `task_overrides` edit the task config (tests)."""
-    from rsl_rl.runners import OnPolicyRunner
-
+    from xembody.models import distributed
     from xembody.models.ppo import PPOConfig, rsl_rl_config
     from xembody.models.run import Run, latest_checkpoint, make_env, resolve_body
     from xembody.sim import tasks
     from xembody.sim.tasks.base import RandomizationCfg
 
+    if cfg.nproc > 1 and distributed.world()[1] == 1:
+        return distributed.spawn_train(cfg, task_overrides)  # re-enters train() per rank
+    rank, world_size, local_rank = distributed.world()
+    device = f"cuda:{local_rank}" if cfg.device == "cuda" and world_size > 1 else cfg.device
+    distributed.init(device)
     torch.set_num_threads(cfg.torch_threads)
     entry = tasks.get(cfg.task)
     if cfg.resume:
@@ -95,11 +106,16 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
     folder = (
         Path(cfg.log_root)
         / f"{run.task}-{run.body.name}"
-        / (cfg.run_name or time.strftime("%Y%m%d-%H%M%S"))
+        / distributed.agree(cfg.run_name or time.strftime("%Y%m%d-%H%M%S"))
     )
-    env = make_env(run, cfg.num_envs, seed=cfg.seed, threads=cfg.threads or None)
-    run.save(folder)
-    runner = OnPolicyRunner(env, rsl_rl_config(run.ppo), log_dir=str(folder), device=cfg.device)
+    share = max(1, (os.cpu_count() or 1) // world_size)  # physics threads per process
+    threads = cfg.threads or (share if world_size > 1 else None)
+    env = make_env(run, cfg.num_envs, seed=cfg.seed + rank, threads=threads)
+    if rank == 0:
+        run.save(folder)
+    runner = distributed.DistributedRunner(
+        env, rsl_rl_config(run.ppo), log_dir=str(folder), device=device
+    )
     if cfg.resume:
         ckpt = latest_checkpoint(cfg.resume)
         runner.load(str(ckpt))
@@ -119,11 +135,13 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
         done += n
         last = runner.current_learning_iteration  # learn() leaves it at its last iteration
         runner.current_learning_iteration += 1
-        if cfg.max_minutes and time.perf_counter() - t0 > 60 * cfg.max_minutes:
+        over = bool(cfg.max_minutes) and time.perf_counter() - t0 > 60 * cfg.max_minutes
+        if distributed.agree(over):  # every rank stops after the same iteration
             print(f"time budget of {cfg.max_minutes} min reached after {done} iterations")
             break
         chunk_end = folder / f"model_{last}.pt"
-        if done < cfg.iterations and last % run.ppo.save_interval and chunk_end.exists():
+        kept = last % run.ppo.save_interval == 0
+        if rank == 0 and done < cfg.iterations and not kept and chunk_end.exists():
             chunk_end.unlink()  # learn() saves whenever it returns; keep save_interval's only
     env.close()
     print(f"done: {done} iterations in {time.perf_counter() - t0:.0f} s; checkpoints in {folder}")
