@@ -13,6 +13,7 @@ VERBS = {
     "export": "xembody.export",
     "eval": "xembody.evaluate",
     "play": "xembody.play",
+    "launch": "xembody.launch",
     "collect": "xembody.collect",
     "dynamics": "xembody.dynamics",
 }

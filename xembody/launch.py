@@ -1,0 +1,149 @@
+"""`xembody launch <class>`: the ROS 2 node graph of a body class without `ros2 launch`.
+
+    xembody launch arm                                   # sim robot + safety + policy
+    xembody launch mobile_base --policy deploy/nav --record recordings/base.zarr
+    xembody launch quadruped --no-sim                    # a robot driver is already running
+    xembody launch arm --duration 30 --log-dir logs/     # stop by itself after 30 s
+
+Starts the same nodes as launch/<class>.launch.py (`python -m xembody.real.ros.<node>`,
+each with `--params-file launch/config/<class>.yaml`), one process each, logs to
+`<log-dir>/<node>.log`. Ctrl-C (or --duration) stops them all; if one node dies, the others
+are stopped and its log's tail is printed. Pip-installed ROS 2 has no `launch` package,
+so this is how such machines bring the graph up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from xembody.config import add_arguments, field, from_args
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "launch" / "config"
+CLASSES = {"arm": "arm", "mobile_base": "mobile_base", "wheeled": "mobile_base",
+           "quadruped": "quadruped", "humanoid": "humanoid"}  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class LaunchConfig:
+    body_class: str = field("arm", "arm, mobile_base (or wheeled), quadruped or humanoid")
+    policy: str = field("", "export folder (default: the parameter file's)")
+    params: str = field("", "ROS 2 parameter file (default: launch/config/<class>.yaml)")
+    record: str = field("", "record into this zarr dataset (starts the recorder node)")
+    sim: bool = field(True, "start the sim robot node (--no-sim: a robot driver is running)")
+    log_dir: str = field("launch_logs", "folder for the nodes' logs")
+    duration: float = field(0.0, "stop after this many seconds (0: run until Ctrl-C)")
+
+    def __post_init__(self) -> None:
+        if self.body_class not in CLASSES:
+            raise ValueError(f"body_class={self.body_class!r}, expected one of {sorted(CLASSES)}")
+        if self.duration < 0:
+            raise ValueError(f"duration={self.duration}, expected >= 0")
+        if self.params and not Path(self.params).is_file():
+            raise FileNotFoundError(f"--params {self.params}: no such file")
+        if self.policy and not (Path(self.policy) / "policy.json").is_file():
+            raise FileNotFoundError(f"--policy {self.policy}: no policy.json there")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("launch", help="start the ROS 2 nodes of a body class (no ros2 launch)")
+    p.add_argument("class_", metavar="CLASS", choices=sorted(CLASSES), help="body class")
+    add_arguments(p, LaunchConfig)
+    for action in p._actions:  # the positional CLASS sets it
+        if action.dest == "body_class":
+            action.help = argparse.SUPPRESS
+    p.set_defaults(run=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    args.body_class = args.class_
+    return launch(from_args(LaunchConfig, args))
+
+
+def node_commands(cfg: LaunchConfig) -> dict[str, list[str]]:
+    """{node name: command line} of the graph."""
+    params = Path(cfg.params) if cfg.params else CONFIG / f"{CLASSES[cfg.body_class]}.yaml"
+    nodes = (
+        (["sim_robot"] if cfg.sim else [])
+        + ["safety", "policy"]
+        + (["recorder"] if cfg.record else [])
+    )
+    policy = cfg.policy or _policy_from(params)
+    if not policy:
+        raise ValueError(
+            f"{params} names no policy: pass --policy DIR (train one with `xembody train`, "
+            "then `xembody export`)"
+        )
+    commands = {}
+    for node in nodes:
+        cmd = [sys.executable, "-m", f"xembody.real.ros.{node}", "--ros-args"]
+        cmd += ["--params-file", str(params), "-p", f"policy:={policy}"]
+        if node == "recorder":
+            cmd += ["-p", f"dataset:={cfg.record}"]
+        commands[node] = cmd
+    return commands
+
+
+def _policy_from(params: Path) -> str:
+    """The `policy` of the file's `/**` section, resolved against the repository root when
+    it is relative and not found from here."""
+    import yaml
+
+    doc = yaml.safe_load(params.read_text()) or {}
+    value = str(doc.get("/**", {}).get("ros__parameters", {}).get("policy", "") or "")
+    if value and not Path(value).exists() and (ROOT / value).exists():
+        value = str(ROOT / value)
+    return value
+
+
+def launch(cfg: LaunchConfig) -> int:
+    """Run the graph until Ctrl-C, `duration` or a node's death; 0 on a clean stop."""
+    commands = node_commands(cfg)
+    logs = Path(cfg.log_dir)
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    procs: dict[str, subprocess.Popen] = {}
+    print(f"xembody launch {cfg.body_class}: ROS_DOMAIN_ID={env.get('ROS_DOMAIN_ID', '0')}")
+    for name, cmd in commands.items():
+        with open(logs / f"{name}.log", "w") as log:
+            procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        print(f"  {name:<10} pid {procs[name].pid:<8} log {logs / f'{name}.log'}")
+    print("Ctrl-C stops all nodes.")
+    code, end = 0, time.monotonic() + cfg.duration if cfg.duration else float("inf")
+    try:
+        while time.monotonic() < end:
+            dead = [n for n, p in procs.items() if p.poll() is not None]
+            if dead:
+                name = dead[0]
+                tail = (logs / f"{name}.log").read_text().splitlines()[-15:]
+                print(f"node {name} exited with {procs[name].returncode}:", file=sys.stderr)
+                print("\n".join(f"  | {line}" for line in tail), file=sys.stderr)
+                code = 1
+                break
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    stop(procs)
+    return code
+
+
+def stop(procs: dict[str, subprocess.Popen], timeout: float = 10.0) -> None:
+    """SIGINT every node (they close cleanly: the recorder commits), then kill stragglers."""
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    for name, p in procs.items():
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(f"node {name} did not stop in {timeout:g} s: killed", file=sys.stderr)
+            p.kill()
+            p.wait()
+    print("all nodes stopped")
