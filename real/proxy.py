@@ -11,8 +11,9 @@ limit V_j and nominal derivative gain kd_j from the Embodiment:
 - backlash: the PD acts on the motor-side angle q_m, which follows the joint angle q
   through a dead band of total width `backlash` rad (play operator: q_m moves only once
   |q - q_m| reaches backlash/2), so the joint can rest anywhere in the play;
-- torque-speed limit: |tau_j| <= `torque_scale` * E_j * max(0, 1 - |dq_j| / (
-  `speed_scale` * V_j)) (a DC motor's linear torque-speed line);
+- torque-speed limit: a driving torque (same sign as dq_j) is at most `torque_scale` * E_j *
+  max(0, 1 - |dq_j| / (`speed_scale` * V_j)) (a DC motor's linear torque-speed line), a
+  braking torque at most `torque_scale` * E_j;
 - joint-position sensor: the reading is q + bias_j + noise, bias_j drawn once per robot
   from U(-`sensor_bias`, `sensor_bias`) rad, noise N(0, `sensor_noise`) rad per reading;
   velocity readings get N(0, `velocity_noise`) rad/s;
@@ -107,6 +108,9 @@ class ProxyRobot(SimRobot):
         for j in emb.joints:
             dof = m.jnt_dofadr[m.joint(j.name).id]
             m.dof_frictionloss[dof] += c.coulomb_frac * j.effort_limit
+            if c.coulomb_frac > 0:  # stiff dry friction: MuJoCo's default lets joints creep
+                m.dof_solimp[dof, :2] = (0.99, 0.999)
+                m.dof_solref[dof] = (2 * m.opt.timestep, 1.0)
             m.dof_damping[dof] += c.viscous_ratio * j.kd
         if emb.action.kind == "joint_position":
             m.actuator_ctrllimited[: len(emb.joints)] = 0  # the backlash shift may leave the range
@@ -141,9 +145,11 @@ class ProxyRobot(SimRobot):
             half = c.backlash / 2
             self.motor_q = np.clip(self.motor_q, q - half, q + half)
             d.ctrl[self.act_ids] = self.command + (q - self.motor_q)
-        limit = self.peak_torque * np.clip(1 - np.abs(dq) / self.no_load_speed, 0.0, 1.0)
-        self.model.actuator_forcerange[self.act_ids, 0] = -limit
-        self.model.actuator_forcerange[self.act_ids, 1] = limit
+        # driving torque follows the torque-speed line; braking may use the peak torque
+        line = self.peak_torque * np.clip(1 - np.abs(dq) / self.no_load_speed, 0.0, 1.0)
+        fr = self.model.actuator_forcerange
+        fr[self.act_ids, 0] = np.where(dq < 0, -line, -self.peak_torque)
+        fr[self.act_ids, 1] = np.where(dq > 0, line, self.peak_torque)
 
     def read(self) -> RobotState:
         return self._measure(super().read())

@@ -1,0 +1,171 @@
+"""The real-proxy differs from the simulator in the documented ways, and collection is safe,
+smooth and resumable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xembody.real.collect import CollectConfig, ExploreTargets, collect
+from xembody.real.dataset import Dataset
+from xembody.real.proxy import ProxyConfig, ProxyRobot, RobotConfig
+from xembody.real.robot import SimRobot, target_limits
+from xembody.sim import bodies
+
+ARM = bodies.sample("arm", seed=0)
+QUIET = ProxyConfig.nominal()  # no effect at all: add one at a time
+
+
+def step_response(make, joint: int, size: float, steps: int) -> np.ndarray:
+    """True position of `joint` after a step of `size` in its target at t=0, minus the
+    same robot's motion without the step (gravity sag), (steps,)."""
+    runs = []
+    for dx in (0.0, size):
+        robot = make()
+        robot.reset()
+        target = robot.data.qpos[robot.qadr].copy()
+        target[joint] += dx
+        robot.send(target)
+        runs.append([robot.step() and robot.data.qpos[robot.qadr[joint]] for _ in range(steps)])
+    return np.array(runs[1]) - np.array(runs[0])
+
+
+def test_nominal_proxy_equals_sim():
+    sim = step_response(lambda: SimRobot(ARM), 3, 0.2, 30)
+    proxy = step_response(lambda: ProxyRobot(ARM, QUIET), 3, 0.2, 30)
+    np.testing.assert_allclose(proxy, sim, atol=1e-9)
+
+
+def test_step_response_shows_latency():
+    sim = step_response(lambda: SimRobot(ARM), 3, 0.2, 10)
+    late = step_response(lambda: ProxyRobot(ARM, QUIET.replace(latency_steps=2)), 3, 0.2, 10)
+    assert abs(sim[0]) > 0.01  # the simulator moves in the first period
+    assert np.abs(late[:2]).max() < 1e-4  # the proxy does not move for two periods
+    assert abs(late[2]) > 0.01
+    # then it moves like the sim, two periods late (up to the sag baseline's drift)
+    np.testing.assert_allclose(late[2:], sim[:-2], atol=0.005)
+
+
+def test_step_response_shows_friction():
+    # joint1 turns about the vertical axis (no gravity load): a small step inside the
+    # Coulomb band moves the simulator but not the proxy (stiction), a large one moves both
+    # but the proxy with viscous friction rises more slowly.
+    j, kp, effort = 0, ARM.joints[0].kp, ARM.joints[0].effort_limit
+    coulomb = QUIET.replace(coulomb_frac=0.05)
+    small = 0.5 * 0.05 * effort / kp
+    sim = step_response(lambda: SimRobot(ARM), j, small, 10)
+    stuck = step_response(lambda: ProxyRobot(ARM, coulomb), j, small, 10)
+    assert abs(sim[-1]) > 0.9 * small
+    assert abs(stuck[-1]) < 0.1 * small
+    sim = step_response(lambda: SimRobot(ARM), j, 0.3, 8)
+    viscous = step_response(lambda: ProxyRobot(ARM, QUIET.replace(viscous_ratio=2.0)), j, 0.3, 8)
+    assert viscous[2] < 0.8 * sim[2]
+
+
+def test_backlash_lets_the_joint_rest_inside_the_play():
+    robot = ProxyRobot(ARM, QUIET.replace(backlash=0.05))
+    robot.reset()
+    robot.data.qpos[robot.qadr[0]] += 0.02  # pushed inside the play: no restoring torque
+    robot.set_state(robot.data.qpos.copy())
+    robot.send(robot.data.qpos[robot.qadr] - np.eye(ARM.num_actions)[0] * 0.02)
+    robot.motor_q[0] -= 0.02  # the motor side stayed where it was
+    for _ in range(20):
+        robot.step()
+    assert abs(robot.data.qpos[robot.qadr[0]] - robot.motor_q[0]) <= 0.025 + 1e-9
+
+
+def test_torque_speed_limit_holds_during_a_fast_move():
+    cfg = QUIET.replace(torque_scale=0.8, speed_scale=0.5)
+    robot, sim = ProxyRobot(ARM, cfg), SimRobot(ARM)
+    peak_speed = []
+    for r in (robot, sim):
+        s = r.reset()
+        r.send(s.q + 1.0)
+        speeds = []
+        for _ in range(25):
+            s = r.step()
+            speeds.append(np.abs(r.data.qvel[r.dadr]))
+            if r is robot:  # the force of every period obeys the torque-speed line
+                fr = r.model.actuator_forcerange
+                assert (s.tau <= fr[:, 1] + 1e-6).all() and (s.tau >= fr[:, 0] - 1e-6).all()
+                assert (np.abs(fr) <= r.peak_torque[:, None] + 1e-9).all()
+        peak_speed.append(np.max(speeds, 0))
+    # the motors cannot drive the proximal joints past their no-load speed; the sim's do
+    # (light wrist joints are also swung by the others' motion, so they are left out)
+    prox = slice(0, 5)
+    assert (peak_speed[0][prox] <= robot.no_load_speed[prox]).all()
+    assert (peak_speed[1][prox] > robot.no_load_speed[prox]).any()
+
+
+def test_sensor_noise_and_bias_are_seeded():
+    cfg = QUIET.replace(sensor_noise=0.01, sensor_bias=0.05)
+    a, b, c = (ProxyRobot(ARM, cfg, seed=s) for s in (3, 3, 4))
+    np.testing.assert_array_equal(a.bias, b.bias)
+    assert not np.allclose(a.bias, c.bias)
+    errs = np.array([a.read().q - a.data.qpos[a.qadr] for _ in range(2000)])
+    np.testing.assert_allclose(errs.mean(0), a.bias, atol=0.002)
+    np.testing.assert_allclose(errs.std(0), 0.01, rtol=0.1)
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="latency_steps=5"):
+        ProxyConfig(latency_steps=5)
+    with pytest.raises(ValueError, match="backlash=-0.1"):
+        ProxyConfig(backlash=-0.1)
+    with pytest.raises(ValueError, match="targets have shape"):
+        SimRobot(ARM).send(np.zeros(3))
+
+
+def test_robot_clips_targets_into_limits():
+    robot = SimRobot(ARM)
+    robot.reset()
+    robot.send(np.full(ARM.num_actions, 100.0))
+    robot.step()
+    lo, hi = target_limits(ARM)
+    assert (robot.command <= hi).all() and (robot.command >= lo).all()
+
+
+def test_collection_never_leaves_the_limits_even_when_asked(tmp_path):
+    cfg = CollectConfig(minutes=0.2, episode_s=6.0, spread=10.0, margin=0.0, move_s=(0.05, 0.1))
+    summary = collect(RobotConfig(body="arm"), cfg, tmp_path / "d.zarr")
+    ds = Dataset.open(tmp_path / "d.zarr")
+    targets = ds.read("target")
+    lo, hi = target_limits(ARM)
+    assert summary["frames"] == 600 and len(targets) == 600
+    assert (targets >= lo - 1e-6).all() and (targets <= hi + 1e-6).all()
+    assert (targets.max(0) - targets.min(0) > 0.25 * (hi - lo))[:-1].all()  # it explores
+    # smooth: no step larger than the speed cap allows
+    vmax = np.array([j.velocity_limit for j in ARM.joints]) * cfg.max_speed
+    for i in range(ds.num_episodes):
+        step = np.abs(np.diff(ds.episode(i)["target"], axis=0)).max(0)
+        assert (step <= vmax * 0.02 * 1.01 + 1e-6).all()
+
+
+def test_waypoints_avoid_self_collision():
+    robot = SimRobot(ARM)
+    gen = ExploreTargets(robot, CollectConfig(spread=1.0), np.random.default_rng(0))
+    goals = [gen._waypoint() for _ in range(30)]
+    assert all(gen.collision_free(g) for g in goals)
+    # a folded pose that hits itself is rejected
+    bad = [q for q in np.random.default_rng(1).uniform(*gen.box, (300, ARM.num_actions))
+           if not gen.collision_free(q)]  # fmt: skip
+    assert bad, "no colliding pose found: the check would be vacuous"
+
+
+def test_collection_is_resumable_and_deterministic(tmp_path):
+    cfg = CollectConfig(minutes=0.2, episode_s=6.0)
+    collect(RobotConfig(body="arm"), cfg, tmp_path / "a.zarr")
+    collect(RobotConfig(body="arm"), CollectConfig(minutes=0.1, episode_s=6.0), tmp_path / "b.zarr")
+    summary = collect(RobotConfig(body="arm"), cfg, tmp_path / "b.zarr")
+    assert summary["resumed_from_frames"] == 300 and summary["frames"] == 600
+    a, b = Dataset.open(tmp_path / "a.zarr"), Dataset.open(tmp_path / "b.zarr")
+    np.testing.assert_array_equal(a.read("target"), b.read("target"))
+    with pytest.raises(ValueError, match="another robot"):
+        collect(RobotConfig(body="arm", body_seed=1), cfg, tmp_path / "b.zarr")
+
+
+def test_legged_bodies_are_collected_suspended(tmp_path):
+    robot = RobotConfig(body="quadruped").make()
+    assert robot.suspended and robot.model.nq == robot.num_joints  # no free joint
+    summary = collect(RobotConfig(body="quadruped"), CollectConfig(minutes=0.05), tmp_path / "q")
+    assert summary["frames"] == 150
