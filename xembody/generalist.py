@@ -1,0 +1,109 @@
+"""`xembody generalist`: one policy for many bodies, end to end.
+
+    xembody generalist run  --task reach --out runs/generalist-reach   # every stage
+    xembody generalist eval --out runs/generalist-reach --json         # the table again
+
+Stages (each skipped when its output exists, so an interrupted run resumes):
+1. bodies: `train_bodies` sampled from the task's body class, and held-out bodies sampled
+   outside the training ranges (`heldout_overrides`), written to out/bodies/;
+2. demos: a scripted teacher on each training body -> out/demos/<body>.zarr;
+3. base: behaviour cloning of the joint-token student on all demos -> out/base.pt, and the
+   base bound to each body, exported -> out/base/<body>/;
+4. specialists: residual PPO on each training body over its frozen base -> out/specialists/;
+5. distill: DAgger from the specialists into one student over mixed-body rollouts ->
+   out/generalist.pt;
+6. eval: success per body for base, specialists and generalist, and on the held-out bodies
+   -> out/results.json (and docs/RESULTS.md with --write-docs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from xembody.config import add_arguments, field, from_args
+
+TEACHERS = {"reach": "xembody.models.teachers:ReachIKTeacher"}
+
+
+@dataclasses.dataclass(kw_only=True)
+class GeneralistConfig:
+    task: str = field("reach", f"task ({', '.join(TEACHERS)})")
+    out: str = field("runs/generalist-reach", "output folder (stages resume from it)")
+    train_bodies: str = field("0,1,2,3", "seeds of the training bodies (comma-separated)")
+    heldout_bodies: str = field("100,101", "seeds of the held-out bodies")
+    heldout_overrides: str = field(
+        "link_length=0.30:0.36", "generator ranges for held-out bodies: name=lo:hi,..."
+    )
+    demo_episodes: int = field(64, "teacher episodes per training body")
+    bc_epochs: int = field(40, "behaviour-cloning epochs")
+    specialist_iterations: int = field(150, "residual PPO iterations per body")
+    specialist_envs: int = field(128, "envs per residual PPO run")
+    residual_scale: float = field(0.5, "bound of the residual correction (action units)")
+    dagger_iterations: int = field(12, "DAgger iterations")
+    dagger_envs: int = field(32, "envs per body during DAgger")
+    eval_episodes: int = field(100, "evaluation episodes per body and policy")
+    seed: int = field(0, "seed of envs and networks")
+    json: bool = field(False, "print the results as JSON")
+    write_docs: bool = field(False, "write the table into docs/RESULTS.md")
+
+    def __post_init__(self) -> None:
+        if self.task not in TEACHERS:
+            raise ValueError(f"task={self.task!r}: expected one of {sorted(TEACHERS)}")
+        for name in ("demo_episodes", "bc_epochs", "dagger_iterations", "eval_episodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}, expected >= 1")
+        _seeds(self.train_bodies, "train_bodies")
+        _overrides(self.heldout_overrides)
+
+
+def _seeds(text: str, name: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"{name}={text!r}: expected comma-separated integers") from None
+    if not seeds:
+        raise ValueError(f"{name}={text!r}: expected at least one seed")
+    return seeds
+
+
+def _overrides(text: str) -> dict[str, tuple[float, float]]:
+    out = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        try:
+            key, rng = item.split("=")
+            lo, hi = (float(v) for v in rng.split(":"))
+        except ValueError:
+            raise ValueError(f"heldout_overrides item {item!r}: expected name=lo:hi") from None
+        out[key] = (lo, hi)
+    return out
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generalist", help="IL base -> residual specialists -> one generalist")
+    p.add_argument("stage", choices=("run", "eval"), help="run every stage, or only evaluate")
+    add_arguments(p, GeneralistConfig)
+    p.set_defaults(run=lambda a: run(a.stage, from_args(GeneralistConfig, a)))
+
+
+def run(stage: str, cfg: GeneralistConfig) -> int:
+    from xembody.models import pipeline
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    pipe = pipeline.Pipeline(cfg)
+    if stage == "run":
+        pipe.run_all()
+    results = pipe.evaluate()
+    print(pipeline.table(results))
+    if cfg.json:
+        print(json.dumps(results, indent=2))
+    if cfg.write_docs:
+        pipeline.write_results_doc(results, Path("docs/RESULTS.md"))
+    print(f"generalist {stage}: {time.perf_counter() - t0:.0f} s; outputs in {cfg.out}")
+    return 0
