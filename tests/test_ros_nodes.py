@@ -166,8 +166,11 @@ def test_estop_latches_until_reset(tmp_path):
     policy = need("reach")
     with Graph(tmp_path) as g:
         g.start("sim_robot", policy=policy)
-        g.start("safety", policy=policy, ramp_s=0.2)
-        g.start("policy", policy=policy, ee_target=reach_target(policy, 3))
+        # commands as JointTrajectory this time (joint_trajectory_controller style)
+        g.start("safety", policy=policy, ramp_s=0.2, input_type="trajectory")
+        g.start(
+            "policy", policy=policy, ee_target=reach_target(policy, 3), command_type="trajectory"
+        )
         probe = g.probe()
         probe.listen("/safety/status", String, COMMAND_QOS)
         mode = lambda: status(probe, "/safety/status").get("mode")  # noqa: E731

@@ -6,7 +6,9 @@ Builds the observation of the policy's contract from /joint_states (indexed by n
 /imu/data, /odom, /scan and the operator's command (/cmd_vel for legged bodies, /goal_pose
 for mobile bases, /ee_target for arms; or the `goal` / `ee_target` parameters), runs the
 network and publishes at `control_hz` (default: the policy's rate): joint targets on
-`command_topic` (Float64MultiArray, the body's joint order, clipped into the joint limits)
+`command_topic` (Float64MultiArray in the body's joint order, or with `command_type:=
+trajectory` a one-point JointTrajectory stamped with the state it answers; clipped into the
+joint limits)
 or, for a "body_twist" policy, a Twist on `twist_topic` (clipped to what the wheels allow).
 A step runs when a joint state arrives stamped at least one control period (less 10%)
 after the previous step's, so the latency from state to command is one inference, not a
@@ -23,11 +25,13 @@ import time
 from collections import deque
 
 import numpy as np
+from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState, LaserScan
-from std_msgs.msg import String
+from std_msgs.msg import Float64MultiArray, String
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from xembody.models.exported import ExportedPolicy
 from xembody.real.observation import ActionMap, Command, ObservationBuilder, twist_limits
@@ -62,6 +66,9 @@ class PolicyNode(Node):
         self.goal = declare(self, "goal", [], "x, y (m, odom frame) until /goal_pose arrives")
         self.ee_target = declare(self, "ee_target", [], "x, y, z, qw, qx, qy, qz until /ee_target")
         self.cmd_vel_stamped = declare(self, "cmd_vel_stamped", False, "TwistStamped on cmd_vel")
+        self.command_type = declare(
+            self, "command_type", "array", "array (Float64MultiArray) or trajectory"
+        )
         topics = {
             "joint_state_topic": "/joint_states",
             "imu_topic": "/imu/data",
@@ -76,6 +83,10 @@ class PolicyNode(Node):
         self.topic = {k: declare(self, k, v, f"topic ({k})") for k, v in topics.items()}
         if not self.folder:
             raise ValueError("parameter 'policy' is empty: expected an export folder")
+        if self.command_type not in ("array", "trajectory"):
+            raise ValueError(
+                f"parameter command_type={self.command_type!r}, expected 'array' or 'trajectory'"
+            )
 
         self.policy = ExportedPolicy.load(self.folder, self.backend)
         contract = self.policy.contract
@@ -107,9 +118,8 @@ class PolicyNode(Node):
         if self.actions.twist_output:
             self.pub = self.create_publisher(Twist, self.topic["twist_topic"], COMMAND_QOS)
         else:
-            self.pub = self.create_publisher(
-                type(float_array(np.zeros(0))), self.topic["command_topic"], COMMAND_QOS
-            )
+            kind = JointTrajectory if self.command_type == "trajectory" else Float64MultiArray
+            self.pub = self.create_publisher(kind, self.topic["command_topic"], COMMAND_QOS)
         self.pub_status = self.create_publisher(String, "~/status", COMMAND_QOS)
         t = self.topic
         self.create_subscription(JointState, t["joint_state_topic"], self.on_joints, SENSOR_QOS)
@@ -172,6 +182,7 @@ class PolicyNode(Node):
         if stamp - self.t_step < 0.9 * self.period:
             return  # the control period is counted in the robot's time (its stamps)
         self.t_step = stamp
+        self.stamp_msg = msg.header.stamp
         self.step(RobotState(stamp, self.emb.joint_names, q, dq, tau), received)
 
     # --- one control step ---------------------------------------------------------------
@@ -203,11 +214,27 @@ class PolicyNode(Node):
             msg = Twist()
             msg.linear.x, msg.linear.y, msg.angular.z = float(vx), float(vy), float(wz)
         else:
-            msg = float_array(np.clip(self.actions.targets(action), self.lo, self.hi))
+            targets = np.clip(self.actions.targets(action), self.lo, self.hi)
+            array = self.command_type == "array"
+            msg = float_array(targets) if array else self._trajectory(targets)
         self.pub.publish(msg)
         now = time.monotonic()
         self.latency.append(now - received)
         self.loop.tick(received)
+
+    def _trajectory(self, targets: np.ndarray) -> JointTrajectory:
+        """One point, reached one control period after the state it answers (whose stamp
+        the header carries)."""
+        msg = JointTrajectory(joint_names=list(self.emb.joint_names))
+        msg.header.stamp = self.stamp_msg
+        ns = round(self.period * 1e9)
+        msg.points = [
+            JointTrajectoryPoint(
+                positions=targets.tolist(),
+                time_from_start=Duration(sec=ns // 10**9, nanosec=ns % 10**9),
+            )
+        ]
+        return msg
 
     def report(self) -> None:
         lat = np.asarray(self.latency) * 1e3

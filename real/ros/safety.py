@@ -2,8 +2,9 @@
 
     python -m xembody.real.ros.safety --ros-args -p body:=arm
 
-Joint mode (default): policy joint targets in on `input_topic` (Float64MultiArray, the
-body's joint order), limited targets out on `output_topic` at `rate_hz`. Twist mode (mobile
+Joint mode (default): policy joint targets in on `input_topic` (Float64MultiArray in the
+body's joint order, or with `input_type:=trajectory` a JointTrajectory whose first point is
+taken, joints by name), limited targets out on `output_topic` at `rate_hz`. Twist mode (mobile
 bases, `mode:=twist`): a body twist in and out (geometry_msgs/Twist or TwistStamped), bounded
 by `max_linear` / `max_angular`; the watchdog sends zero velocity. Every tick it publishes,
 even when the policy or the state has gone quiet: then the hold (or damp) target.
@@ -23,6 +24,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
 
 from xembody.real.observation import twist_limits
 from xembody.real.ros.common import (
@@ -47,6 +49,9 @@ class SafetyNode(Node):
         self.body_seed = declare(self, "body_seed", 0, "seed of a sampled body", low=0, high=2**31)
         self.policy = declare(self, "policy", "", "export folder: the body of its sidecar")
         self.mode = declare(self, "mode", "joint", "joint (Float64MultiArray) or twist")
+        self.input_type = declare(
+            self, "input_type", "array", "joint mode input: array or trajectory (JointTrajectory)"
+        )
         self.rate_hz = declare(self, "rate_hz", 100.0, "output rate, Hz", low=1.0, high=2000.0)
         self.max_command_hz = declare(
             self, "max_command_hz", 200.0, "commands per s beyond this are a flood",
@@ -83,6 +88,10 @@ class SafetyNode(Node):
         twist = self.mode == "twist"
         if self.mode not in ("joint", "twist"):
             raise ValueError(f"parameter mode={self.mode!r}, expected 'joint' or 'twist'")
+        if self.input_type not in ("array", "trajectory"):
+            raise ValueError(
+                f"parameter input_type={self.input_type!r}, expected 'array' or 'trajectory'"
+            )
         topics = {
             "joint_state_topic": "/joint_states",
             "input_topic": "/policy/cmd_vel" if twist else "/policy/commands",
@@ -105,6 +114,9 @@ class SafetyNode(Node):
             JointState, self.topic["joint_state_topic"], self.on_joints, SENSOR_QOS
         )
         in_type = self.twist_type if twist else Float64MultiArray
+        if not twist and self.input_type == "trajectory":
+            in_type = JointTrajectory
+            self.names = JointStateCheck(self.emb.joint_names)  # by name, any order
         self.create_subscription(in_type, self.topic["input_topic"], self.on_command, COMMAND_QOS)
         self.create_service(Trigger, "~/estop", self.on_estop)
         self.create_service(Trigger, "~/reset", self.on_reset)
@@ -141,6 +153,8 @@ class SafetyNode(Node):
             self.gate(now)
             if isinstance(msg, Float64MultiArray):
                 values = check_vector(msg.data, len(self.filter.limits.names), "joint command")
+            elif isinstance(msg, JointTrajectory):
+                values = self._first_point(msg)
             else:
                 t = msg.twist if isinstance(msg, TwistStamped) else msg
                 values = check_vector([t.linear.x, t.linear.y, t.angular.z], 3, "cmd_vel")
@@ -150,6 +164,14 @@ class SafetyNode(Node):
             self.filter.command(now, values)
         except ValueError as err:
             self.reporter.reject("limits", f"command rejected: {err}")
+
+    def _first_point(self, msg: JointTrajectory) -> np.ndarray:
+        """The first point's positions in our joint order (a forward position command)."""
+        if not msg.points:
+            raise InputError("lengths", "JointTrajectory has no points")
+        idx = self.names.index(msg.joint_names)
+        pos = check_vector(msg.points[0].positions, len(msg.joint_names), "trajectory point")
+        return pos[idx]
 
     def on_estop(self, req: Trigger.Request, resp: Trigger.Response) -> Trigger.Response:
         self.filter.estop("e-stop service called")
