@@ -129,3 +129,142 @@ def test_recorder_writes_in_the_background_and_counts_drops(tmp_path):
     assert back.num_episodes == 2
     assert back.episodes[1]["dropped_frames"] == rec.dropped
     assert back.episodes[1]["length"] == rec.frames
+
+
+# --- crash safety, resume and replay (issue 7) -----------------------------------------------
+
+KILL_WRITER = r"""
+import sys
+import numpy as np
+from xembody.real.dataset import Dataset, Feature, Recorder
+
+ds = Dataset.create(sys.argv[1], {
+    "joint_pos": Feature((7,), "float32"),
+    "rgb_front": Feature((480, 640, 3), "uint8", image=True),
+}, fps=30.0, meta={"body": "arm_s0"})
+rec = Recorder(ds, max_queue=64)
+
+def frame(ep, t):
+    img = np.zeros((480, 640, 3), np.uint8)
+    img[:, :, 0], img[t % 480, :, 1] = ep, 255
+    return {"joint_pos": np.full(7, 1000 * ep + t, np.float32), "rgb_front": img}
+
+for ep in range(3):
+    for t in range(20 + 5 * ep):
+        rec.add_frame(frame(ep, t))
+    rec.end_episode(success=True, notes=f"episode {ep}")
+rec.flush()
+t = 0
+while True:  # episode 3 never ends: frames keep being flushed to disk until the kill
+    rec.add_frame(frame(3, t))
+    t += 1
+    if t == 60:
+        rec.flush()
+        print("READY", flush=True)
+"""
+
+
+def test_sigkill_mid_episode_keeps_every_committed_episode_and_the_store_reopens(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import zarr
+
+    path = tmp_path / "killed.zarr"
+    proc = subprocess.Popen([sys.executable, "-c", KILL_WRITER, str(path)],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        time.sleep(0.5)  # the writer thread is busy flushing image chunks of episode 3
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    # the kill came mid-episode: the arrays hold frames past the committed end
+    raw = zarr.open_group(str(path), mode="r")
+    assert raw["data/joint_pos"].shape[0] > 20 + 25 + 30
+
+    ds = Dataset.open(path, mode="r")
+    assert ds.num_episodes == 3 and ds.episode_ends.tolist() == [20, 45, 75]
+    assert [e["notes"] for e in ds.episodes] == ["episode 0", "episode 1", "episode 2"]
+    for ep in range(3):
+        data = ds.episode(ep)
+        n = 20 + 5 * ep
+        np.testing.assert_array_equal(data["joint_pos"][:, 0], 1000 * ep + np.arange(n))
+        assert (data["rgb_front"][:, :, :, 0] == ep).all()
+        rows = data["rgb_front"][:, :, 0, 1].argmax(axis=1)
+        np.testing.assert_array_equal(rows, np.arange(n) % 480)
+
+    # resume: the partial episode is cut away, a new one appends after the committed ones
+    ds = Dataset.open(path, mode="a")
+    assert zarr.open_group(str(path), mode="r")["data/joint_pos"].shape[0] == 75
+    for t in range(10):
+        ds.add_frame({"joint_pos": np.full(7, 9000 + t, np.float32),
+                      "rgb_front": np.full((480, 640, 3), 9, np.uint8)})  # fmt: skip
+    assert ds.save_episode(success=False) == 3
+    ds = Dataset.open(path)
+    assert ds.episode_ends.tolist() == [20, 45, 75, 85]
+    np.testing.assert_array_equal(ds.episode(3)["joint_pos"][:, 0], 9000 + np.arange(10))
+    np.testing.assert_array_equal(ds.episode(2)["joint_pos"][:, 0], 2000 + np.arange(30))
+
+
+def test_replay_reproduces_the_recorded_joint_trajectories(tmp_path):
+    from xembody.real.teleop.command import Command
+    from xembody.real.teleop.replay import replay_episode
+    from xembody.real.teleop.scripted import ScriptedDevice
+    from xembody.real.teleop.session import SessionConfig, TeleopSession
+    from xembody.sim import bodies
+
+    emb = bodies.sample("arm", seed=1)
+    script = [
+        (20, Command(ee_twist=[0.0, 0.15, 0.1, 0.0, 0.0, 0.5])),
+        (15, Command(ee_twist=[-0.1, 0.0, 0.0, 0.3, 0.0, 0.0], gripper=0.0)),
+        (1, Command(events={"save"})),
+        (30, Command(ee_twist=[0.1, -0.1, -0.05, 0.0, 0.4, 0.0])),
+        (1, Command(events={"save"})),
+    ]  # fmt: skip
+    out = tmp_path / "demos.zarr"
+    cfg = SessionConfig(realtime=False, episode_seconds=10.0)
+    TeleopSession(emb, ScriptedDevice(script), out, cfg).run()
+    ds = Dataset.open(out)
+    assert ds.num_episodes == 2
+    for index in range(2):
+        result = replay_episode(ds, index)
+        moved = np.abs(result.recorded - result.recorded[0]).max()
+        assert moved > 0.1  # the joints did move (rad)
+        assert result.max_error < 1e-5, (index, result.max_error)
+    # replaying different actions diverges: the comparison can fail
+    result.recorded = result.recorded + 0.01
+    assert result.max_error > 0.009
+
+
+def test_data_cli_info_plot_and_replay(tmp_path, capsys):
+    from xembody.cli import main
+    from xembody.real.teleop.command import Command
+    from xembody.real.teleop.scripted import ScriptedDevice
+    from xembody.real.teleop.session import SessionConfig, TeleopSession
+    from xembody.sim import bodies
+
+    out = tmp_path / "demos.zarr"
+    script = [(12, Command(ee_twist=[0, 0, 0.1, 0, 0, 0])), (1, Command(events={"save"}))]
+    cfg = SessionConfig(realtime=False)
+    TeleopSession(bodies.sample("arm", seed=0), ScriptedDevice(script), out, cfg).run()
+    assert main(["data", "info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["episodes"] == 1 and info["frames"] == 13 and info["meta"]["device"] == "scripted"
+    assert main(["data", "plot", str(out), "--keys", "joint_pos", "ee_pos",
+                 "--out", str(tmp_path / "p.png")]) == 0  # fmt: skip
+    from PIL import Image
+
+    assert Image.open(tmp_path / "p.png").size == (720, 360)
+    strip = tmp_path / "r.png"
+    assert main(["data", "replay", str(out), "--out", str(strip), "--fps", "25",
+                 "--width", "64", "--height", "48"]) == 0  # fmt: skip
+    assert "largest joint difference" in capsys.readouterr().out and strip.is_file()
+    assert main(["data", "replay", str(out), "--episode", "5"]) == 2
+    assert "has 1 episodes" in capsys.readouterr().err

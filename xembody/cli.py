@@ -14,6 +14,8 @@ VERBS = {
     "eval": "xembody.evaluate",
     "play": "xembody.play",
     "launch": "xembody.launch",
+    "teleop": "xembody.teleop",
+    "data": "xembody.data",
     "collect": "xembody.collect",
     "dynamics": "xembody.dynamics",
 }

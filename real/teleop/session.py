@@ -1,0 +1,302 @@
+"""A teleoperation session in sim: a device drives an arm body through IK, every control
+step is recorded into an xembody dataset (through `Recorder`, so the loop never waits for
+the disk).
+
+Each step: the device's `Command` moves the end-effector target (an absolute `ee_pose`, or
+the `ee_twist` integrated over the control period, kept within `max_lead` m of the actual
+end effector), pinocchio IK turns the target into joint targets (warm-started from the
+measured joints) and offset by the gravity sag of the position servos (gravity torque / kp),
+become the task's action, and the task's env steps. The episode
+ends when the task's episode ends (time-out), or on the device's "save"/"discard" events.
+
+Recorded per frame (the dataset's features; see docs/DATASET.md):
+    obs (obs_dim,)            the task's policy observation before the step
+    action (num_actions,)     the task action sent (policy units: target = default + scale * a)
+    joint_pos, joint_vel      (n,) every actuated joint of the body, rad / rad/s (m for slides)
+    ee_pos (3,), ee_quat (4,) measured end-effector pose, m / w-x-y-z, world frame
+    ee_target_pos, ee_target_quat   the commanded end-effector target (body-agnostic)
+    cmd_twist (6,), cmd_gripper (1,)    the device's command
+    rgb_<camera> (H, W, 3)    optional camera images
+Per episode: success (the task's), task target pose, device, seed, steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mujoco
+import numpy as np
+import torch
+
+from xembody.real.dataset import Dataset, Feature, Recorder
+from xembody.real.retarget import ArmIK, IKConfig
+from xembody.sim.bodies.embodiment import Embodiment
+
+from .command import Command, Device, SessionState
+
+
+@dataclass(kw_only=True)
+class SessionConfig:
+    task: str = "reach"
+    episodes: int = 0  # stop after this many saved episodes (0: when the device quits)
+    max_steps: int = 0  # stop after this many control steps in all (0: no limit)
+    episode_seconds: float = 0.0  # episode length (0: the task's)
+    realtime: bool = True  # pace the loop at the control rate (a human is in the loop)
+    randomize: bool = False  # the task's domain randomisation (off: replays are exact)
+    cameras: tuple[str, ...] = ()  # model cameras to record
+    width: int = 160
+    height: int = 120
+    max_lead: float = 0.1  # m, largest distance of the twist-driven target from the hand
+    seed: int = 0
+    save_failures: bool = True  # keep time-out episodes that did not succeed
+
+    def __post_init__(self) -> None:
+        if self.episodes < 0 or self.max_steps < 0 or self.episode_seconds < 0:
+            raise ValueError("episodes, max_steps and episode_seconds must be >= 0")
+        if self.max_lead <= 0:
+            raise ValueError(f"max_lead={self.max_lead}, expected > 0 (m)")
+
+
+def embodiment_from_meta(meta: dict[str, Any]) -> Embodiment:
+    """The body a dataset was recorded with (stored whole in its meta["body"])."""
+    from xembody.sim.bodies.embodiment import ActionSpace, JointInfo, SensorLayout
+
+    b = dict(meta["body"])
+    joints = tuple(JointInfo(**{**j, "range": tuple(j["range"])}) for j in b.pop("joints"))
+    a = b.pop("action")
+    action = ActionSpace(kind=a["kind"], low=tuple(a["low"]), high=tuple(a["high"]))
+    return Embodiment(joints=joints, action=action, sensors=SensorLayout(**b.pop("sensors")), **b)
+
+
+class TeleopSession:
+    """Run `device` on body `emb` (an arm) in the task's env and record to `out`."""
+
+    def __init__(self, emb: Embodiment, device: Device, out: str | Path, cfg: SessionConfig):
+        from xembody.sim import tasks
+        from xembody.sim.env import BodyEnv
+        from xembody.sim.tasks.base import RandomizationCfg
+
+        self.emb, self.device, self.cfg = emb, device, cfg
+        overrides = {"episode_seconds": cfg.episode_seconds} if cfg.episode_seconds else {}
+        task_cfg = tasks.make_config(cfg.task, **overrides)
+        if not cfg.randomize:
+            task_cfg = dataclasses.replace(task_cfg, randomization=RandomizationCfg.off())
+        self.task_cfg = task_cfg
+        self.env = BodyEnv(
+            tasks.make_task(cfg.task, emb, task_cfg), 1, seed=cfg.seed, num_threads=1
+        )
+        task = self.env.task
+        self.ik = ArmIK.for_body(emb, cfg=IKConfig(restarts=0, max_iters=30))
+        missing = set(task.joint_names) - set(self.ik.joint_names)
+        if missing:
+            raise ValueError(f"task joints {sorted(missing)} are not on the IK chain of {emb.name}")
+        self._ik_index = [self.ik.joint_names.index(n) for n in task.joint_names]
+        m = self.env.sim.model
+        self._qadr = np.array([m.jnt_qposadr[m.joint(n).id] for n in emb.joint_names])
+        self._dadr = np.array([m.jnt_dofadr[m.joint(n).id] for n in emb.joint_names])
+        self._chain_qadr = np.array([m.jnt_qposadr[m.joint(n).id] for n in self.ik.joint_names])
+        self._data = mujoco.MjData(m)
+        self._gravity = mujoco.MjData(m)
+        self._chain_dadr = np.array([m.jnt_dofadr[m.joint(n).id] for n in self.ik.joint_names])
+        act = [emb.joint_names.index(n) for n in self.ik.joint_names]  # actuator i: joints[i]
+        self._chain_kp = m.actuator_gainprm[act, 0].copy()
+        self._renderer = None
+        features = self.features()
+        path = Path(out)
+        meta = {
+            "body": json.loads(json.dumps(dataclasses.asdict(emb), default=float)),
+            "task": cfg.task,
+            "task_cfg": json.loads(json.dumps(dataclasses.asdict(task_cfg), default=str)),
+            "device": device.name,
+            "control_hz": task_cfg.control_hz,
+            "obs_terms": [t.name for t in self.env.obs_terms],
+            "action_joint_names": list(task.joint_names),
+        }
+        if path.exists():
+            self.dataset = Dataset.open(path, mode="a")
+            if set(self.dataset.features) != set(features):
+                raise ValueError(
+                    f"{path}: recorded with features {sorted(self.dataset.features)}, this "
+                    f"session records {sorted(features)}; choose another --out"
+                )
+        else:
+            self.dataset = Dataset.create(path, features, fps=task_cfg.control_hz, meta=meta)
+        self.recorder = Recorder(self.dataset)
+        self.saved = self.discarded = self.steps = 0
+
+    def features(self) -> dict[str, Feature]:
+        n, f = len(self.emb.joint_names), {}
+        obs_dim = int(self.env.get_observations()["policy"].shape[1])
+        f["obs"] = Feature((obs_dim,))
+        f["action"] = Feature((self.env.num_actions,))
+        f["joint_pos"], f["joint_vel"] = Feature((n,)), Feature((n,))
+        for k, size in (("ee_pos", 3), ("ee_quat", 4), ("ee_target_pos", 3), ("ee_target_quat", 4)):
+            f[k] = Feature((size,))
+        f["cmd_twist"], f["cmd_gripper"] = Feature((6,)), Feature((1,))
+        for cam in self.cfg.cameras:
+            f[f"rgb_{cam}"] = Feature((self.cfg.height, self.cfg.width, 3), "uint8", image=True)
+        return f
+
+    # --- the loop -----------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        cfg, env, task = self.cfg, self.env, self.env.task
+        dt = 1.0 / self.task_cfg.control_hz
+        obs = env.get_observations()["policy"]
+        self._new_episode()
+        t_next = time.monotonic()
+        try:
+            while True:
+                ee_pos, ee_rot = self._ee()
+                state = SessionState(
+                    t=self.t, ee_pos=ee_pos, ee_quat=_quat(ee_rot),
+                    target_pos=task.target_pos[0].numpy().astype(float),
+                    target_quat=task.target_quat[0].numpy().astype(float),
+                )  # fmt: skip
+                cmd = self.device.get_command(state)
+                self._move_target(cmd, ee_pos, ee_rot, dt)
+                action = self._action()
+                frame = self._frame(obs[0], action, ee_pos, ee_rot, cmd)
+                obs_td, _, dones, extras = env.step(torch.from_numpy(action)[None])
+                obs = obs_td["policy"]
+                self.recorder.add_frame(frame)
+                self.steps += 1
+                self.t += dt
+                finished = extras.get("finished")
+                if "quit" in cmd.events:
+                    self.recorder.discard_episode()
+                    break
+                if finished is not None:  # time-out: the env has reset already
+                    ok = bool(finished["success"][0])
+                    self._end(keep=ok or cfg.save_failures, success=ok, reason="time_out")
+                elif cmd.events & {"save", "discard"}:
+                    ok = bool(env.episode_success[0])
+                    obs = env.reset()["policy"]
+                    self._end(keep="save" in cmd.events, success=ok, reason="operator")
+                if cfg.episodes and self.saved >= cfg.episodes:
+                    break
+                if cfg.max_steps and self.steps >= cfg.max_steps:
+                    self.recorder.discard_episode()
+                    break
+                if cfg.realtime:
+                    t_next += dt
+                    time.sleep(max(0.0, t_next - time.monotonic()))
+        finally:
+            self.recorder.close()
+            env.close()
+        return {
+            "saved": self.saved, "discarded": self.discarded, "steps": self.steps,
+            "path": str(self.dataset.path), **self.recorder.stats(),
+        }  # fmt: skip
+
+    # --- pieces -------------------------------------------------------------------------
+    def _new_episode(self) -> None:
+        """Targets and metadata of the episode the env has just started."""
+        self.t = 0.0
+        q = self._q_chain()
+        self.q_des = q
+        self.target_pos, self.target_rot = self.ik.fk(q)
+        task = self.env.task
+        self.episode_meta = {
+            "target_pos": task.target_pos[0].tolist(),
+            "target_quat": task.target_quat[0].tolist(),
+            "device": self.device.name,
+            "seed": self.cfg.seed,
+        }
+
+    def _end(self, *, keep: bool, success: bool, reason: str) -> None:
+        """Commit or drop the episode just ended (the env has reset already)."""
+        if keep:
+            self.recorder.end_episode(success=success, end_reason=reason, **self.episode_meta)
+            self.saved += 1
+        else:
+            self.recorder.discard_episode()
+            self.discarded += 1
+        self._new_episode()
+
+    def _q_chain(self) -> np.ndarray:
+        return self.env.sim.qpos[0, self._chain_qadr].numpy().astype(float)
+
+    def _ee(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.ik.fk(self._q_chain())
+
+    def _move_target(self, cmd: Command, ee_pos: np.ndarray, ee_rot: np.ndarray, dt: float):
+        if "reset" in cmd.events:
+            self.target_pos, self.target_rot = self.ik.fk(self.ik.posture)
+        if cmd.ee_pose is not None:
+            rot = np.zeros(9)
+            mujoco.mju_quat2Mat(rot, cmd.ee_pose[1])
+            self.target_pos, self.target_rot = cmd.ee_pose[0].copy(), rot.reshape(3, 3)
+            return
+        v, w = cmd.ee_twist[:3], cmd.ee_twist[3:]
+        pos = self.target_pos + v * dt
+        lead = pos - ee_pos
+        if np.linalg.norm(lead) > self.cfg.max_lead:  # do not wind up beyond the hand
+            pos = ee_pos + lead * (self.cfg.max_lead / np.linalg.norm(lead))
+        self.target_pos = pos
+        if np.any(w):
+            quat = np.zeros(4)
+            mujoco.mju_axisAngle2Quat(quat, w / np.linalg.norm(w), np.linalg.norm(w) * dt)
+            delta = np.zeros(9)
+            mujoco.mju_quat2Mat(delta, quat)
+            self.target_rot = delta.reshape(3, 3) @ self.target_rot
+
+    def _action(self) -> np.ndarray:
+        res = self.ik.solve(self.target_pos, self.target_rot, q0=self.q_des)
+        self.q_des = res.q
+        task = self.env.task
+        q = (res.q + self._sag(res.q))[self._ik_index]
+        return ((q - task.default_pose.numpy()) / self.task_cfg.action_scale).astype(np.float32)
+
+    def _sag(self, q: np.ndarray) -> np.ndarray:
+        """Joint offsets (rad) that make position servos hold `q` against gravity: the
+        gravity torque at q (MuJoCo's bias force at rest) over each servo's kp."""
+        m, d = self.env.sim.model, self._gravity
+        d.qpos[:] = self.env.sim.qpos[0].numpy()
+        d.qpos[self._chain_qadr] = q
+        d.qvel[:] = 0.0
+        mujoco.mj_forward(m, d)
+        return d.qfrc_bias[self._chain_dadr] / self._chain_kp
+
+    def _frame(self, obs, action, ee_pos, ee_rot, cmd: Command) -> dict[str, np.ndarray]:
+        sim = self.env.sim
+        frame = {
+            "obs": obs.numpy(),
+            "action": action,
+            "joint_pos": sim.qpos[0, self._qadr].numpy(),
+            "joint_vel": sim.qvel[0, self._dadr].numpy(),
+            "ee_pos": ee_pos,
+            "ee_quat": _quat(ee_rot),
+            "ee_target_pos": self.target_pos,
+            "ee_target_quat": _quat(self.target_rot),
+            "cmd_twist": cmd.ee_twist,
+            "cmd_gripper": np.array([1.0 if cmd.gripper is None else cmd.gripper]),
+        }
+        for cam in self.cfg.cameras:
+            frame[f"rgb_{cam}"] = self._render(cam)
+        return frame
+
+    def _render(self, camera: str) -> np.ndarray:
+        from xembody.sim.render import gl_backend, render_model
+
+        m, d, sim = self.env.sim.model, self._data, self.env.sim
+        d.qpos[:] = sim.qpos[0].numpy()
+        if m.nmocap:
+            d.mocap_pos[:] = sim.mocap_pos[0].numpy()
+        mujoco.mj_forward(m, d)
+        if gl_backend() == "raycast":
+            return render_model(m, d, width=self.cfg.width, height=self.cfg.height, camera=camera)
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(m, self.cfg.height, self.cfg.width)
+        self._renderer.update_scene(d, camera=camera)
+        return self._renderer.render()
+
+
+def _quat(rot: np.ndarray) -> np.ndarray:
+    quat = np.zeros(4)
+    mujoco.mju_mat2Quat(quat, np.asarray(rot, float).reshape(9))
+    return quat
