@@ -1,9 +1,11 @@
 """Batched physics backends behind one contract (`backend.BatchedSim`).
 
 `make_sim(model, num_envs, backend="cpu")` builds one; tasks never import a backend module
-directly. "warp" is MuJoCo Warp (`device="cuda"` by default, or "cpu" for Warp's CPU
-device); "gpu" is "warp" on CUDA. The warp module is imported only when asked for, so the
-CPU backend works without mujoco-warp installed.
+directly. "warp" is MuJoCo Warp with its tensors on its device (`device="cuda"` by
+default; "warp:cpu" / "warp:cuda:1" name the device in the backend string); "gpu" is
+MuJoCo Warp on CUDA behind a `HostMirror` (CPU tensors, one copy per control step), which
+is what `BodyEnv` and its CPU-side tasks need. The warp module is imported only when asked
+for, so the CPU backend works without mujoco-warp installed.
 """
 
 from __future__ import annotations
@@ -24,18 +26,23 @@ def _warp(model: mujoco.MjModel, num_envs: int, **kwargs) -> BatchedSim:
 
 
 def _gpu(model: mujoco.MjModel, num_envs: int, **kwargs) -> BatchedSim:
+    from .host import HostMirror
+
     device = kwargs.pop("device", "cuda")
     if not str(device).startswith("cuda"):
         raise ValueError(f"backend='gpu' runs on CUDA, got device={device!r}; use 'warp'")
-    return _warp(model, num_envs, device=device, **kwargs)
+    return HostMirror(_warp(model, num_envs, device=device, **kwargs))
 
 
 _BACKENDS: dict[str, Callable[..., BatchedSim]] = {"cpu": CpuSim, "warp": _warp, "gpu": _gpu}
 
 
 def make_sim(model: mujoco.MjModel, num_envs: int, backend: str = "cpu", **kwargs) -> BatchedSim:
-    """N envs of `model` on `backend` ("cpu", "warp", "gpu"); kwargs go to the backend
-    (cpu: num_threads=...; warp: device=, nconmax=, njmax=, on_overflow=)."""
+    """N envs of `model` on `backend` ("cpu", "warp[:device]", "gpu"); kwargs go to the
+    backend (cpu: num_threads=...; warp: device=, nconmax=, njmax=, on_overflow=)."""
+    backend, _, device = backend.partition(":")  # "warp:cpu", "warp:cuda:0"
+    if device:
+        kwargs["device"] = device
     try:
         cls = _BACKENDS[backend]
     except KeyError:
