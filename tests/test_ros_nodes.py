@@ -300,3 +300,46 @@ def test_recorder_writes_episodes_and_a_killed_recorder_loses_nothing_committed(
         assert probe.spin_until(lambda: frames() > 10, 40), g.log("recorder")
         assert probe.call(Trigger, "/recorder/stop", Trigger.Request()).success
         assert Dataset.open(path).num_episodes == 3
+
+
+# --- legged ---------------------------------------------------------------------------------
+def test_quadruped_tracks_cmd_vel_for_10_s_without_falling(tmp_path):
+    from xembody.real.observation import quat_conj, quat_rotate
+
+    policy = need("velocity")
+    command = 0.5  # m/s forward
+    with Graph(tmp_path) as g:
+        g.start("sim_robot", policy=policy)
+        g.start("safety", policy=policy, ramp_s=0.5)
+        g.start("policy", policy=policy)
+        probe = g.probe()
+        probe.listen("/odom", Odometry, SENSOR_QOS)
+        probe.listen("/safety/status", String, COMMAND_QOS)
+        cmd_vel = probe.node.create_publisher(Twist, "/cmd_vel", COMMAND_QOS)
+        twist = Twist()
+        twist.linear.x = command
+        probe.node.create_timer(0.1, lambda: cmd_vel.publish(twist))
+        active = lambda: status(probe, "/safety/status").get("mode") == "active"  # noqa: E731
+        assert probe.spin_until(active, 40), g.log("safety") + g.log("policy")
+        probe.msgs["/odom"].clear()
+
+        def sim_seconds() -> float:
+            msgs = probe.msgs["/odom"]
+            if len(msgs) < 2:
+                return 0.0
+            a, b = msgs[0][1].header.stamp, msgs[-1][1].header.stamp
+            return (b.sec - a.sec) + 1e-9 * (b.nanosec - a.nanosec)
+
+        assert probe.spin_until(lambda: sim_seconds() >= 10.0, 60), g.log("sim_robot")
+        odom = [m for _, m in probe.msgs["/odom"]]
+        height = np.array([m.pose.pose.position.z for m in odom])
+        quats = [m.pose.pose.orientation for m in odom]
+        quat = [np.array([q.w, q.x, q.y, q.z]) for q in quats]
+        up = np.array([-quat_rotate(quat_conj(q), np.array([0.0, 0, -1]))[2] for q in quat])
+        vx = np.array([m.twist.twist.linear.x for m in odom])
+        print(f"height {height.min():.3f}-{height.max():.3f} m, min cos(tilt) {up.min():.3f}, "
+              f"mean vx {vx[len(vx) // 5:].mean():.3f} m/s")  # fmt: skip
+        assert height.min() > 0.5 * height[0]  # did not fall (the task's own criterion)
+        assert up.min() > np.cos(1.0)  # never tilted beyond 1 rad
+        tracked = vx[len(vx) // 5 :].mean()  # after the first 2 s
+        assert abs(tracked - command) < 0.25, f"mean forward speed {tracked:.3f} m/s"
