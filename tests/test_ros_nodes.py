@@ -268,7 +268,7 @@ def test_recorder_writes_episodes_and_a_killed_recorder_loses_nothing_committed(
     policy = need("reach")
     path = tmp_path / "rec.zarr"
     with Graph(tmp_path) as g:
-        g.start("sim_robot", policy=policy)
+        g.start("sim_robot", policy=policy, robot="proxy")  # the real-proxy behind the node
         g.start("safety", policy=policy, ramp_s=0.3)
         g.start("policy", policy=policy, ee_target=reach_target(policy, 5))
         g.start("recorder", policy=policy, dataset=str(path), fps=50.0, imu_topic="")

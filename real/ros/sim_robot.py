@@ -2,15 +2,16 @@
 
     python -m xembody.real.ros.sim_robot --ros-args -p body:=arm -p body_seed:=0
 
-Steps `xembody.real.robot.SimRobot` (MuJoCo) in real time, one `period_s` per timer tick,
-and publishes /joint_states, /imu/data (bodies with an IMU), /odom (floating and wheeled
-bases) and /scan (wheeled: a ring of `scan_rays` horizontal rays, as the navigation task's
-rangefinders). It takes joint targets on `command_topic` (std_msgs/Float64MultiArray in the
-body's joint order, a forward command controller's convention) and, for wheeled bases, a
-body twist on `cmd_vel_topic` (geometry_msgs/Twist, or TwistStamped with
-`cmd_vel_stamped`), converted to wheel speeds. `obstacles` adds boxes [x, y, hx, hy, ...].
-The service ~/set_state_stream (std_srvs/SetBool) stops and restarts the sensor streams
-(to test what the rest of the graph does when a robot's state goes silent).
+Steps `xembody.real.robot.SimRobot` (MuJoCo; `robot:=proxy`: the real-proxy
+`xembody.real.proxy.ProxyRobot` with its hidden dynamics) in real time, one `period_s`
+per timer tick, and publishes /joint_states, /imu/data (bodies with an IMU), /odom
+(floating and wheeled bases) and /scan (wheeled: a ring of `scan_rays` horizontal rays, as
+the navigation task's rangefinders). It takes joint targets on `command_topic`
+(std_msgs/Float64MultiArray in the body's joint order, a forward command controller's
+convention) and, for wheeled bases, a body twist on `cmd_vel_topic` (geometry_msgs/Twist,
+or TwistStamped with `cmd_vel_stamped`), converted to wheel speeds. `obstacles` adds boxes
+[x, y, hx, hy, ...]. The service ~/set_state_stream (std_srvs/SetBool) stops and restarts
+the sensor streams (to test what the rest of the graph does when a robot goes silent).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class SimRobotNode(Node):
             self, "period_s", 0.01, "control/state period, s", low=0.001, high=0.1
         )
         self.suspended = declare(self, "suspended", False, "hang a legged body on a stand")
+        self.robot_kind = declare(self, "robot", "sim", "sim (nominal MuJoCo) or proxy")
+        self.robot_seed = declare(self, "robot_seed", 0, "seed of the proxy's hidden effects",
+                                  low=0, high=2**31)  # fmt: skip
         self.obstacles = declare(self, "obstacles", [], "boxes [x, y, hx, hy, ...] in m")
         self.scan_rays = declare(self, "scan_rays", 16, "rays of /scan (wheeled)", low=1, high=720)
         self.scan_range = declare(self, "scan_range", 3.0, "m, longest range", low=0.1, high=100.0)
@@ -67,9 +71,7 @@ class SimRobotNode(Node):
         self.topic = {k: declare(self, k, v, f"topic ({k})") for k, v in topics.items()}
 
         self.emb = load_body(self.body_name, self.body_seed, self.policy)
-        self.robot = SimRobot(
-            self.emb, self.period_s, model=self._scene(), suspended=self.suspended
-        )
+        self.robot = self._make_robot()
         self.wheeled = self.emb.body_class == "wheeled"
         self.twist = np.zeros(3)
         self.streaming = True
@@ -99,6 +101,16 @@ class SimRobotNode(Node):
         )
 
     # --- setup --------------------------------------------------------------------------
+    def _make_robot(self) -> SimRobot:
+        kwargs = dict(model=self._scene(), suspended=self.suspended)
+        if self.robot_kind == "sim":
+            return SimRobot(self.emb, self.period_s, self.robot_seed, **kwargs)
+        if self.robot_kind == "proxy":  # hidden latency, friction, backlash, sensor bias
+            from xembody.real.proxy import ProxyConfig, ProxyRobot
+
+            return ProxyRobot(self.emb, ProxyConfig(), self.period_s, self.robot_seed, **kwargs)
+        raise ValueError(f"parameter robot={self.robot_kind!r}, expected 'sim' or 'proxy'")
+
     def _scene(self) -> mujoco.MjModel:
         spec = self.emb.spec()
         boxes = np.asarray(self.obstacles, dtype=float)
