@@ -109,9 +109,9 @@ def load_runner(checkpoint: str | Path, env):
 
 
 def make_env(run: Run, num_envs: int, *, seed: int = 0, threads: int | None = None,
-             randomize: bool = True):  # fmt: skip
+             randomize: bool = True, backend: str = "cpu"):  # fmt: skip
     """The run's task on the run's body, N envs (`randomize=False`: nominal physics, no
-    noise, pushes or latency, as for evaluation of the nominal case)."""
+    noise, pushes or latency, as for evaluation of the nominal case) on physics `backend`."""
     from xembody.sim.env import BodyEnv
     from xembody.sim.tasks.base import RandomizationCfg
 
@@ -119,4 +119,4 @@ def make_env(run: Run, num_envs: int, *, seed: int = 0, threads: int | None = No
     if not randomize:
         cfg = dataclasses.replace(cfg, randomization=RandomizationCfg.off())
     task = tasks.make_task(run.task, run.body, cfg)
-    return BodyEnv(task, num_envs, seed=seed, num_threads=threads)
+    return BodyEnv(task, num_envs, seed=seed, backend=backend, num_threads=threads)

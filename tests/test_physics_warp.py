@@ -267,3 +267,22 @@ def test_the_velocity_env_runs_on_warp_like_on_cpu():
     (r_cpu, d_cpu), (r_warp, d_warp) = totals["cpu"], totals["warp:cpu"]
     assert d_warp == d_cpu and d_cpu > 0  # the humanoid falls at the same steps
     assert r_warp == pytest.approx(r_cpu, rel=1e-2)
+
+
+def test_training_runs_on_the_warp_backend(tmp_path):
+    import json
+
+    from xembody.train import TrainConfig, train
+
+    common = dict(task="velocity", num_envs=4, steps_per_env=8, threads=1,
+                  log_root=str(tmp_path), save_interval=100)  # fmt: skip
+    run = train(TrainConfig(backend="warp:cpu", iterations=2, **common))
+    lines = [json.loads(x) for x in (run / "ranks" / "rank0.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and len({x["params_sha1"] for x in lines}) == 2
+    assert all(np.isfinite(x["mean_reward"]) for x in lines)
+    assert json.loads((run / "run.json").read_text())["settings"]["backend"] == "warp:cpu"
+    with pytest.raises(ValueError, match="backend='tpu'"):
+        TrainConfig(backend="tpu")
+    if not wp.is_cuda_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            train(TrainConfig(backend="gpu", iterations=1, **common))

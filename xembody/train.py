@@ -39,6 +39,7 @@ class TrainConfig:
     max_minutes: float = field(0.0, "stop after this much wall time (0: no limit)")
     torch_threads: int = field(1, "torch threads for the policy (small MLPs: 1 is fastest)")
     nproc: int = field(1, "processes (torch.distributed; --num-envs and threads are per process)")
+    backend: str = field("cpu", "physics: cpu (MuJoCo threads), gpu (MuJoCo Warp on CUDA)")
 
     def __post_init__(self) -> None:
         for name in ("num_envs", "iterations"):
@@ -46,6 +47,8 @@ class TrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)}, expected >= 1")
         if self.nproc < 1:
             raise ValueError(f"nproc={self.nproc}, expected >= 1")
+        if self.backend not in ("cpu", "gpu") and not self.backend.startswith("warp:"):
+            raise ValueError(f"backend={self.backend!r}, expected 'cpu', 'gpu' or 'warp:<device>'")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(
                 f"device={self.device!r}: torch finds no CUDA device on this machine "
@@ -110,7 +113,8 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
     )
     share = max(1, (os.cpu_count() or 1) // world_size)  # physics threads per process
     threads = cfg.threads or (share if world_size > 1 else None)
-    env = make_env(run, cfg.num_envs, seed=cfg.seed + rank, threads=threads)
+    backend = f"gpu:cuda:{local_rank}" if cfg.backend == "gpu" and world_size > 1 else cfg.backend
+    env = make_env(run, cfg.num_envs, seed=cfg.seed + rank, threads=threads, backend=backend)
     if rank == 0:
         run.save(folder)
     runner = distributed.DistributedRunner(
