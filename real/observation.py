@@ -256,6 +256,30 @@ class ActionMap:
         return np.array([self.scale * a[0], vy, self.turn_scale * a[-1]])
 
 
+def ring_scan(
+    model: mujoco.MjModel,
+    data: mujoco.MjData,
+    base_id: int,
+    ring_height: float,
+    num_rays: int,
+    max_range: float,
+) -> np.ndarray:
+    """Horizontal ranges (num_rays,) in m from the base body at `ring_height` (base frame),
+    ray i at 360 i / num_rays deg CCW from forward, ignoring the base's own geoms: what the
+    navigation task's rangefinder ring reads. No hit (or beyond `max_range`): inf."""
+    rot = data.xmat[base_id].reshape(3, 3)
+    origin = data.xpos[base_id] + rot @ np.array([0.0, 0.0, ring_height])
+    geom = np.zeros(1, dtype=np.int32)
+    out = np.full(num_rays, np.inf)
+    for i in range(num_rays):
+        a = 2 * np.pi * i / num_rays
+        direction = rot @ np.array([np.cos(a), np.sin(a), 0.0])
+        r = mujoco.mj_ray(model, data, origin, direction, None, 1, base_id, geom)
+        if 0 <= r <= max_range:
+            out[i] = r
+    return out
+
+
 def twist_limits(emb: Embodiment) -> np.ndarray:
     """Largest |vx|, |vy| (m/s) and |wz| (rad/s) a wheeled body's actuators allow, each
     alone: differential drive from the wheel speed limit, omni from the base actuators."""

@@ -118,6 +118,28 @@ def test_observation_equals_the_sim_envs(task_name, body, seed):
     assert worst < 1e-4, worst
 
 
+def test_ring_scan_reads_what_the_navigation_rangefinders_read():
+    from xembody.real.observation import ring_scan
+
+    emb = bodies.sample("wheeled", seed=1)
+    cfg = tasks.make_config("navigate", randomization=RandomizationCfg.off(), obstacle_prob=1.0)
+    env = BodyEnv(tasks.make_task("navigate", emb, cfg), 1, seed=5, num_threads=1)
+    for _ in range(5):
+        env.step(torch.tensor([[1.0, 0.5]]))
+    m, d = env.sim.model, mujoco.MjData(env.sim.model)
+    d.qpos[:] = env.sim.qpos[0].numpy()
+    d.mocap_pos[:] = env.sim.mocap_pos[0].numpy()
+    mujoco.mj_forward(m, d)
+    task = env.task
+    adr = m.sensor("range_0").adr[0]
+    want = d.sensordata[adr : adr + cfg.num_rays]
+    got = ring_scan(m, d, m.body(emb.sensors.base_body).id, task.ring_height, 16, 1e9)
+    env.close()
+    hit = want >= 0
+    assert ((want >= 0) & (want < cfg.ray_range)).sum() >= 1  # an obstacle within range
+    assert np.allclose(got[hit], want[hit], atol=1e-6) and np.isinf(got[~hit]).all()
+
+
 def test_gait_clock_advances_one_period_per_gait_period():
     emb = bodies.sample("quadruped", seed=0)
     env = BodyEnv(tasks.make_task("velocity", emb), 1, num_threads=1)

@@ -28,7 +28,7 @@ from sensor_msgs.msg import Imu, JointState, LaserScan
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import SetBool
 
-from xembody.real.observation import twist_to_wheels, yaw_of
+from xembody.real.observation import ring_scan, twist_to_wheels, yaw_of
 from xembody.real.robot import RobotState, SimRobot
 from xembody.real.ros.common import (
     COMMAND_QOS,
@@ -129,8 +129,6 @@ class SimRobotNode(Node):
         task = NavigateTask(NavigateConfig(), self.emb)
         self.ring_height = task.ring_height
         self.base_id = self.robot.model.body(self.emb.sensors.base_body).id
-        a = 2 * np.pi * np.arange(self.scan_rays) / self.scan_rays
-        self.ray_dirs = np.stack([np.cos(a), np.sin(a), np.zeros_like(a)], 1)
 
     # --- callbacks ----------------------------------------------------------------------
     def on_command(self, msg: Float64MultiArray) -> None:
@@ -211,16 +209,12 @@ class SimRobotNode(Node):
                 self.pub_scan.publish(self.scan(stamp))
 
     def scan(self, stamp) -> LaserScan:
-        """Horizontal ranges from the base at the rangefinder ring's height (base frame)."""
-        m, d = self.robot.model, self.robot.data
-        rot = d.xmat[self.base_id].reshape(3, 3)
-        origin = d.xpos[self.base_id] + rot @ np.array([0.0, 0.0, self.ring_height])
-        geom = np.zeros(1, dtype=np.int32)
-        ranges = []
-        for direction in self.ray_dirs:
-            r = mujoco.mj_ray(m, d, origin, rot @ direction, None, 1, self.base_id, geom)
-            ranges.append(float("inf") if r < 0 or r > self.scan_range else r)
-        msg = LaserScan(ranges=ranges, range_min=0.0, range_max=float(self.scan_range))
+        """The rangefinder ring (`ring_scan`) as a LaserScan in the base frame."""
+        ranges = ring_scan(
+            self.robot.model, self.robot.data, self.base_id, self.ring_height,
+            self.scan_rays, self.scan_range,
+        )  # fmt: skip
+        msg = LaserScan(ranges=ranges.tolist(), range_min=0.0, range_max=float(self.scan_range))
         msg.header.stamp, msg.header.frame_id = stamp, "base_link"
         msg.angle_min, msg.angle_increment = 0.0, float(2 * np.pi / self.scan_rays)
         msg.angle_max = float(msg.angle_increment * (self.scan_rays - 1))
