@@ -313,3 +313,17 @@ def test_loop_timer_reports_rate_jitter_and_misses():
     r = timer.report()
     assert r["missed"] == 1 and r["ticks"] == 101
     assert 49.0 < r["rate_hz"] < 50.0 and 0.9 < r["jitter_ms"] < 2.5
+
+
+def test_damp_mode_follows_the_measured_pose_while_stale():
+    emb = bodies.sample("arm", seed=0)
+    f = SafetyFilter(SafetyConfig(stale_mode="damp"), JointLimits.from_embodiment(emb))
+    lim, n = f.limits, len(emb.joint_names)
+    q = (lim.low + lim.high) / 2
+    f.state(0.0, q, np.zeros(n))
+    f.command(0.0, q)
+    f.output(0.0)
+    out = f.output(0.2)  # command and state stale
+    assert f.mode == "hold" and np.allclose(out, q)
+    f.state(0.21, q + 0.05, np.zeros(n))  # the arm is pushed: the target gives way
+    assert np.allclose(f.output(0.3), np.clip(q + 0.05, lim.low, lim.high))
