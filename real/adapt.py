@@ -72,14 +72,22 @@ class ActionAdapter:
         self.nj, self.h = model.nj, model.cfg.history
         if reference is not None and (reference.nj, reference.cfg.history) != (self.nj, self.h):
             raise ValueError("reference model: joints or history differ from the robot model")
-        lo, hi = limits if limits is not None else (-np.inf, np.inf)
-        self.lo = torch.as_tensor(lo, dtype=torch.float32).expand(self.nj)
-        self.hi = torch.as_tensor(hi, dtype=torch.float32).expand(self.nj)
+        self.set_limits(*(limits if limits is not None else (-np.inf, np.inf)))
         self.scale = model.e_std.detach().clone()
         self.hist: dict[str, torch.Tensor] = {}
+        self.delay: int | None = None  # estimated latency (periods), set by `reset`
+
+    def set_limits(self, low: np.ndarray | float, high: np.ndarray | float) -> None:
+        """Commands are clipped into [low, high] ((nj,) each, or scalars)."""
+        self.lo64 = np.broadcast_to(np.asarray(low, dtype=np.float64), (self.nj,)).copy()
+        self.hi64 = np.broadcast_to(np.asarray(high, dtype=np.float64), (self.nj,)).copy()
+        self.lo = torch.as_tensor(self.lo64, dtype=torch.float32)
+        self.hi = torch.as_tensor(self.hi64, dtype=torch.float32)
 
     def reset(self, q: np.ndarray, dq: np.ndarray, env_ids: np.ndarray | None = None) -> None:
         """Start (or restart `env_ids` of) the history at readings q, dq ((N, nj) or (nj,))."""
+        if self.delay is None:
+            self.delay = self.estimate_delay(q, dq)
         q, dq = self._rows(q), self._rows(dq)
         if env_ids is None or not self.hist:
             n = len(q)
@@ -118,8 +126,39 @@ class ActionAdapter:
         self.offset = (u - a).detach()
         hu = torch.cat([hu[:, :-1], u[:, None]], 1)
         self.hist = {"q": hq, "dq": hdq, "u": hu, "a": ha}
-        out = u.numpy().astype(np.float64)
+        out = np.clip(u.numpy().astype(np.float64), self.lo64, self.hi64)
         return out[0] if single else out
+
+    @torch.no_grad()
+    def predict(self, q: np.ndarray, dq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Readings expected `delay` periods from now, given the readings q, dq (N, nj) just
+        taken and the commands already sent (a Smith predictor: a policy fed these acts on
+        the state its command will meet). Returns (q, dq), (N, nj) each."""
+        q_t, dq_t = self._rows(q), self._rows(dq)
+        if not self.hist or not self.delay:
+            return q_t.numpy().astype(np.float64), dq_t.numpy().astype(np.float64)
+        shift = lambda x, new: torch.cat([x[:, 1:], new[:, None]], 1)  # noqa: E731
+        hq, hdq = shift(self.hist["q"], q_t), shift(self.hist["dq"], dq_t)
+        hu = shift(self.hist["u"], self.hist["u"][:, -1])  # hold the last command
+        for _ in range(self.delay):
+            q_t, dq_t = self.model(hq, hdq, hu)
+            hq, hdq, hu = shift(hq, q_t), shift(hdq, dq_t), shift(hu, hu[:, -1])
+        return q_t.numpy().astype(np.float64), dq_t.numpy().astype(np.float64)
+
+    @torch.no_grad()
+    def estimate_delay(self, q: np.ndarray, dq: np.ndarray) -> int:
+        """Control periods before a command shows in the model's predictions (0-3): the
+        first period in which the predicted position moves by 30 % of the most it moves in
+        one period in response to a change of the command."""
+        q_t, dq_t = self._rows(q), self._rows(dq)
+        hq, hdq = q_t[:, None].expand(-1, self.h, -1), dq_t[:, None].expand(-1, self.h, -1)
+        hu = hq.clone()
+        base = self._rollout(self.model, hq, hdq, hu)
+        poke = hu.clone()
+        poke[:, -1] += 0.5 * self.scale
+        resp = (self._rollout(self.model, hq, hdq, poke) - base).mean(0)  # (K, nj)
+        moved = torch.diff(resp, dim=0, prepend=torch.zeros_like(resp[:1])).abs().mean(1)
+        return int(torch.nonzero(moved >= 0.3 * moved.max())[0, 0].clamp(max=3))
 
     def _future(self, a: torch.Tensor, a_prev: torch.Tensor) -> torch.Tensor:
         """Desired targets of the next `horizon` periods, (N, K, nj): held, or extrapolated

@@ -1,8 +1,11 @@
 """Autonomous data collection: safe exploratory joint targets, recorded as a dataset.
 
-Targets are minimum-jerk moves (smooth: continuous velocity and acceleration) between random
-waypoints, with random move durations (`move_s`) and holds (`hold_s`) so that slow and fast
-motions, starts and stops are all seen. Waypoints are drawn around the default pose
+Targets are minimum-jerk moves (smooth: continuous velocity and acceleration, peak speed
+capped at `max_speed` of each velocity limit) between random waypoints, with random move
+durations (`move_s`) and holds (`hold_s`) so that slow and fast motions, starts and stops
+are all seen, plus a small uniform per-period `dither`: without it every target is nearly
+a linear function of the last few, and a model cannot tell which one the joint responds to
+(the actuator latency is not identifiable). Waypoints are drawn around the default pose
 (`spread` of each joint's half range) and always inside the joint limits shrunk by `margin`
 of the range on each side; whatever the config asks, every target is clipped into the limits
 before it is sent (and the robot clips again). A waypoint is kept only if the body is free of
@@ -45,12 +48,15 @@ class CollectConfig:
     move_s: tuple[float, float] = field((0.15, 1.2), "range of move durations (s)")
     hold_s: tuple[float, float] = field((0.0, 0.4), "range of hold durations (s)")
     max_speed: float = field(0.7, "peak target speed as a fraction of each velocity limit")
+    dither: float = field(0.01, "uniform per-period target noise (rad): separates delays")
     seed: int = field(0, "session seed (trajectories); held-out sessions use another")
 
     def __post_init__(self) -> None:
         for name in ("minutes", "episode_s", "spread", "max_speed"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}={getattr(self, name)}, expected > 0")
+        if not 0 <= self.dither <= 0.1:
+            raise ValueError(f"dither={self.dither}, expected 0 <= dither <= 0.1")
         if not 0 <= self.margin < 0.5:
             raise ValueError(f"margin={self.margin}, expected 0 <= margin < 0.5")
         for name in ("move_s", "hold_s"):
@@ -74,6 +80,7 @@ class ExploreTargets:
             self.lo, self.hi, centre = lo, hi, np.zeros(len(lo))
         half = (self.hi - self.lo) / 2
         self.centre = centre
+        self.scale = np.minimum(1.0, (self.hi - self.lo) / 2)  # dither of slide joints: smaller
         vmax = np.array([j.velocity_limit for j in emb.joints])
         self.speed_limit = cfg.max_speed * np.where(np.isfinite(vmax), vmax, 10.0)
         self.box = (
@@ -93,7 +100,8 @@ class ExploreTargets:
             self._plan = self._next_move()
         target = self._plan.pop(0)
         self.current = target
-        return np.clip(target, self.lo, self.hi)
+        noise = self.rng.uniform(-1, 1, target.shape) * self.cfg.dither * self.scale
+        return np.clip(target + noise, self.lo, self.hi)
 
     def _next_move(self) -> list[np.ndarray]:
         dt, cfg = self.robot.control_dt, self.cfg

@@ -31,8 +31,10 @@ class RobotSim(BatchedSim):
     """N robots (all on one model) as a `BatchedSim`; `adapter(q, dq, desired) -> command`
     ((N, nj) arrays) is applied between the task and the robots when given."""
 
-    def __init__(self, robots: list[SimRobot], adapter=None, measure: list[int] | None = None):
+    def __init__(self, robots: list[SimRobot], adapter=None, measure: list[int] | None = None,
+                 predict: bool = False):  # fmt: skip
         self.robots, self.adapter = robots, adapter
+        self.predict = predict and adapter is not None
         self.model = robots[0].model
         self.num_envs = len(robots)
         self.device = torch.device("cpu")
@@ -47,6 +49,7 @@ class RobotSim(BatchedSim):
         self._diverged = torch.zeros(n, dtype=torch.bool)
         self._q = np.zeros((n, self.nj))
         self._dq = np.zeros((n, self.nj))
+        self._obs = (self._q, self._dq)  # what the policy sees of the joints
         self.error_sum, self.error_steps = 0.0, 0
         self.reset()
 
@@ -106,15 +109,20 @@ class RobotSim(BatchedSim):
                 self._diverged[i] = True
         self.error_sum += float(err.sum())
         self.error_steps += self.num_envs
+        self._observe()
         self._refresh()
+
+    def _observe(self) -> None:
+        q, dq = self._q.copy(), self._dq.copy()
+        self._obs = self.adapter.predict(q, dq) if self.predict else (q, dq)
 
     def _refresh(self, ids=None) -> None:
         for i in range(self.num_envs) if ids is None else ids:
             r = self.robots[i]
             qpos = r.data.qpos.copy()
-            qpos[r.qadr] = self._q[i]  # the policy sees the readings
+            qpos[r.qadr] = self._obs[0][i]  # the policy sees the readings (or predictions)
             qvel = r.data.qvel.copy()
-            qvel[r.dadr] = self._dq[i]
+            qvel[r.dadr] = self._obs[1][i]
             self._qpos[i], self._qvel[i] = torch.from_numpy(qpos), torch.from_numpy(qvel)
             self._sensor[i] = torch.from_numpy(r.data.sensordata.copy())
             self._time[i] = r.data.time
@@ -172,8 +180,8 @@ def policy_setup(policy_dir):
     return policy, c["task"], cfg, emb
 
 
-def closed_loop(policy_dir, robot_cfg: RobotConfig, *, adapter=None, num_envs: int = 8,
-                episodes: int = 1, seed: int = 0) -> dict:  # fmt: skip
+def closed_loop(policy_dir, robot_cfg: RobotConfig, *, adapter=None, predict: bool = False,
+                num_envs: int = 8, episodes: int = 1, seed: int = 0) -> dict:  # fmt: skip
     """Run the exported policy on N robots of `robot_cfg` (each env its own robot, seeds
     seed+i) for `episodes` episode lengths. Returns the joint tracking error (rad), the
     success rate and the task's metrics averaged over finished episodes."""
@@ -189,9 +197,8 @@ def closed_loop(policy_dir, robot_cfg: RobotConfig, *, adapter=None, num_envs: i
     robots = [robot_cfg.make(seed=robot_cfg.seed, model=model, suspended=False)
               for _ in range(num_envs)]  # fmt: skip
     if adapter is not None:
-        adapter.lo, adapter.hi = (torch.as_tensor(x, dtype=torch.float32)
-                                  for x in target_limits(emb))  # fmt: skip
-    env.sim = RobotSim(robots, adapter, measure=task.ctrl_index)
+        adapter.set_limits(*target_limits(emb))
+    env.sim = RobotSim(robots, adapter, measure=task.ctrl_index, predict=predict)
     task.bind(env.sim, env.rng)
     obs = env.reset()
     finished: dict[str, list] = {}
