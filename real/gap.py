@@ -215,6 +215,22 @@ def closed_loop(policy_dir, robot_cfg: RobotConfig, *, adapter=None, predict: bo
     return out
 
 
+def replay_tracking(robot_cfg: RobotConfig, targets: np.ndarray, adapter=None) -> float:
+    """Open-loop case: send the target sequence (T, nj) to a robot of `robot_cfg` from its
+    home pose (through `adapter` when given); mean abs(q_true(t+1) - target(t)) in rad."""
+    robot = robot_cfg.make()
+    s = robot.reset()
+    if adapter is not None:
+        adapter.set_limits(*target_limits(robot.embodiment))
+        adapter.reset(s.q, s.dq)
+    err = []
+    for a in targets:
+        robot.send(adapter(s.q, s.dq, a) if adapter is not None else a)
+        s = robot.step()
+        err.append(np.abs(robot.data.qpos[robot.qadr] - a).mean())
+    return float(np.mean(err))
+
+
 def gap_study(args) -> dict:
     """The sim-to-proxy gap of `args.policy` and how much of it adaptation removes (the
     fields of `xembody dynamics gap`: policy, data, nominal_data, minutes, num_envs,
@@ -243,12 +259,26 @@ def gap_study(args) -> dict:
     run = dict(num_envs=args.num_envs, episodes=args.episodes, seed=0)
     sim = closed_loop(args.policy, nominal, **run)
     proxy = closed_loop(args.policy, robot_cfg, **run)
-    adapted = closed_loop(
-        args.policy, robot_cfg, adapter=ActionAdapter(model, reference, adapt_cfg), **run
-    )
+    adapter = ActionAdapter(model, reference, adapt_cfg)
+    adapted = closed_loop(args.policy, robot_cfg, adapter=adapter, predict=args.predict, **run)
     gap = proxy["tracking_error_rad"] - sim["tracking_error_rad"]
     removed = (proxy["tracking_error_rad"] - adapted["tracking_error_rad"]) / gap if gap else 0.0
+    replay = {}
+    if args.test:  # open loop: the held-out session's targets, same robot as the data
+        targets = load_frames(args.test)[0][0]["target"][: args.replay_steps].astype(float)
+        replay = {
+            "steps": len(targets),
+            "sim": replay_tracking(nominal, targets),
+            "proxy_raw": replay_tracking(robot_cfg, targets),
+            "proxy_adapted": replay_tracking(
+                robot_cfg, targets, ActionAdapter(model, reference, adapt_cfg)
+            ),
+        }
+        replay["gap_removed"] = (replay["proxy_raw"] - replay["proxy_adapted"]) / (
+            replay["proxy_raw"] - replay["sim"]
+        )
     return {
+        "replay": replay, "estimated_delay": adapter.delay, "predict": args.predict,
         "policy": str(args.policy), "body": emb.name, "data": str(args.data),
         "minutes": args.minutes, "train_frames": model.train_frames,
         "reference": "nominal model" if reference is not None else "desired targets",

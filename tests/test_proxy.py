@@ -170,3 +170,15 @@ def test_legged_bodies_are_collected_suspended(tmp_path):
     assert robot.suspended and robot.model.nq == robot.num_joints  # no free joint
     summary = collect(RobotConfig(body="quadruped"), CollectConfig(minutes=0.05), tmp_path / "q")
     assert summary["frames"] == 150
+
+
+def test_sim_trained_reach_policy_tracks_worse_on_the_proxy():
+    """Closed loop through the task's own observation code; only the dynamics differ."""
+    from xembody.real.gap import closed_loop
+
+    policy = "tests/assets/policies/reach"
+    sim = closed_loop(policy, RobotConfig(body="arm", proxy=None), num_envs=4)
+    proxy = closed_loop(policy, RobotConfig(body="arm"), num_envs=4)
+    assert sim["episodes"] == proxy["episodes"] == 4
+    assert proxy["tracking_error_rad"] > 1.3 * sim["tracking_error_rad"]
+    assert proxy["pos_error_m"] > 1.3 * sim["pos_error_m"]

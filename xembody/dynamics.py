@@ -3,13 +3,14 @@
     xembody dynamics fit --data arm_train.zarr --model jointwise --minutes 5 --out arm.pt
     xembody dynamics eval --train arm_train.zarr --test arm_test.zarr --minutes 1 5 20 --json
     xembody dynamics gap --policy tests/assets/policies/reach --data arm_train.zarr \
-        --nominal-data arm_nominal.zarr --minutes 5 --json
+        --test arm_test.zarr --minutes 5 --json
 
 `eval` fits the joint-wise model and the whole-body MLP on the first M minutes of the
 training dataset for each M and reports held-out one-step and 10-step rollout errors (rad)
 on the test dataset, with the nominal simulator as a third predictor. `gap` runs the
 exported policy in closed loop in the nominal simulator, on the real-proxy the data was
-recorded on, and on the proxy with the `ActionAdapter` (model fit on M minutes).
+recorded on, and on the proxy with the `ActionAdapter` (model fit on M minutes); with
+--test it also replays the held-out session's targets open loop in the same three cases.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--minutes", type=float, default=5.0, help="proxy data used")
     g.add_argument("--num-envs", type=int, default=8)
     g.add_argument("--episodes", type=int, default=2, help="episode lengths per env")
+    g.add_argument("--test", default=None, help="held-out proxy session: open-loop replay too")
+    g.add_argument("--replay-steps", type=int, default=500, help="periods replayed")
+    g.add_argument("--predict", action="store_true", help="feed the policy predicted readings")
     g.add_argument("--json", action="store_true", help="print JSON only")
     add_arguments(g, AdaptConfig)
     g.set_defaults(run=run_gap)
