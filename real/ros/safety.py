@@ -6,8 +6,9 @@ Joint mode (default): policy joint targets in on `input_topic` (Float64MultiArra
 body's joint order, or with `input_type:=trajectory` a JointTrajectory whose first point is
 taken, joints by name), limited targets out on `output_topic` at `rate_hz`. Twist mode (mobile
 bases, `mode:=twist`): a body twist in and out (geometry_msgs/Twist or TwistStamped), bounded
-by `max_linear` / `max_angular`; the watchdog sends zero velocity. Every tick it publishes,
-even when the policy or the state has gone quiet: then the hold (or damp) target.
+by `max_linear` / `max_angular`; the watchdog sends zero velocity. A good command is passed on
+at once (limited); besides, every tick publishes, even when the policy or the state has
+gone quiet: then the hold (or damp) target.
 Services: ~/estop (std_srvs/Trigger, latching) and ~/reset. ~/status (String, JSON) is
 published on every mode change and at 2 Hz: mode, reason, counters. Commands beyond the
 limits, with NaN/inf or the wrong length, or arriving faster than `max_command_hz` are
@@ -163,7 +164,8 @@ class SafetyNode(Node):
         try:
             self.filter.command(now, values)
         except ValueError as err:
-            self.reporter.reject("limits", f"command rejected: {err}")
+            return self.reporter.reject("limits", f"command rejected: {err}")
+        self.tick()  # pass a fresh command on at once, not at the next timer tick
 
     def _first_point(self, msg: JointTrajectory) -> np.ndarray:
         """The first point's positions in our joint order (a forward position command)."""

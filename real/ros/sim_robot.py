@@ -3,15 +3,17 @@
     python -m xembody.real.ros.sim_robot --ros-args -p body:=arm -p body_seed:=0
 
 Steps `xembody.real.robot.SimRobot` (MuJoCo; `robot:=proxy`: the real-proxy
-`xembody.real.proxy.ProxyRobot` with its hidden dynamics) in real time, one `period_s`
-per timer tick, and publishes /joint_states, /imu/data (bodies with an IMU), /odom
-(floating and wheeled bases) and /scan (wheeled: a ring of `scan_rays` horizontal rays, as
-the navigation task's rangefinders). It takes joint targets on `command_topic`
-(std_msgs/Float64MultiArray in the body's joint order, a forward command controller's
-convention) and, for wheeled bases, a body twist on `cmd_vel_topic` (geometry_msgs/Twist,
-or TwistStamped with `cmd_vel_stamped`), converted to wheel speeds. `obstacles` adds boxes
-[x, y, hx, hy, ...]. The service ~/set_state_stream (std_srvs/SetBool) stops and restarts
-the sensor streams (to test what the rest of the graph does when a robot goes silent).
+`xembody.real.proxy.ProxyRobot` with its hidden dynamics) in real time, `period_s` per
+timer tick (default: one physics step, so a command acts within a step of arriving, as on a
+robot with a fast ros2_control loop), and every `publish_period_s` publishes /joint_states,
+/imu/data (bodies with an IMU), /odom (floating and wheeled bases) and /scan (wheeled: a
+ring of `scan_rays` horizontal rays, as the navigation task's rangefinders). It takes joint
+targets on `command_topic` (std_msgs/Float64MultiArray in the body's joint order, a forward
+command controller's convention) and, for wheeled bases, a body twist on `cmd_vel_topic`
+(geometry_msgs/Twist, or TwistStamped with `cmd_vel_stamped`), converted to wheel speeds.
+`obstacles` adds boxes [x, y, hx, hy, ...]. The service ~/set_state_stream
+(std_srvs/SetBool) stops and restarts the sensor streams (to test what the rest of the
+graph does when a robot goes silent).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import SetBool
 
 from xembody.real.observation import ring_scan, twist_to_wheels, yaw_of
-from xembody.real.robot import RobotState, SimRobot
+from xembody.real.robot import RobotState, SimRobot, suspended_spec
 from xembody.real.ros.common import (
     COMMAND_QOS,
     SENSOR_QOS,
@@ -50,8 +52,13 @@ class SimRobotNode(Node):
         self.body_seed = declare(self, "body_seed", 0, "seed of a sampled body", low=0, high=2**31)
         self.policy = declare(self, "policy", "", "export folder: run the body of its sidecar")
         self.period_s = declare(
-            self, "period_s", 0.01, "control/state period, s", low=0.001, high=0.1
-        )
+            self, "period_s", 0.0, "physics per timer tick, s (0: one physics step)",
+            low=0.0, high=0.1,
+        )  # fmt: skip
+        self.publish_period_s = declare(
+            self, "publish_period_s", 0.01, "sensor topics every this many s (a multiple "
+            "of period_s)", low=0.0, high=1.0,
+        )  # fmt: skip
         self.suspended = declare(self, "suspended", False, "hang a legged body on a stand")
         self.robot_kind = declare(self, "robot", "sim", "sim (nominal MuJoCo) or proxy")
         self.robot_seed = declare(self, "robot_seed", 0, "seed of the proxy's hidden effects",
@@ -71,7 +78,11 @@ class SimRobotNode(Node):
         self.topic = {k: declare(self, k, v, f"topic ({k})") for k, v in topics.items()}
 
         self.emb = load_body(self.body_name, self.body_seed, self.policy)
-        self.robot = self._make_robot()
+        scene = self._scene()
+        self.period_s = self.period_s or float(scene.opt.timestep)
+        self.publish_every = max(1, round(self.publish_period_s / self.period_s))
+        self.robot = self._make_robot(scene)
+        self.ticks = 0
         self.wheeled = self.emb.body_class == "wheeled"
         self.twist = np.zeros(3)
         self.streaming = True
@@ -97,12 +108,13 @@ class SimRobotNode(Node):
         self.create_timer(self.period_s, self.tick)
         self.create_timer(1.0, self.report)
         self.get_logger().info(
-            f"{self.emb.name}: {len(self.emb.joint_names)} joints, {1 / self.period_s:.0f} Hz"
+            f"{self.emb.name}: {len(self.emb.joint_names)} joints, physics in "
+            f"{1e3 * self.period_s:g} ms ticks, sensors every {self.publish_every} ticks"
         )
 
     # --- setup --------------------------------------------------------------------------
-    def _make_robot(self) -> SimRobot:
-        kwargs = dict(model=self._scene(), suspended=self.suspended)
+    def _make_robot(self, scene: mujoco.MjModel) -> SimRobot:
+        kwargs = dict(model=scene, suspended=self.suspended)
         if self.robot_kind == "sim":
             return SimRobot(self.emb, self.period_s, self.robot_seed, **kwargs)
         if self.robot_kind == "proxy":  # hidden latency, friction, backlash, sensor bias
@@ -112,7 +124,7 @@ class SimRobotNode(Node):
         raise ValueError(f"parameter robot={self.robot_kind!r}, expected 'sim' or 'proxy'")
 
     def _scene(self) -> mujoco.MjModel:
-        spec = self.emb.spec()
+        spec = suspended_spec(self.emb) if self.suspended else self.emb.spec()
         boxes = np.asarray(self.obstacles, dtype=float)
         if boxes.size % 4:
             raise ValueError(f"obstacles has {boxes.size} values, expected 4 per box")
@@ -162,7 +174,8 @@ class SimRobotNode(Node):
         state = self.robot.step()
         if state.base_pos is not None:
             state.base_ang_vel, state.base_lin_vel = self._base_velocity()
-        if self.streaming:
+        self.ticks += 1
+        if self.streaming and self.ticks % self.publish_every == 0:
             self.publish(state)
 
     def _base_velocity(self) -> tuple[np.ndarray, np.ndarray]:
