@@ -118,6 +118,23 @@ def test_a_parameter_changes_its_world_only(box, name, scale):
     assert (a[1] - b[1]).abs().max() > 1e-3, f"{name} did not reach world 1's physics"
 
 
+def test_friction_reaches_its_world_only(box):
+    slide = np.tile(box.key_qpos[0], (3, 1))
+    slide[:, 2] = 0.1  # resting on the floor, pushed along x
+    qvel = np.zeros((3, box.nv))
+    qvel[:, 0] = 2.0
+    nominal, changed = WarpSim(box, 3, device="cpu"), WarpSim(box, 3, device="cpu")
+    friction = changed.get_params("geom_friction")[1:2].clone()
+    friction[..., 0] = 0.05
+    changed.set_params("geom_friction", friction, env_ids=[1])
+    for sim in (nominal, changed):
+        sim.reset(qpos=slide, qvel=qvel)
+        for _ in range(100):
+            sim.step(2)
+    assert torch.equal(nominal.qpos[[0, 2]], changed.qpos[[0, 2]])
+    assert changed.qpos[1, 0] > 2 * nominal.qpos[1, 0]  # slid more than twice as far
+
+
 def test_every_param_round_trips_and_matches_cpu_semantics(box):
     warp, cpu = WarpSim(box, 2, device="cpu"), CpuSim(box, 2, num_threads=1)
     for name in PARAMS:
@@ -251,24 +268,34 @@ def test_host_mirror_shows_the_same_worlds_as_cpu_tensors():
         assert torch.equal(getattr(bare, field), getattr(mirror, field)), field
 
 
-def test_the_velocity_env_runs_on_warp_like_on_cpu():
+def _velocity_env_totals(backend: str, n: int = 16, steps: int = 100) -> tuple[float, int]:
+    """Summed reward and episode ends of the velocity env on the humanoid, zero actions."""
     from xembody.models.run import resolve_body
     from xembody.sim import tasks
     from xembody.sim.env import BodyEnv
 
     emb, cfg = resolve_body("humanoid", 0), tasks.make_config("velocity")
-    totals = {}
-    for backend in ("cpu", "warp:cpu"):
-        env = BodyEnv(tasks.make_task("velocity", emb, cfg), 16, seed=0, backend=backend)
-        reward, dones = 0.0, 0
-        for _ in range(100):
-            _, r, d, _ = env.step(torch.zeros(16, env.num_actions))
-            reward += r.sum().item()
-            dones += int(d.sum())
-        totals[backend] = (reward, dones)
-    (r_cpu, d_cpu), (r_warp, d_warp) = totals["cpu"], totals["warp:cpu"]
+    env = BodyEnv(tasks.make_task("velocity", emb, cfg), n, seed=0, backend=backend)
+    reward, dones = 0.0, 0
+    for _ in range(steps):
+        _, r, d, _ = env.step(torch.zeros(n, env.num_actions))
+        reward += r.sum().item()
+        dones += int(d.sum())
+    return reward, dones
+
+
+def test_the_velocity_env_runs_on_warp_like_on_cpu():
+    (r_cpu, d_cpu), (r_warp, d_warp) = map(_velocity_env_totals, ("cpu", "warp:cpu"))
     assert d_warp == d_cpu and d_cpu > 0  # the humanoid falls at the same steps
     assert r_warp == pytest.approx(r_cpu, rel=1e-2)
+
+
+@pytest.mark.gpu
+def test_the_velocity_env_on_the_gpu_backend_matches_warp_cpu():
+    if not wp.is_cuda_available():
+        pytest.skip("no CUDA device")
+    (r_gpu, d_gpu), (r_cpu, d_cpu) = map(_velocity_env_totals, ("gpu", "warp:cpu"))
+    assert d_gpu == d_cpu and r_gpu == pytest.approx(r_cpu, rel=1e-2)
 
 
 def test_training_runs_on_the_warp_backend(tmp_path):
