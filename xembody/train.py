@@ -40,6 +40,8 @@ class TrainConfig:
     torch_threads: int = field(1, "torch threads for the policy (small MLPs: 1 is fastest)")
     nproc: int = field(1, "processes (torch.distributed; --num-envs and threads are per process)")
     backend: str = field("cpu", "physics: cpu (MuJoCo threads), gpu (MuJoCo Warp on CUDA)")
+    base_policy: str = field("", "residual RL: export folder of a frozen base policy to correct")
+    residual_scale: float = field(0.2, "residual RL: bound of the correction (action units)")
 
     def __post_init__(self) -> None:
         for name in ("num_envs", "iterations"):
@@ -101,6 +103,9 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
         ppo_values = dict(entry.ppo)
         if cfg.learning_rate:
             ppo_values["learning_rate"] = cfg.learning_rate
+        if cfg.base_policy:
+            ppo_values["base_policy"] = str(Path(cfg.base_policy).resolve())
+            ppo_values["residual_scale"] = cfg.residual_scale
         ppo = PPOConfig(
             **ppo_values, num_steps_per_env=cfg.steps_per_env, save_interval=cfg.save_interval
         )
