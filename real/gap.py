@@ -9,8 +9,11 @@ robot's *readings* of its joints (with the proxy's sensor noise and bias); the t
 other sensors (IMU, velocimeter, end-effector frame) are read from the physics.
 
 Each control period the desired targets (what the task wrote into `ctrl`) go through the
-optional adapter, then to the robots. Joint tracking error: mean over the policy's joints
-and all periods of |q_true(t+1) - desired(t)| (rad), true positions without sensor error.
+optional adapter, then to the robots. With `predict=True` the policy is fed the adapter's
+prediction of the readings `adapter.delay` periods ahead instead (a Smith predictor), and
+the task's sensors are recomputed for that predicted joint state. Joint tracking error:
+mean over the policy's joints and all periods of |q_true(t+1) - desired(t)| (rad), true
+positions without sensor error.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class RobotSim(BatchedSim):
         self._q = np.zeros((n, self.nj))
         self._dq = np.zeros((n, self.nj))
         self._obs = (self._q, self._dq)  # what the policy sees of the joints
+        self._scratch: dict[int, mujoco.MjData] = {}
         self.error_sum, self.error_steps = 0.0, 0
         self.reset()
 
@@ -124,7 +128,14 @@ class RobotSim(BatchedSim):
             qvel = r.data.qvel.copy()
             qvel[r.dadr] = self._obs[1][i]
             self._qpos[i], self._qvel[i] = torch.from_numpy(qpos), torch.from_numpy(qvel)
-            self._sensor[i] = torch.from_numpy(r.data.sensordata.copy())
+            sensors = r.data.sensordata
+            if self.predict:  # sensors of the predicted state (exact for fixed bases)
+                d = self._scratch.setdefault(i, mujoco.MjData(r.model))
+                d.qpos[:], d.qvel[:], d.mocap_pos[:] = qpos, qvel, r.data.mocap_pos
+                d.ctrl[:] = r.data.ctrl
+                mujoco.mj_forward(r.model, d)
+                sensors = d.sensordata
+            self._sensor[i] = torch.from_numpy(sensors.copy())
             self._time[i] = r.data.time
 
     def reset(self, env_ids=None, qpos=None, qvel=None, mocap_pos=None) -> None:
