@@ -36,6 +36,9 @@ from xembody.real.dataset import Dataset, Feature
 from xembody.sim.env import BodyEnv
 
 Policy = Callable[[object], torch.Tensor]
+# The previous action is left out of the student's inputs: with it, cloning a smooth
+# teacher learns to repeat the last action (the copycat shortcut) instead of the task.
+EXCLUDED_TERMS = ("last_action",)
 
 
 @dataclass
@@ -59,7 +62,7 @@ class BodyBinding:
                 f"task {task.name!r} has {task.num_actions} actions for {len(names)} joints; "
                 "the joint-token student needs one action per joint"
             )
-        split = ObsSplit.from_layout(obs_layout(env), len(names))
+        split = ObsSplit.from_layout(obs_layout(env), len(names), EXCLUDED_TERMS)
         joint_index = torch.stack(
             [torch.arange(s.start, s.stop) for s in split.joint_slices], dim=1
         )
@@ -130,9 +133,14 @@ def make_student(binding: BodyBinding, **kwargs) -> JointTokenPolicy:
 
 
 # --- demonstrations ---------------------------------------------------------------------
-def record_demos(env: BodyEnv, teacher: Policy, path: Path, episodes: int) -> Dataset:
+def record_demos(
+    env: BodyEnv, teacher: Policy, path: Path, episodes: int, *, action_noise: float = 0.0
+) -> Dataset:
     """Roll `teacher` on `env` until `episodes` episodes ended; store each env's episode
-    (policy observation, teacher action, reward) in a zarr dataset at `path`."""
+    (policy observation, teacher action, reward) in a zarr dataset at `path`. With
+    `action_noise`, the env executes the teacher's action plus Gaussian noise of that
+    standard deviation while the clean action is recorded (noise injection: the demos then
+    show how to recover from the states a cloned policy's own errors lead to)."""
     obs_dim = int(env.get_observations()["policy"].shape[1])
     ds = Dataset.create(
         path,
@@ -158,7 +166,8 @@ def record_demos(env: BodyEnv, teacher: Policy, path: Path, episodes: int) -> Da
     with torch.inference_mode():
         while done_count < episodes:
             action = teacher(obs)
-            nxt, reward, dones, extras = env.step(action)
+            executed = action + action_noise * torch.randn_like(action) if action_noise else action
+            nxt, reward, dones, extras = env.step(executed)
             o, a, r = obs["policy"].numpy(), action.numpy(), reward.numpy()
             for i in range(n):
                 buffers[i].append((o[i], a[i], float(r[i])))

@@ -77,10 +77,15 @@ class ObsSplit:
     global_slices: tuple[slice, ...]
 
     @classmethod
-    def from_layout(cls, terms: Sequence[dict], num_joints: int) -> ObsSplit:
-        """Terms of frame "joint" or "action" with `num_joints` entries are per-joint."""
+    def from_layout(
+        cls, terms: Sequence[dict], num_joints: int, exclude: Sequence[str] = ()
+    ) -> ObsSplit:
+        """Terms of frame "joint" or "action" with `num_joints` entries are per-joint;
+        terms named in `exclude` are left out."""
         joint, glob = [], []
         for t in terms:
+            if t["name"] in exclude:
+                continue
             sl = slice(int(t["start"]), int(t["start"]) + int(t["size"]))
             per_joint = t.get("frame") in ("joint", "action") and int(t["size"]) == num_joints
             (joint if per_joint else glob).append(sl)

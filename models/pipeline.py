@@ -81,7 +81,13 @@ class Pipeline:
             if (path / "zarr.json").exists():
                 continue
             env = self.env(body, 32, seed=self.cfg.seed)
-            ds = record_demos(env, self.teacher_cls(env), path, self.cfg.demo_episodes)
+            ds = record_demos(
+                env,
+                self.teacher_cls(env),
+                path,
+                self.cfg.demo_episodes,
+                action_noise=self.cfg.demo_noise,
+            )
             ok = sum(bool(e["success"]) for e in ds.episodes)
             print(f"demos {body.stem}: {ds.num_episodes} episodes ({ok} successful), {path}")
             env.close()

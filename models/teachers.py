@@ -35,7 +35,7 @@ class ReachIKTeacher:
         rot_weight: float = 0.5,
         max_step: float = 0.2,
         iterations: int = 60,
-        rate: float = 0.05,
+        rate: float = 0.5,
     ) -> None:
         task = env.task
         if task.name != "reach":

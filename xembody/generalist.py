@@ -41,7 +41,8 @@ class GeneralistConfig:
         "link_length=0.30:0.36", "generator ranges for held-out bodies: name=lo:hi,..."
     )
     demo_episodes: int = field(64, "teacher episodes per training body")
-    bc_epochs: int = field(40, "behaviour-cloning epochs")
+    demo_noise: float = field(0.1, "action noise executed (not recorded) during demos")
+    bc_epochs: int = field(20, "behaviour-cloning epochs")
     specialist_iterations: int = field(150, "residual PPO iterations per body")
     specialist_envs: int = field(128, "envs per residual PPO run")
     residual_scale: float = field(0.5, "bound of the residual correction (action units)")
