@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
 # Reproduces the exported policies the ROS 2 closed-loop tests run (tests/assets/policies/<task>/).
-# EXPORT_ONLY=1 re-exports existing runs. One training at a time; about 20 minutes on 2 CPU cores. Usage: bash tests/assets/make_policies.sh [task ...]
+# Usage: bash tests/assets/make_policies.sh [task ...]   (EXPORT_ONLY=1: re-export existing runs)
+# One training at a time; about 30 minutes on 2 CPU cores for all four.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 XEMBODY=${XEMBODY:-.venv/bin/xembody}
 OUT=tests/assets/policies
 ROOT=${RUNS:-runs/ros-assets}
 tasks=("$@")
-[ ${#tasks[@]} -eq 0 ] && tasks=(navigate reach velocity)
+[ ${#tasks[@]} -eq 0 ] && tasks=(navigate reach velocity reach-latency)
 for task in "${tasks[@]}"; do
   case "$task" in
     navigate) args=(--task navigate --body wheeled --body-seed 1 --num-envs 128 --iterations 100) ;;
     reach) args=(--task reach --body arm --num-envs 256 --iterations 3000 --max-minutes 9.5) ;;
+    reach-latency) args=() ;;  # reach trained with 0-1 control steps of action latency (below)
     velocity) args=(--task velocity --body quadruped --num-envs 256 --iterations 500) ;;
-    *) echo "unknown task $task (expected navigate, reach or velocity)" >&2; exit 2 ;;
+    *) echo "unknown task $task (expected navigate, reach, velocity or reach-latency)" >&2; exit 2 ;;
   esac
-  [ -n "${EXPORT_ONLY:-}" ] || "$XEMBODY" train "${args[@]}" --log-root "$ROOT" --run-name "$task"
+  if [ -z "${EXPORT_ONLY:-}" ] && [ "$task" = reach-latency ]; then
+    # a ROS graph adds a few ms between a state and its command: train for 0-20 ms of it
+    "$(dirname "$XEMBODY")/python" - "$ROOT" <<'PY'
+import sys
+from xembody.sim.tasks.base import RandomizationCfg
+from xembody.train import TrainConfig, train
+cfg = TrainConfig(task="reach", body="arm", num_envs=256, iterations=3000, max_minutes=9.5,
+                  log_root=sys.argv[1], run_name="reach-latency")
+train(cfg, {"randomization": RandomizationCfg(action_latency=(0, 1))})
+PY
+  elif [ -z "${EXPORT_ONLY:-}" ]; then
+    "$XEMBODY" train "${args[@]}" --log-root "$ROOT" --run-name "$task"
+  fi
   rm -rf "${OUT:?}/$task"
-  run=$(ls -d "$ROOT/$task"-*/"$task" | head -1)   # runs/<task>-<body>/<run name>
+  run=$(ls -d "$ROOT"/*/"$task" | head -1)   # runs/<task>-<body>/<run name>
   "$XEMBODY" export --checkpoint "$run" --out "$OUT/$task"
 done
