@@ -266,5 +266,9 @@ def test_data_cli_info_plot_and_replay(tmp_path, capsys):
     assert main(["data", "replay", str(out), "--out", str(strip), "--fps", "25",
                  "--width", "64", "--height", "48"]) == 0  # fmt: skip
     assert "largest joint difference" in capsys.readouterr().out and strip.is_file()
+    # the recorded end-effector path, retargeted to another generated arm
+    assert main(["data", "retarget", str(out), "--to", "arm", "--to-seed", "2"]) == 0
+    moved = json.loads(capsys.readouterr().out)
+    assert moved["to"] == "arm_s2" and moved["steps"] == 13 and moved["pos_error_max_m"] < 0.01
     assert main(["data", "replay", str(out), "--episode", "5"]) == 2
     assert "has 1 episodes" in capsys.readouterr().err

@@ -16,6 +16,7 @@ VERBS = {
     "launch": "xembody.launch",
     "teleop": "xembody.teleop",
     "data": "xembody.data",
+    "train-bc": "xembody.train_bc",
     "collect": "xembody.collect",
     "dynamics": "xembody.dynamics",
 }

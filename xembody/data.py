@@ -40,6 +40,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     plot.add_argument("--out", default="plot.png", help="PNG to write (default: plot.png)")
     plot.set_defaults(run=run_plot)
 
+    ret = verbs.add_parser("retarget", help="retarget an episode's end-effector path to a body")
+    ret.add_argument("path", help="dataset folder (.zarr)")
+    ret.add_argument("--episode", type=int, default=0, help="episode index (default: 0)")
+    ret.add_argument("--to", default="arm", help="body class or MJCF file (default: arm)")
+    ret.add_argument("--to-seed", type=int, default=1, help="seed of a sampled body")
+    ret.add_argument("--arm", default="", help="humanoid arm: left or right")
+    ret.add_argument("--rot", action=argparse.BooleanOptionalAction, default=True,
+                     help="follow the orientations too (default: yes; humanoids: no)")  # fmt: skip
+    ret.set_defaults(run=run_retarget)
+
 
 def _open(path: str):
     from xembody.real.dataset import Dataset
@@ -139,6 +149,37 @@ def run_plot(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     image.save(out)
     print(f"episode {index}: {', '.join(args.keys)} over {len(ep[args.keys[0]])} frames -> {out}")
+    return 0
+
+
+def run_retarget(args: argparse.Namespace) -> int:
+    """The episode's commanded end-effector path (ee_target_*), recorded on the dataset's
+    body, mapped into the other body's workspace and solved there; prints the errors."""
+    from xembody.models.run import resolve_body
+    from xembody.real.retarget import ArmIK, map_workspace, retarget_trajectory
+    from xembody.real.teleop.session import embodiment_from_meta
+
+    ds = _open(args.path)
+    index = _episode_index(ds, args.episode)
+    for key in ("ee_target_pos", "ee_target_quat"):
+        if key not in ds.features:
+            raise ValueError(f"{ds.path}: no {key!r} feature; nothing to retarget")
+    ep = ds.episode(index)
+    src = ArmIK.for_body(embodiment_from_meta(ds.meta))
+    dst_body = resolve_body(args.to, args.to_seed)
+    dst = ArmIK.for_body(dst_body, args.arm)
+    rot = None
+    if args.rot and dst.cfg.rot_weight > 0:
+        import mujoco
+
+        rot = np.zeros((len(ep["ee_target_quat"]), 9))
+        for t, q in enumerate(ep["ee_target_quat"].astype(float)):
+            mujoco.mju_quat2Mat(rot[t], q)
+        rot = rot.reshape(-1, 3, 3)
+    out = retarget_trajectory(dst, map_workspace(ep["ee_target_pos"], src, dst), rot)
+    result = {"episode": index, "from": src.emb.name, "to": dst_body.name,
+              "joints": list(out.joint_names), **out.summary()}  # fmt: skip
+    print(json.dumps(result))
     return 0
 
 

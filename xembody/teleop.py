@@ -3,7 +3,8 @@ episodes into a zarr dataset (see docs/TELEOP.md and docs/DATASET.md).
 
     xembody teleop --body arm --device keyboard --out demos.zarr
     xembody teleop --device browser --port 8765          # then open http://127.0.0.1:8765/
-    xembody teleop --device teacher --episodes 100 --no-realtime --seconds 0   # scripted demos
+    xembody teleop --device teacher --episodes 100 --no-realtime --seconds 0 --randomize \
+        --ik-iterations 2 --ik-max-step 0.1 --ik-from-measured --out demos.zarr   # BC demos
     xembody teleop --list-devices
 
 An existing --out is opened for appending (resume). On a robot, record through the ROS 2
@@ -34,6 +35,9 @@ class TeleopConfig:
     width: int = field(160, "camera image width")
     height: int = field(120, "camera image height")
     port: int = field(8765, "port of the browser device (localhost)")
+    ik_iterations: int = field(30, "IK iterations per control step (2 for BC demonstrations)")
+    ik_max_step: float = field(0.3, "largest joint change per IK iteration, rad")
+    ik_from_measured: bool = field(False, "start IK from the measured joints (BC demonstrations)")
     seed: int = field(0, "seed of the task's episodes")
 
     def __post_init__(self) -> None:
@@ -75,6 +79,8 @@ def run(cfg: TeleopConfig) -> dict:
         task=cfg.task, episodes=cfg.episodes, episode_seconds=cfg.seconds,
         realtime=cfg.realtime, randomize=cfg.randomize, cameras=tuple(cfg.cameras),
         width=cfg.width, height=cfg.height, seed=cfg.seed,
+        ik_iterations=cfg.ik_iterations, ik_max_step=cfg.ik_max_step,
+        ik_from_measured=cfg.ik_from_measured,
     )  # fmt: skip
     device.connect()  # a missing device fails here with one line naming what was looked for
     try:

@@ -52,6 +52,9 @@ class SessionConfig:
     width: int = 160
     height: int = 120
     max_lead: float = 0.1  # m, largest distance of the twist-driven target from the hand
+    ik_iterations: int = 30  # DLS iterations per control step (few: joint targets walk)
+    ik_max_step: float = 0.3  # rad, largest joint change per IK iteration
+    ik_from_measured: bool = False  # start IK from the measured joints (else the last target)
     seed: int = 0
     save_failures: bool = True  # keep time-out episodes that did not succeed
 
@@ -60,6 +63,11 @@ class SessionConfig:
             raise ValueError("episodes, max_steps and episode_seconds must be >= 0")
         if self.max_lead <= 0:
             raise ValueError(f"max_lead={self.max_lead}, expected > 0 (m)")
+        if self.ik_iterations < 1 or self.ik_max_step <= 0:
+            raise ValueError(
+                f"ik_iterations={self.ik_iterations}, ik_max_step={self.ik_max_step}: "
+                "expected >= 1 and > 0"
+            )
 
 
 def embodiment_from_meta(meta: dict[str, Any]) -> Embodiment:
@@ -91,7 +99,8 @@ class TeleopSession:
             tasks.make_task(cfg.task, emb, task_cfg), 1, seed=cfg.seed, num_threads=1
         )
         task = self.env.task
-        self.ik = ArmIK.for_body(emb, cfg=IKConfig(restarts=0, max_iters=30))
+        ik_cfg = IKConfig(restarts=0, max_iters=cfg.ik_iterations, max_step=cfg.ik_max_step)
+        self.ik = ArmIK.for_body(emb, cfg=ik_cfg)
         missing = set(task.joint_names) - set(self.ik.joint_names)
         if missing:
             raise ValueError(f"task joints {sorted(missing)} are not on the IK chain of {emb.name}")
@@ -246,7 +255,8 @@ class TeleopSession:
             self.target_rot = delta.reshape(3, 3) @ self.target_rot
 
     def _action(self) -> np.ndarray:
-        res = self.ik.solve(self.target_pos, self.target_rot, q0=self.q_des)
+        start = self._q_chain() if self.cfg.ik_from_measured else self.q_des
+        res = self.ik.solve(self.target_pos, self.target_rot, q0=start)
         self.q_des = res.q
         task = self.env.task
         q = (res.q + self._sag(res.q))[self._ik_index]
