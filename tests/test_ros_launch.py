@@ -1,6 +1,7 @@
 """The launch side of the ROS 2 graph: parameter files that only set declared parameters,
 real ROS 2 launch files for every body class, the colcon workspace, and `xembody launch`
-bringing the mobile-base graph up from its parameter file until the base reaches the goal."""
+bringing the mobile-base graph up from its parameter file until the base reaches the goal,
+recording the drive."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import yaml
 from nav_msgs.msg import Odometry
 from rosgraph import Graph
 
+from xembody.real.dataset import Dataset
 from xembody.real.ros.common import SENSOR_QOS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +93,7 @@ def test_xembody_launch_runs_the_mobile_base_graph_from_its_parameter_file(tmp_p
     with Graph(tmp_path) as g:
         proc = subprocess.Popen(
             [sys.executable, "-m", "xembody.cli", "launch", "mobile_base", "--log-dir",
-             str(tmp_path / "logs"), "--duration", "60"],
+             str(tmp_path / "logs"), "--duration", "60", "--record", str(tmp_path / "b.zarr")],
             env=g.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         try:
@@ -112,7 +114,11 @@ def test_xembody_launch_runs_the_mobile_base_graph_from_its_parameter_file(tmp_p
             output = proc.communicate(timeout=30)[0]
     assert proc.returncode == 0, output
     pids = [int(x) for x in re.findall(r"pid (\d+)", output)]
-    assert len(pids) == 3 and "all nodes stopped" in output
+    assert len(pids) == 4 and "all nodes stopped" in output
+    ds = Dataset.open(tmp_path / "b.zarr")  # Ctrl-C committed the recorder's episode
+    assert ds.num_episodes == 1 and ds.episodes[0]["complete"] is False
+    pose = ds.read("base_pose")
+    assert np.hypot(*(goal - pose[-1, :2])) < 0.5 < np.hypot(*(goal - pose[0, :2]))
     for pid in pids:  # no orphans
         assert (
             not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()

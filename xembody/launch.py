@@ -67,8 +67,12 @@ def _run_cli(args: argparse.Namespace) -> int:
     return launch(from_args(LaunchConfig, args))
 
 
-def node_commands(cfg: LaunchConfig) -> dict[str, list[str]]:
-    """{node name: command line} of the graph."""
+def node_commands(cfg: LaunchConfig, overrides: Path) -> dict[str, list[str]]:
+    """{node name: command line} of the graph; writes the command-line choices (policy,
+    dataset) to the parameter file `overrides`, read after the class's file so they win
+    (a plain `-p` is weaker than a node's own section in a parameter file)."""
+    import yaml
+
     params = Path(cfg.params) if cfg.params else CONFIG / f"{CLASSES[cfg.body_class]}.yaml"
     nodes = (
         (["sim_robot"] if cfg.sim else [])
@@ -81,14 +85,15 @@ def node_commands(cfg: LaunchConfig) -> dict[str, list[str]]:
             f"{params} names no policy: pass --policy DIR (train one with `xembody train`, "
             "then `xembody export`)"
         )
-    commands = {}
-    for node in nodes:
-        cmd = [sys.executable, "-m", f"xembody.real.ros.{node}", "--ros-args"]
-        cmd += ["--params-file", str(params), "-p", f"policy:={policy}"]
-        if node == "recorder":
-            cmd += ["-p", f"dataset:={cfg.record}"]
-        commands[node] = cmd
-    return commands
+    chosen = {n: {"ros__parameters": {"policy": str(policy)}} for n in nodes}
+    if cfg.record:
+        chosen["recorder"]["ros__parameters"]["dataset"] = cfg.record
+    overrides.write_text(yaml.safe_dump(chosen))
+    return {
+        node: [sys.executable, "-m", f"xembody.real.ros.{node}", "--ros-args",
+               "--params-file", str(params), "--params-file", str(overrides)]
+        for node in nodes
+    }  # fmt: skip
 
 
 def _policy_from(params: Path) -> str:
@@ -105,9 +110,9 @@ def _policy_from(params: Path) -> str:
 
 def launch(cfg: LaunchConfig) -> int:
     """Run the graph until Ctrl-C, `duration` or a node's death; 0 on a clean stop."""
-    commands = node_commands(cfg)
     logs = Path(cfg.log_dir)
     logs.mkdir(parents=True, exist_ok=True)
+    commands = node_commands(cfg, logs / "overrides.yaml")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs: dict[str, subprocess.Popen] = {}
     print(f"xembody launch {cfg.body_class}: ROS_DOMAIN_ID={env.get('ROS_DOMAIN_ID', '0')}")
