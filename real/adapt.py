@@ -41,7 +41,7 @@ class AdaptConfig:
     smooth: float = field(0.2, "weight of the squared change from the previous command")
     max_step: float = field(0.5, "largest change per Gauss-Newton step (joint scales)")
     extrapolate: float = field(1.3, "weight of the last target change in predicting the next")
-    max_offset: float = field(0.4, "largest |command - desired| per joint (rad)")
+    max_offset: float = field(0.1, "largest |command - desired| per joint (rad)")
 
     def __post_init__(self) -> None:
         for name in ("horizon", "iters"):
