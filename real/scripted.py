@@ -16,7 +16,8 @@ ik_from_measured=True, ik_iterations=2, ik_max_step=0.1)`, `xembody teleop
 --ik-from-measured --ik-iterations 2 --ik-max-step 0.1`): each joint target is then the
 measured joints plus a bounded DLS step toward the goal, a local function of what the
 reach observation holds (joint angles, pose error), and mistakes are corrected through the
-measured state instead of piling up.
+measured state instead of piling up. Add `action_noise=0.3` (executed, not recorded: DART)
+so the demonstrations also show recoveries; docs/TELEOP.md has the measured effect.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class ReachTeacher(Device):
     name = "teacher"
 
     def __init__(
-        self, ki: float = 2.0, max_correction: float = 0.1, dt: float = 0.02, gain: float = 2.0
+        self, ki: float = 2.0, max_correction: float = 0.1, dt: float = 0.02, gain: float = 0.0
     ):
         if ki < 0 or max_correction < 0 or dt <= 0 or gain < 0:
             raise ValueError(

@@ -14,10 +14,11 @@ from xembody.real.teleop.session import SessionConfig, TeleopSession
 from xembody.sim import bodies
 
 
-def collect(path, episodes: int, *, seed: int = 0, randomize: bool = True) -> Dataset:
-    """Scripted reach demonstrations: the teacher device through the teleop session."""
+def collect(path, episodes: int, *, seed: int = 0, noise: float = 0.3) -> Dataset:
+    """Scripted reach demonstrations: the teacher device through the teleop session, under
+    the task's randomisation, executed with action noise (the clean labels are recorded)."""
     cfg = SessionConfig(
-        episodes=episodes, realtime=False, randomize=randomize, seed=seed,
+        episodes=episodes, realtime=False, randomize=True, seed=seed, action_noise=noise,
         ik_iterations=2, ik_max_step=0.1, ik_from_measured=True,
     )  # fmt: skip
     TeleopSession(bodies.sample("arm", seed=0), make("teacher"), path, cfg).run()
@@ -42,7 +43,7 @@ def test_bc_run_folder_loads_in_eval_and_export_like_a_ppo_run(tmp_path):
     from xembody.models.exported import ExportedPolicy
     from xembody.models.run import Run, make_env
 
-    ds = collect(tmp_path / "demos.zarr", 4)
+    ds = collect(tmp_path / "demos.zarr", 4, noise=0.0)
     assert ds.num_episodes == 4 and ds.meta["device"] == "teacher"
     cfg = BCConfig(data=str(tmp_path / "demos.zarr"), epochs=30, batch_size=64,
                    log_root=str(tmp_path / "runs"),
@@ -89,12 +90,14 @@ def test_bc_refuses_datasets_without_obs_and_action(tmp_path):
 
 @pytest.mark.slow
 def test_bc_on_scripted_demos_reaches_60_percent_on_arm_reaching(tmp_path):
-    """~4-8 min on 2 cores: 100 teacher episodes, BC, `xembody eval` over 100 episodes."""
+    """~5 min on 2 cores: 100 noisy-execution teacher episodes, BC, `xembody eval` (the
+    training randomisation) over 100 episodes. Measured: 69% [59, 77] (eval seed 1)."""
     from xembody.evaluate import EvalConfig, evaluate
 
-    ds = collect(tmp_path / "demos.zarr", 100)
-    teacher = np.mean([e["success"] for e in ds.episodes])
-    assert teacher > 0.9  # the demonstrations are good
-    folder = train_bc(BCConfig(data=str(tmp_path / "demos.zarr"), log_root=str(tmp_path)))
+    clean = collect(tmp_path / "clean.zarr", 10, seed=1, noise=0.0)
+    assert np.mean([e["success"] for e in clean.episodes]) >= 0.9  # the teacher itself
+    collect(tmp_path / "demos.zarr", 100)
+    cfg = BCConfig(data=str(tmp_path / "demos.zarr"), only_success=False, log_root=str(tmp_path))
+    folder = train_bc(cfg)
     result = evaluate(EvalConfig(checkpoint=str(folder), episodes=100, seed=7))
     assert result["success_rate"]["mean"] >= 0.6, result["success_rate"]

@@ -4,7 +4,8 @@ episodes into a zarr dataset (see docs/TELEOP.md and docs/DATASET.md).
     xembody teleop --body arm --device keyboard --out demos.zarr
     xembody teleop --device browser --port 8765          # then open http://127.0.0.1:8765/
     xembody teleop --device teacher --episodes 100 --no-realtime --seconds 0 --randomize \
-        --ik-iterations 2 --ik-max-step 0.1 --ik-from-measured --out demos.zarr   # BC demos
+        --ik-iterations 2 --ik-max-step 0.1 --ik-from-measured --action-noise 0.3 \
+        --out demos.zarr                                   # BC demos (train-bc --no-only-success)
     xembody teleop --list-devices
 
 An existing --out is opened for appending (resume). On a robot, record through the ROS 2
@@ -38,6 +39,7 @@ class TeleopConfig:
     ik_iterations: int = field(30, "IK iterations per control step (2 for BC demonstrations)")
     ik_max_step: float = field(0.3, "largest joint change per IK iteration, rad")
     ik_from_measured: bool = field(False, "start IK from the measured joints (BC demonstrations)")
+    action_noise: float = field(0.0, "std of noise on the executed (not recorded) action")
     seed: int = field(0, "seed of the task's episodes")
 
     def __post_init__(self) -> None:
@@ -80,7 +82,7 @@ def run(cfg: TeleopConfig) -> dict:
         realtime=cfg.realtime, randomize=cfg.randomize, cameras=tuple(cfg.cameras),
         width=cfg.width, height=cfg.height, seed=cfg.seed,
         ik_iterations=cfg.ik_iterations, ik_max_step=cfg.ik_max_step,
-        ik_from_measured=cfg.ik_from_measured,
+        ik_from_measured=cfg.ik_from_measured, action_noise=cfg.action_noise,
     )  # fmt: skip
     device.connect()  # a missing device fails here with one line naming what was looked for
     try:

@@ -55,12 +55,16 @@ class SessionConfig:
     ik_iterations: int = 30  # DLS iterations per control step (few: joint targets walk)
     ik_max_step: float = 0.3  # rad, largest joint change per IK iteration
     ik_from_measured: bool = False  # start IK from the measured joints (else the last target)
+    action_noise: float = 0.0  # std (action units) added to the executed action, not the
+    # recorded one: demonstrations that show recoveries from perturbed states (DART)
     seed: int = 0
     save_failures: bool = True  # keep time-out episodes that did not succeed
 
     def __post_init__(self) -> None:
         if self.episodes < 0 or self.max_steps < 0 or self.episode_seconds < 0:
             raise ValueError("episodes, max_steps and episode_seconds must be >= 0")
+        if self.action_noise < 0:
+            raise ValueError(f"action_noise={self.action_noise}, expected >= 0")
         if self.max_lead <= 0:
             raise ValueError(f"max_lead={self.max_lead}, expected > 0 (m)")
         if self.ik_iterations < 1 or self.ik_max_step <= 0:
@@ -84,7 +88,13 @@ def embodiment_from_meta(meta: dict[str, Any]) -> Embodiment:
 class TeleopSession:
     """Run `device` on body `emb` (an arm) in the task's env and record to `out`."""
 
-    def __init__(self, emb: Embodiment, device: Device, out: str | Path, cfg: SessionConfig):
+    def __init__(
+        self, emb: Embodiment, device: Device, out: str | Path, cfg: SessionConfig,
+        executor=None,
+    ):  # fmt: skip
+        """`executor(obs (1, obs_dim) tensor) -> (1, num_actions)`, when given, chooses the
+        actions the env executes (a learner's, for DAgger); the device's are recorded."""
+        self.executor = executor
         from xembody.sim import tasks
         from xembody.sim.env import BodyEnv
         from xembody.sim.tasks.base import RandomizationCfg
@@ -115,6 +125,7 @@ class TeleopSession:
         act = [emb.joint_names.index(n) for n in self.ik.joint_names]  # actuator i: joints[i]
         self._chain_kp = m.actuator_gainprm[act, 0].copy()
         self._renderer = None
+        self._rng = np.random.default_rng(cfg.seed + 1)
         features = self.features()
         path = Path(out)
         meta = {
@@ -155,7 +166,8 @@ class TeleopSession:
     def run(self) -> dict[str, Any]:
         cfg, env, task = self.cfg, self.env, self.env.task
         dt = 1.0 / self.task_cfg.control_hz
-        obs = env.get_observations()["policy"]
+        obs_full = env.get_observations()
+        obs = obs_full["policy"]
         self._new_episode()
         t_next = time.monotonic()
         try:
@@ -170,8 +182,14 @@ class TeleopSession:
                 self._move_target(cmd, ee_pos, ee_rot, dt)
                 action = self._action()
                 frame = self._frame(obs[0], action, ee_pos, ee_rot, cmd)
-                obs_td, _, dones, extras = env.step(torch.from_numpy(action)[None])
-                obs = obs_td["policy"]
+                executed = action
+                if self.executor is not None:
+                    with torch.no_grad():
+                        executed = self.executor(obs_full)[0].numpy().astype(np.float32)
+                if cfg.action_noise:
+                    executed = action + self._rng.normal(0, cfg.action_noise, action.shape)
+                obs_td, _, dones, extras = env.step(torch.from_numpy(executed).float()[None])
+                obs_full, obs = obs_td, obs_td["policy"]
                 self.recorder.add_frame(frame)
                 self.steps += 1
                 self.t += dt
@@ -184,7 +202,8 @@ class TeleopSession:
                     self._end(keep=ok or cfg.save_failures, success=ok, reason="time_out")
                 elif cmd.events & {"save", "discard"}:
                     ok = bool(env.episode_success[0])
-                    obs = env.reset()["policy"]
+                    obs_full = env.reset()
+                    obs = obs_full["policy"]
                     self._end(keep="save" in cmd.events, success=ok, reason="operator")
                 if cfg.episodes and self.saved >= cfg.episodes:
                     break
