@@ -242,3 +242,20 @@ def test_scripted_device_session_records_the_expected_dataset(tmp_path):
     )
     # the second episode starts from the home pose again (reset after the discard)
     np.testing.assert_allclose(ep1["joint_pos"][0], ep0["joint_pos"][0], atol=1e-6)
+
+
+def test_executor_runs_the_learner_while_the_device_labels_are_recorded(tmp_path):
+    """DAgger-style collection: the env executes the executor's actions (here: hold the
+    default pose), the dataset records what the teacher would have done."""
+    import torch
+
+    emb = bodies.sample("arm", seed=0)
+    cfg = SessionConfig(realtime=False, episode_seconds=0.5, episodes=1, ik_from_measured=True)
+    hold = lambda obs: torch.zeros(1, len(emb.joint_names) - 1)  # noqa: E731
+    TeleopSession(emb, teleop.make("teacher"), tmp_path / "d.zarr", cfg, executor=hold).run()
+    ep = Dataset.open(tmp_path / "d.zarr").episode(0)
+    assert len(ep["action"]) == 25
+    assert np.abs(ep["action"]).max() > 0.1  # the teacher's labels move toward the target
+    # ... but the arm was held: its joints stayed near the default pose
+    default = np.array([j.default for j in emb.joints])
+    assert np.abs(ep["joint_pos"][:, :-1] - default[:-1]).max() < 0.05
