@@ -19,6 +19,7 @@ VERBS = {
     "train-bc": "xembody.train_bc",
     "collect": "xembody.collect",
     "dynamics": "xembody.dynamics",
+    "generalist": "xembody.generalist",
 }
 
 

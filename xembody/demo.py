@@ -5,7 +5,13 @@
    over all bodies), print a table and save a picture;
 3. training: PPO on the arm reaching task for a short budget, evaluated against the
    untrained policy (the same episodes);
-4. export: ONNX + TorchScript + contract, checked by the robot-side loader.
+4. export: ONNX + TorchScript + contract, checked by the robot-side loader;
+5. one policy for two bodies: IK-teacher demonstrations on two arms with different joint
+   counts, stored as zarr datasets, cloned into one joint-token student;
+6. the reality gap: the real-proxy robot, a joint-wise dynamics model fit on its data,
+   and action adaptation;
+7. ROS 2: the mobile-base graph (sim robot, safety, policy, recorder) as separate
+   processes over DDS, its recording read back.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import mujoco
 import numpy as np
 import torch
 
+from xembody import demo_stages
 from xembody.config import add_arguments, field, from_args, save_config
 from xembody.sim import bodies as body_registry
 from xembody.sim.bodies.embodiment import Embodiment
@@ -39,6 +46,9 @@ class DemoConfig:
     picture: bool = field(True, "render a picture of the bodies")
     train_iterations: int = field(100, "PPO iterations of the reaching demo (0: skip training)")
     train_envs: int = field(128, "envs of the reaching demo")
+    student_epochs: int = field(30, "cloning epochs of the two-arm student (0: skip)")
+    gap: bool = field(True, "run the reality-gap stage (proxy, dynamics model, adaptation)")
+    ros_seconds: float = field(12.0, "seconds of the ROS 2 graph (0: skip)")
 
     def __post_init__(self) -> None:
         for name in ("envs_per_body", "seconds", "control_hz"):
@@ -90,7 +100,7 @@ def run(cfg: DemoConfig) -> int:
     for b in bodies:
         b.write(out / f"{b.name}.xml")
     print(
-        f"[1/5] sampled {len(bodies)} bodies (seed {cfg.seed}) in {time.perf_counter() - t0:.1f} s"
+        f"[1/8] sampled {len(bodies)} bodies (seed {cfg.seed}) in {time.perf_counter() - t0:.1f} s"
     )
 
     multi = MultiBodySim(models, cfg.envs_per_body, num_threads=cfg.threads or None)
@@ -113,7 +123,7 @@ def run(cfg: DemoConfig) -> int:
         s * g.num_envs for s, g in zip(substeps, multi.groups, strict=True)
     )
     print(
-        f"[2/5] simulated {multi.num_envs} envs x {cfg.seconds:.1f} s in {wall:.2f} s wall "
+        f"[2/8] simulated {multi.num_envs} envs x {cfg.seconds:.1f} s in {wall:.2f} s wall "
         f"({physics_steps / wall:,.0f} physics steps/s, {multi.groups[0].num_threads} threads)"
     )
 
@@ -151,7 +161,7 @@ def run(cfg: DemoConfig) -> int:
             images.append(render_model(m, d, width=480, height=360))
         grid = render_grid(images, [f"{b.name} ({b.num_actions} joints)" for b in bodies], cols=2)
         path = save_png(grid, out / "bodies.png")
-        print(f"[3/5] picture of the bodies after {cfg.seconds:.1f} s -> {path}")
+        print(f"[3/8] picture of the bodies after {cfg.seconds:.1f} s -> {path}")
     diverged = sum(r[-1] for r in rows)
     multi.close()
     summary = [
@@ -160,6 +170,12 @@ def run(cfg: DemoConfig) -> int:
     ]
     if cfg.train_iterations:
         summary += train_and_export(cfg, out)
+    if cfg.student_epochs:
+        print("[6/8] one student for two arms: IK-teacher demos -> zarr -> behaviour cloning")
+        summary += demo_stages.cross_embodiment(out, cfg.seed, cfg.student_epochs)
+    if cfg.ros_seconds:
+        print(f"[8/8] ROS 2 graph of the mobile base for {cfg.ros_seconds:g} s (xembody launch)")
+        summary += demo_stages.ros_graph(out, cfg.ros_seconds)
     print("\nSummary:")
     for line in summary:
         print(f"  - {line}")
@@ -176,7 +192,7 @@ def train_and_export(cfg: DemoConfig, out: Path) -> list[str]:
     from xembody.train import TrainConfig, train
 
     print(
-        f"[4/5] training reach on an arm: {cfg.train_envs} envs x {cfg.train_iterations} iterations"
+        f"[4/8] training reach on an arm: {cfg.train_envs} envs x {cfg.train_iterations} iterations"
     )
     t0 = time.perf_counter()
     with _quiet():
@@ -201,7 +217,7 @@ def train_and_export(cfg: DemoConfig, out: Path) -> list[str]:
     with _quiet():
         export_policy(ckpt, out / "policy")
     exported = ExportedPolicy.load(out / "policy")
-    print(f"[5/5] exported {ckpt.name} -> {out / 'policy'} (ONNX, TorchScript, policy.json)")
+    print(f"[5/8] exported {ckpt.name} -> {out / 'policy'} (ONNX, TorchScript, policy.json)")
     return [
         f"reach: {cfg.train_iterations} PPO iterations in {minutes:.1f} min; mean position error "
         f"{err['zero']:.3f} m untrained -> {err['trained']:.3f} m trained "
