@@ -110,6 +110,7 @@ def test_adaptation_reduces_tracking_error(data, model):
 def test_adapter_estimates_the_proxy_latency(tmp_path):
     """With 5 minutes of data the model shows the default proxy's 2-period latency (with 1
     minute and a CI-sized fit the estimate is not reliable: 0 or 1 were seen)."""
+    torch.set_num_threads(1)  # faster than contending threads on a shared CPU
     collect(RobotConfig(body="arm"), CollectConfig(minutes=5.0), tmp_path / "d.zarr")
     model = fit("jointwise", ARM, load_frames(tmp_path / "d.zarr")[0], DynamicsConfig(steps=2000))
     s = RobotConfig(body="arm").make().reset()
