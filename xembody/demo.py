@@ -47,7 +47,7 @@ class DemoConfig:
     train_iterations: int = field(100, "PPO iterations of the reaching demo (0: skip training)")
     train_envs: int = field(128, "envs of the reaching demo")
     student_epochs: int = field(30, "cloning epochs of the two-arm student (0: skip)")
-    gap: bool = field(True, "run the reality-gap stage (proxy, dynamics model, adaptation)")
+    gap_minutes: float = field(1.0, "minutes of proxy data for the reality-gap stage (0: skip)")
     ros_seconds: float = field(12.0, "seconds of the ROS 2 graph (0: skip)")
 
     def __post_init__(self) -> None:
@@ -173,6 +173,9 @@ def run(cfg: DemoConfig) -> int:
     if cfg.student_epochs:
         print("[6/8] one student for two arms: IK-teacher demos -> zarr -> behaviour cloning")
         summary += demo_stages.cross_embodiment(out, cfg.seed, cfg.student_epochs)
+    if cfg.gap_minutes:
+        print("[7/8] reality gap: real-proxy arm data -> joint-wise dynamics -> adaptation")
+        summary += demo_stages.reality_gap(out, cfg.seed, cfg.gap_minutes)
     if cfg.ros_seconds:
         print(f"[8/8] ROS 2 graph of the mobile base for {cfg.ros_seconds:g} s (xembody launch)")
         summary += demo_stages.ros_graph(out, cfg.ros_seconds)
