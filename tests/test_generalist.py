@@ -33,7 +33,7 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path, capsys):
     out = tmp_path / "g"
     args = [
         "--out", str(out), "--train-bodies", "0,1", "--heldout-bodies", "100",
-        "--demo-episodes", "8", "--bc-epochs", "2", "--specialist-iterations", "2",
+        "--demo-episodes", "8", "--demo-noise", "0", "--bc-epochs", "2", "--specialist-iterations", "2",
         "--specialist-envs", "16", "--dagger-iterations", "2", "--dagger-envs", "8",
         "--eval-episodes", "4", "--json",
     ]  # fmt: skip
