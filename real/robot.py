@@ -255,7 +255,8 @@ class SimRobot(Robot):
             setattr(s, name, d.sensordata[adr : adr + dim].copy())
         if self._base is not None:
             vel = np.zeros(6)
-            mujoco.mj_objectVelocity(m, d, mujoco.mjtObj.mjOBJ_BODY, self._base, vel, 1)
+            # the base body's own frame (XBODY), not its principal inertia axes (BODY)
+            mujoco.mj_objectVelocity(m, d, mujoco.mjtObj.mjOBJ_XBODY, self._base, vel, 1)
             s.base_pos = d.xpos[self._base].copy()
             s.base_quat = d.xquat[self._base].copy()
             s.base_ang_vel, s.base_lin_vel = vel[:3].copy(), vel[3:].copy()

@@ -172,22 +172,9 @@ class SimRobotNode(Node):
             except ValueError as err:
                 self.reporter.reject("cmd_vel", str(err))
         state = self.robot.step()
-        if state.base_pos is not None:
-            state.base_ang_vel, state.base_lin_vel = self._base_velocity()
         self.ticks += 1
         if self.streaming and self.ticks % self.publish_every == 0:
             self.publish(state)
-
-    def _base_velocity(self) -> tuple[np.ndarray, np.ndarray]:
-        """(angular, linear) velocity of the base body's frame, in that frame (odometry's
-        twist convention). SimRobot.read() reports them in the body's inertial frame
-        (mjOBJ_BODY), whose axes differ from the base frame's on some bodies."""
-        vel = np.zeros(6)
-        body = self.robot.model.body(self.emb.sensors.base_body).id
-        mujoco.mj_objectVelocity(
-            self.robot.model, self.robot.data, mujoco.mjtObj.mjOBJ_XBODY, body, vel, 1
-        )
-        return vel[:3], vel[3:]
 
     def publish(self, s: RobotState) -> None:
         # stamps advance with the simulation (start time + simulated time): a policy counts
