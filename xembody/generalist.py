@@ -101,6 +101,7 @@ def run(stage: str, cfg: GeneralistConfig) -> int:
     if stage == "run":
         pipe.run_all()
     results = pipe.evaluate()
+    (Path(cfg.out) / "results.json").write_text(json.dumps(results, indent=2))
     print(pipeline.table(results))
     if cfg.json:
         print(json.dumps(results, indent=2))
