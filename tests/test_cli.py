@@ -79,6 +79,10 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
             "3",
             "--train-envs",
             "8",
+            "--student-epochs",
+            "2",
+            "--ros-seconds",
+            "8",
         ]
     )
     out = capsys.readouterr().out
@@ -90,3 +94,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert (tmp_path / "policy" / "policy.onnx").is_file()
     assert (tmp_path / "bodies.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "config.json").read_text())["envs_per_body"] == 3
+    assert "one joint-token student for arms of 7 and 6 joints" in out
+    assert (tmp_path / "demos" / "arm_s1.zarr" / "zarr.json").is_file()
+    assert "reality gap (arm, 1 min of proxy data)" in out
+    assert "ROS 2: sim robot + safety + policy + recorder as 4 processes" in out
+    assert (tmp_path / "ros_mobile_base.zarr" / "zarr.json").is_file()

@@ -48,7 +48,7 @@ class DemoConfig:
     train_envs: int = field(128, "envs of the reaching demo")
     student_epochs: int = field(30, "cloning epochs of the two-arm student (0: skip)")
     gap_minutes: float = field(1.0, "minutes of proxy data for the reality-gap stage (0: skip)")
-    ros_seconds: float = field(12.0, "seconds of the ROS 2 graph (0: skip)")
+    ros_seconds: float = field(15.0, "seconds of the ROS 2 graph (0: skip)")
 
     def __post_init__(self) -> None:
         for name in ("envs_per_body", "seconds", "control_hz"):
