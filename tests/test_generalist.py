@@ -34,7 +34,8 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path, capsys):
     args = [
         "--out", str(out), "--train-bodies", "0,1", "--heldout-bodies", "100",
         "--demo-episodes", "8", "--demo-noise", "0", "--bc-epochs", "2",
-        "--specialist-iterations", "2", "--specialist-envs", "16", "--dagger-iterations", "2", "--dagger-envs", "8",
+        "--specialist-iterations", "2", "--specialist-envs", "16",
+        "--dagger-iterations", "2", "--dagger-envs", "8",
         "--eval-episodes", "4", "--json",
     ]  # fmt: skip
     assert main(["generalist", "run", *args]) == 0
