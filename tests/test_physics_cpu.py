@@ -4,30 +4,11 @@ import mujoco
 import numpy as np
 import pytest
 import torch
+from scenes import BOX_AND_ARM
 
 from xembody.sim import bodies
 from xembody.sim.physics import PARAMS, CpuSim, MultiBodySim, make_sim
 
-BOX_AND_ARM = """
-<mujoco>
-  <compiler angle="radian"/>
-  <option timestep="0.002"/>
-  <worldbody>
-    <geom name="floor" type="plane" size="5 5 .1"/>
-    <body name="box" pos="0 0 0.5">
-      <freejoint/>
-      <geom name="box" type="box" size=".1 .1 .1" mass="1"/>
-    </body>
-    <body name="link" pos="1 0 1">
-      <joint name="hinge" axis="0 1 0" range="-2 2" damping="0.1"/>
-      <geom type="capsule" fromto="0 0 0 0.3 0 0" size=".03" mass="0.5"
-            contype="0" conaffinity="0"/>
-    </body>
-  </worldbody>
-  <actuator><position name="hinge" joint="hinge" kp="20" kv="1" ctrlrange="-2 2"/></actuator>
-  <keyframe><key name="home" qpos="0 0 0.5 1 0 0 0 0.3" ctrl="0.3"/></keyframe>
-</mujoco>
-"""
 PENDULUM = """
 <mujoco><worldbody><body pos="0 0 1"><joint name="a" axis="1 0 0"/><joint name="b" axis="0 1 0"/>
 <geom type="capsule" fromto="0 0 0 0 0 -.5" size=".05"/></body></worldbody>

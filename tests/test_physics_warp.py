@@ -18,37 +18,18 @@ import torch
 
 pytest.importorskip("mujoco_warp", reason="mujoco-warp is not installed (pip install .[dev])")
 import warp as wp  # noqa: E402
+from scenes import BOX_AND_ARM  # noqa: E402
 
 from xembody.sim import bodies  # noqa: E402
 from xembody.sim.physics import PARAMS, CpuSim, make_sim  # noqa: E402
 from xembody.sim.physics.warp import WarpSim, buffer_sizes  # noqa: E402
 
 TOL = 5e-3
-BOX = """
-<mujoco>
-  <compiler angle="radian"/>
-  <option timestep="0.002"/>
-  <worldbody>
-    <geom name="floor" type="plane" size="5 5 .1"/>
-    <body name="box" pos="0 0 0.5">
-      <freejoint/>
-      <geom name="box" type="box" size=".1 .1 .1" mass="1"/>
-    </body>
-    <body name="link" pos="1 0 1">
-      <joint name="hinge" axis="0 1 0" range="-2 2" damping="0.1"/>
-      <geom type="capsule" fromto="0 0 0 0.3 0 0" size=".03" mass="0.5"
-            contype="0" conaffinity="0"/>
-    </body>
-  </worldbody>
-  <actuator><position name="hinge" joint="hinge" kp="20" kv="1" ctrlrange="-2 2"/></actuator>
-  <keyframe><key name="home" qpos="0 0 0.5 1 0 0 0 0.3" ctrl="0.3"/></keyframe>
-</mujoco>
-"""
 
 
 @pytest.fixture(scope="module")
 def box():
-    return mujoco.MjModel.from_xml_string(BOX)
+    return mujoco.MjModel.from_xml_string(BOX_AND_ARM)
 
 
 @pytest.mark.parametrize("body_class", ["humanoid", "quadruped", "arm", "wheeled"])
