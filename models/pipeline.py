@@ -39,6 +39,7 @@ class Pipeline:
 
         self.cfg = cfg
         self.out = Path(cfg.out)
+        self._bindings: dict[Path, BodyBinding] = {}
         self.entry = tasks.get(cfg.task)
         body_class = self.entry.default_body
         self.out.mkdir(parents=True, exist_ok=True)
@@ -195,10 +196,12 @@ class Pipeline:
                 "episodes": s["episodes"]}  # fmt: skip
 
     def _binding(self, body: Path) -> BodyBinding:
-        env = self.env(body, 1)
-        binding = BodyBinding.from_env(env)
-        env.close()
-        return binding
+        """The body's binding, built once (an env of one) and kept."""
+        if body not in self._bindings:
+            env = self.env(body, 1)
+            self._bindings[body] = BodyBinding.from_env(env)
+            env.close()
+        return self._bindings[body]
 
 
 def summary(results: dict[str, Any]) -> dict[str, float]:
