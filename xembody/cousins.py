@@ -1,0 +1,95 @@
+"""`xembody cousins`: the digital twin and N digital cousins of a scanned scene.
+
+    xembody cousins --scan scene.json --n 8 --out scenes/
+
+writes twin.xml, cousin_00.xml ... cousin_NN.xml, manifest.json (per scene: its assets and
+parameters, the MJCF digest, distance from the twin, check results) and cousins.png (twin
+and cousins side by side). `--scan` is a SceneDescription JSON file or a scan folder
+holding one as scene.json (`xembody scan` writes it); with a folder without scene.json the
+extraction (xembody.sim.scenes.extract, when installed) runs first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from pathlib import Path
+
+from xembody.sim.scenes.description import SceneDescription
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cousins", help="digital twin and cousins of a scanned scene")
+    p.add_argument("--scan", required=True, help="scene.json or a scan folder")
+    p.add_argument("--n", type=int, default=8, help="number of cousins (default: 8)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    p.add_argument("--out", default="scenes", help="output folder (default: scenes/)")
+    p.add_argument("--no-pictures", action="store_true", help="skip cousins.png")
+    p.add_argument("--width", type=int, default=400, help="picture width per scene")
+    p.add_argument("--height", type=int, default=300, help="picture height per scene")
+    p.set_defaults(run=run)
+
+
+def load_description(path: str | Path) -> SceneDescription:
+    """The SceneDescription at `path`: a JSON file, or a scan folder (its scene.json, else
+    the extraction run on the folder)."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / "scene.json").is_file():
+            return SceneDescription.from_json(path / "scene.json")
+        try:
+            extract = importlib.import_module("xembody.sim.scenes.extract")
+        except ImportError:
+            raise FileNotFoundError(
+                f"{path}: scan folder without scene.json, and no extraction is installed "
+                "(run `xembody scan` extraction first)"
+            ) from None
+        return extract.extract(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such scene description file or scan folder")
+    return SceneDescription.from_json(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from xembody.sim.scenes.cousins import make_cousins, make_twin, manifest_entry
+
+    if args.n < 1:
+        raise ValueError(f"--n {args.n}: expected at least 1 cousin")
+    desc = load_description(args.scan)
+    if not desc.objects:
+        raise ValueError(f"{args.scan}: the scene description has no objects")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = [make_twin(desc, seed=args.seed), *make_cousins(desc, args.n, seed=args.seed)]
+    entries = []
+    for res in results:
+        (out / f"{res.scene.name}.xml").write_text(res.scene.mjcf())
+        entries.append({"file": f"{res.scene.name}.xml", **manifest_entry(res)})
+        checks = "pass" if res.report.ok else "FAIL"
+        print(
+            f"{res.scene.name}: {len(res.scene.objects)} objects, distance "
+            f"{res.distance:.2f}, checks {checks}, repairs {res.repairs}"
+        )
+    manifest = {"scan": str(args.scan), "seed": args.seed, "n": args.n, "scenes": entries}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if not args.no_pictures:
+        pictures(results, out / "cousins.png", args.width, args.height)
+    print(f"wrote {len(results)} scenes, manifest.json to {out}")
+    return 0
+
+
+def pictures(results, path: Path, width: int, height: int) -> Path:
+    """Twin and cousins side by side, each framed on its objects, four to a row."""
+    import mujoco
+
+    from xembody.sim.render import render_grid, render_model, save_png
+
+    images, labels = [], []
+    for res in results:
+        model = res.scene.spec().compile()
+        data = mujoco.MjData(model)
+        mujoco.mj_forward(model, data)
+        images.append(render_model(model, data, width=width, height=height, elevation=-30.0))
+        labels.append(f"{res.scene.name} (d={res.distance:.2f})")
+    return save_png(render_grid(images, labels, cols=4), path)
