@@ -184,12 +184,11 @@ def repair(scene: Scene, rep: Report, *, step: float = 0.02) -> Scene:
             pairs.append((joint.split("/")[0], blocker, 0.1))
     ids = {o.id for o in scene.objects}
     for a, b, dist in pairs:
-        if a not in ids or b not in ids:  # a wall or the floor: move the object off it
-            obj_id = a if a in ids else b
-            if obj_id not in ids:
-                continue
-            obj = scene.get(obj_id)
-            scene = scene.replace(_shift(obj, obj.front(), dist))
+        if a not in ids or b not in ids:  # a wall: move the object out along its normal
+            obj_id, wall = (a, b) if a in ids else (b, a)
+            if obj_id in ids and wall.startswith("wall") and wall[4:].isdigit():
+                normal = np.asarray(scene.walls[int(wall[4:])].normal, float)
+                scene = scene.replace(_shift(scene.get(obj_id), normal, dist))
             continue
         mover, other = (scene.get(b), scene.get(a))
         if mover.wall >= 0 and other.wall < 0:

@@ -53,7 +53,6 @@ def _get(item: Any, key: str, default: Any = None) -> Any:
 
 def _walls(desc: Any) -> tuple[Wall, ...]:
     walls = []
-    centre = np.mean([np.asarray(_get(o, "center"))[:2] for o in desc.objects] or [[0, 0]], 0)
     for i, w in enumerate(desc.walls or []):
         point = np.asarray(_get(w, "point"), float)[:2]
         normal = np.asarray(_get(w, "normal"), float)[:2]
@@ -63,8 +62,6 @@ def _walls(desc: Any) -> tuple[Wall, ...]:
                 "a non-zero horizontal normal"
             )
         normal = normal / np.linalg.norm(normal)
-        if np.dot(centre - point, normal) < 0:  # normals point into the room
-            normal = -normal
         ext = _get(w, "extent", 4.0)
         ext = np.atleast_1d(np.asarray(ext, float))
         height = float(ext[1]) if ext.size > 1 else 2.5

@@ -1,0 +1,197 @@
+"""Asset library, digital twin and cousins: determinism, joints, physical checks, CLI input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import mujoco
+import numpy as np
+import pytest
+
+from xembody.cli import main
+from xembody.sim import bodies as registry
+from xembody.sim.scenes.assets import sample_asset
+from xembody.sim.scenes.checks import check_scene
+from xembody.sim.scenes.cousins import (
+    SceneRefused,
+    checked,
+    farthest_points,
+    make_cousins,
+    make_twin,
+)
+from xembody.sim.scenes.description import ObjectEstimate, SceneDescription, WallPlane
+from xembody.sim.scenes.room import Placed, Scene, attach_scene
+
+
+def _room(*extra: ObjectEstimate) -> SceneDescription:
+    """A room with a cabinet and a shelf on two walls, a table with a box on it, a can."""
+    walls = (
+        WallPlane(point=(-1.5, 0, 0), normal=(1, 0, 0), extent=(6, 2.5)),
+        WallPlane(point=(0, 2.5, 0), normal=(0, -1, 0), extent=(6, 2.5)),
+    )
+    floor = ("on_floor",)
+    objs = (
+        ObjectEstimate(id="cab", category="cabinet", center=(-1.2, 0, 0.45), size=(0.6, 0.8, 0.9),
+                       relations=(*floor, "against_wall:0"),
+                       descriptors={"n_drawers": 2, "n_doors": 2, "handle": True}),
+        ObjectEstimate(id="shelf", category="shelf", center=(0.5, 2.3, 0.8), size=(1.0, 0.4, 1.6),
+                       relations=(*floor, "against_wall:1"), descriptors={"n_shelves": 3}),
+        ObjectEstimate(id="table", category="table", center=(0.8, 0, 0.375),
+                       size=(0.8, 1.2, 0.75), relations=floor),
+        ObjectEstimate(id="box", category="box", center=(0.8, 0, 0.85), size=(0.3, 0.2, 0.2),
+                       relations=("on_top_of:table",)),
+        ObjectEstimate(id="can", category="cylinder", center=(-0.2, -1.2, 0.2),
+                       size=(0.2, 0.2, 0.4), relations=floor),
+    )  # fmt: skip
+    return SceneDescription(walls=walls, objects=objs + extra)
+
+
+def test_same_seed_same_scenes():
+    desc = _room()
+    a = [r.scene.digest() for r in make_cousins(desc, 2, seed=3)]
+    b = [r.scene.digest() for r in make_cousins(desc, 2, seed=3)]
+    c = [r.scene.digest() for r in make_cousins(desc, 2, seed=4)]
+    assert a == b
+    assert len(set(a)) == 2 and not set(a) & set(c)
+    assert make_twin(desc).scene.digest() == make_twin(desc).scene.digest()
+
+
+def test_cabinet_drawers_and_doors_move_through_their_ranges():
+    cab = sample_asset("cabinet", (0.5, 0.8, 0.9), {"n_drawers": 3, "n_doors": 2}, seed=1)
+    scene = Scene(name="cab", walls=(), objects=(Placed(id="c", asset=cab, center=(0, 0, 0.451), yaw=0.7),))  # fmt: skip # noqa: E501
+    model = scene.spec().compile()
+    names = [model.joint(j).name for j in range(1, model.njnt)]
+    assert names == ["c/drawer0", "c/drawer1", "c/drawer2", "c/door0", "c/door1"]
+    for name in names:
+        j = model.joint(name)
+        lo, hi = model.jnt_range[j.id]
+        assert lo == 0 and hi > (0.15 if "drawer" in name else 1.3)
+        data = mujoco.MjData(model)
+        body = model.jnt_bodyid[j.id]
+        mujoco.mj_forward(model, data)
+        start = data.xpos[body].copy()
+        for sign, goal in ((1, hi), (-1, lo)):
+            data.qfrc_applied[model.jnt_dofadr[j.id]] = sign * 25.0
+            mujoco.mj_step(model, data, nstep=800)
+            assert data.qpos[model.jnt_qposadr[j.id]] == pytest.approx(goal, abs=0.03 * hi)
+            if "drawer" in name and sign == 1:  # pulled out along the cabinet's front
+                moved = data.xpos[body] - start
+                front = np.array([np.cos(0.7), np.sin(0.7), 0])
+                assert moved @ front == pytest.approx(hi, abs=0.03 * hi)
+    rep = check_scene(scene)
+    assert rep.ok and rep.n_joints_swept == 5
+
+
+def test_twin_and_eight_cousins_pass_every_check():
+    desc = _room()
+    twin = make_twin(desc)
+    cousins = make_cousins(desc, 8, seed=0)
+    assert twin.report.ok and twin.report.n_joints_swept == 4
+    assert all(r.report.ok for r in cousins), [r.report.reasons() for r in cousins]
+    assert len({r.scene.digest() for r in [twin, *cousins]}) == 9
+    assert all(r.distance > 0 for r in cousins)
+    for r in cousins:  # same categories at the same places, other assets
+        for o, t in zip(r.scene.objects, twin.scene.objects, strict=True):
+            assert o.asset.category == t.asset.category
+            assert np.allclose(o.center[:2], t.center[:2], atol=0.4)
+            assert np.allclose(o.asset.size, t.asset.size, rtol=0.3)
+
+
+def test_farthest_point_sampling_spreads_out():
+    pts = np.array([[0.0], [1.0], [2.0], [10.0], [9.5]])
+    assert farthest_points(pts, np.array([0.0]), 3) == [3, 2, 1]
+    rng = np.random.default_rng(0)
+    cloud = rng.normal(size=(200, 2))
+    picks = farthest_points(cloud, np.zeros(2), 8)
+
+    def min_gap(idx):
+        sel = cloud[idx]
+        d = np.linalg.norm(sel[:, None] - sel[None], axis=-1)
+        return d[np.triu_indices(len(idx), 1)].min()
+
+    assert min_gap(picks) > min_gap(list(range(8)))
+
+
+def test_overlapping_and_floating_objects_are_repaired():
+    twin = make_twin(_room()).scene
+    can = twin.get("can")
+    leg = np.asarray(twin.get("table").footprint()[2])  # a table corner, where a leg stands
+    overlap = twin.replace(dataclasses.replace(can, center=(*leg, can.center[2])))
+    rep = check_scene(overlap)
+    assert any(a == "can" or b == "can" for a, b, _ in rep.penetrations), rep.reasons()
+    fixed, rep2, rounds = checked(overlap)
+    assert rep2.ok and rounds >= 1
+    floating = twin.replace(dataclasses.replace(can, center=(-0.2, -1.2, 1.0)))
+    rep = check_scene(floating)
+    assert [u[0] for u in rep.unsupported] == ["can"] and "not supported" in rep.reasons()[0]
+    fixed, rep2, _ = checked(floating)
+    assert rep2.ok and fixed.get("can").center[2] == pytest.approx(0.201)
+
+
+def test_blocked_door_is_reported_then_cleared():
+    twin = make_twin(_room()).scene
+    can = twin.get("can")
+    blocked = twin.replace(dataclasses.replace(can, center=(-0.75, 0.0, can.center[2])))
+    rep = check_scene(blocked)
+    assert any("door" in j and b == "can" for j, b, _ in rep.joints), rep.reasons()
+    assert checked(blocked)[1].ok
+
+
+def test_unrepairable_scene_is_refused_with_its_reason():
+    """A wall 15 cm in front of the cabinet: its doors cannot open wherever it is nudged."""
+    desc = _room()
+    close = WallPlane(point=(-0.75, 0, 0), normal=(-1, 0, 0), extent=(6, 2.5))
+    narrow = dataclasses.replace(desc, walls=(*desc.walls, close))
+    with pytest.raises(SceneRefused, match=r"twin refused: .*joint cab/door\d stops at"):
+        make_twin(narrow)
+
+
+def test_scene_attaches_next_to_an_arm():
+    arm = registry.sample("arm", seed=0)
+    twin = make_twin(_room()).scene
+    emb = attach_scene(arm, twin, offset=(2.0, 0.0, np.pi))
+    model = emb.compile()
+    assert model.nu == arm.compile().nu and model.nq > arm.compile().nq
+    data = mujoco.MjData(model)
+    mujoco.mj_resetDataKeyframe(model, data, model.key("home").id)
+    home = arm.compile().key("home").qpos
+    assert np.allclose(data.qpos[: len(home)], home)
+    cab = model.body("scene/cab").id
+    mujoco.mj_forward(model, data)
+    start = data.xpos[cab].copy()
+    assert np.linalg.norm(start[:2] - [3.2, 0.0]) < 1e-6  # (-1.2, 0) turned by pi, moved by 2
+    mujoco.mj_step(model, data, nstep=250)
+    assert np.linalg.norm(data.xpos[cab] - start) < 0.01
+
+
+def test_cli_writes_scenes_and_manifest(tmp_path):
+    scan = tmp_path / "scan"
+    scan.mkdir()
+    _room().to_json(scan / "scene.json")
+    out = tmp_path / "scenes"
+    assert (
+        main(["cousins", "--scan", str(scan), "--n", "2", "--out", str(out), "--no-pictures"]) == 0
+    )  # noqa: E501
+    manifest = json.loads((out / "manifest.json").read_text())
+    names = [s["name"] for s in manifest["scenes"]]
+    assert names == ["twin", "cousin_00", "cousin_01"]
+    for s in manifest["scenes"]:
+        assert s["checks"]["ok"] and (out / s["file"]).is_file()
+        mujoco.MjModel.from_xml_path(str(out / s["file"]))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"schema": "xembody.scene/1", "floor": {}, "objects": [{"id": "a"}]}', "malformed"),
+        ('{"schema": "xembody.scene/1", "floor": {}, "objects": []}', "no objects"),
+    ],
+)
+def test_cli_bad_scene_json_is_a_clear_error(tmp_path, capsys, text, expected):
+    path = tmp_path / "scene.json"
+    path.write_text(text)
+    assert main(["cousins", "--scan", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and str(path) in err
