@@ -5,16 +5,17 @@
 writes twin.xml, cousin_00.xml ... cousin_NN.xml, manifest.json (per scene: its assets and
 parameters, the MJCF digest, distance from the twin, check results) and cousins.png (twin
 and cousins side by side). `--scan` is a SceneDescription JSON file or a scan folder
-holding one as scene.json (`xembody scan` writes it); with a folder without scene.json the
-extraction (xembody.sim.scenes.extract, when installed) runs first.
+holding one as scene.json; a scan folder without scene.json, or a .ply / .pcd cloud, is
+run through the geometric extraction (xembody.sim.scenes.extract) first.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from pathlib import Path
+
+import numpy as np
 
 from xembody.sim.scenes.description import SceneDescription
 
@@ -32,20 +33,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def load_description(path: str | Path) -> SceneDescription:
-    """The SceneDescription at `path`: a JSON file, or a scan folder (its scene.json, else
-    the extraction run on the folder)."""
+    """The SceneDescription at `path`: a JSON file; a scan folder (its scene.json, else the
+    geometric extraction run on its RGB-D views); or a .ply / .pcd cloud (extracted)."""
     path = Path(path)
-    if path.is_dir():
-        if (path / "scene.json").is_file():
-            return SceneDescription.from_json(path / "scene.json")
-        try:
-            extract = importlib.import_module("xembody.sim.scenes.extract")
-        except ImportError:
-            raise FileNotFoundError(
-                f"{path}: scan folder without scene.json, and no extraction is installed "
-                "(run `xembody scan` extraction first)"
-            ) from None
-        return extract.extract(path)
+    if path.is_dir() and (path / "scene.json").is_file():
+        return SceneDescription.from_json(path / "scene.json")
+    if path.is_dir() or path.suffix.lower() in (".ply", ".pcd"):
+        from xembody.sim.scenes.extract import extract
+        from xembody.sim.scenes.scan import read_scan
+
+        points, _ = read_scan(path)
+        views_xy = (0.0, 0.0)
+        poses = path / "poses.json" if path.is_dir() else None
+        if poses is not None and poses.is_file():
+            eyes = np.array(json.loads(poses.read_text())["camera_to_world"])[:, :2, 3]
+            views_xy = tuple(float(v) for v in eyes.mean(0))
+        return extract(points, views_xy)[0]
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such scene description file or scan folder")
     return SceneDescription.from_json(path)
