@@ -122,6 +122,9 @@ def test_overlapping_and_floating_objects_are_repaired():
     assert any(a == "can" or b == "can" for a, b, _ in rep.penetrations), rep.reasons()
     fixed, rep2, rounds = checked(overlap)
     assert rep2.ok and rounds >= 1
+    # whatever moved took what stands on it along: the box stays where it was on the table
+    rel = [np.subtract(s.get("box").center, s.get("table").center) for s in (twin, fixed)]
+    assert np.allclose(*rel, atol=1e-9)
     floating = twin.replace(dataclasses.replace(can, center=(-0.2, -1.2, 1.0)))
     rep = check_scene(floating)
     assert [u[0] for u in rep.unsupported] == ["can"] and "not supported" in rep.reasons()[0]

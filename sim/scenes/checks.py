@@ -188,7 +188,7 @@ def repair(scene: Scene, rep: Report, *, step: float = 0.02) -> Scene:
             obj_id, wall = (a, b) if a in ids else (b, a)
             if obj_id in ids and wall.startswith("wall") and wall[4:].isdigit():
                 normal = np.asarray(scene.walls[int(wall[4:])].normal, float)
-                scene = scene.replace(_shift(scene.get(obj_id), normal, dist))
+                scene = _move(scene, obj_id, normal * dist)
             continue
         mover, other = (scene.get(b), scene.get(a))
         if mover.wall >= 0 and other.wall < 0:
@@ -196,10 +196,20 @@ def repair(scene: Scene, rep: Report, *, step: float = 0.02) -> Scene:
         away = np.asarray(mover.center[:2]) - np.asarray(other.center[:2])
         norm = float(np.linalg.norm(away))
         away = away / norm if norm > 1e-6 else other.front()  # same centre: out of its front
-        scene = scene.replace(_shift(mover, away, dist))
+        scene = _move(scene, mover.id, away * dist)
     return scene
 
 
-def _shift(obj: Placed, direction: np.ndarray, dist: float) -> Placed:
-    x, y = np.asarray(obj.center[:2]) + dist * direction
-    return dataclasses.replace(obj, center=(float(x), float(y), obj.center[2]))
+def _move(scene: Scene, obj_id: str, delta: np.ndarray) -> Scene:
+    """`scene` with `obj_id` and everything standing on it moved by `delta` (x, y), m."""
+    moving = {obj_id}
+    grew = True
+    while grew:
+        on_top = {o.id for o in scene.objects if o.support in moving}
+        grew = not on_top <= moving
+        moving |= on_top
+    for oid in sorted(moving):
+        obj = scene.get(oid)
+        x, y = np.asarray(obj.center[:2]) + delta
+        scene = scene.replace(dataclasses.replace(obj, center=(float(x), float(y), obj.center[2])))
+    return scene
