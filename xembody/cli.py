@@ -20,6 +20,7 @@ VERBS = {
     "collect": "xembody.collect",
     "dynamics": "xembody.dynamics",
     "generalist": "xembody.generalist",
+    "scan": "xembody.scan",
     "cousins": "xembody.cousins",
 }
 

@@ -144,8 +144,9 @@ def _clusters(points: np.ndarray, cfg: ExtractConfig) -> list[np.ndarray]:
 
 
 def _merge_below(points: np.ndarray, clusters: list[np.ndarray]) -> list[np.ndarray]:
-    """Join a cluster to the one right above it whose footprint covers it (a table's legs
-    are cut from its top by the unseen underside)."""
+    """Join a cluster to the one whose footprint covers it and that lies right above it (a
+    table's legs are cut from its top by the unseen underside) or spans its heights (a
+    fragment of a shelf's back seen between boards)."""
     merged = True
     while merged:
         merged = False
@@ -160,7 +161,8 @@ def _merge_below(points: np.ndarray, clusters: list[np.ndarray]) -> list[np.ndar
                 alo, ahi = pa[:, :2].min(0) - 0.05, pa[:, :2].max(0) + 0.05
                 over = pb[((pb[:, :2] >= alo) & (pb[:, :2] <= ahi)).all(1)]
                 gap = (over[:, 2].min() if len(over) else np.inf) - pa[:, 2].max()
-                if inside and -0.02 < gap < 0.15:
+                within = pa[:, 2].min() > pb[:, 2].min() - 0.03 and pa[:, 2].max() < pb[:, 2].max()
+                if inside and (-0.02 < gap < 0.15 or within):
                     clusters[b] = np.concatenate([clusters[b], clusters[a]])
                     del clusters[a]
                     merged = True
@@ -379,3 +381,65 @@ def relations(i: int, found: list[dict], floor: Floor, walls) -> list[str]:
     if not any(r.startswith(("on_floor", "on_top_of")) for r in rel):
         rel = [r.replace("against_wall", "wall_mounted") for r in rel]
     return rel
+
+
+def extract_scan(path, cfg: ExtractConfig = ExtractConfig()):
+    """Read a scan folder or .ply/.pcd file and extract it: (description, object clouds,
+    all points). Camera positions come from a folder's poses.json (else the origin)."""
+    import json
+    from pathlib import Path
+
+    from .scan import read_scan
+
+    points, _ = read_scan(path)
+    poses = Path(path) / "poses.json"
+    views_xy = (0.0, 0.0)
+    if poses.is_file():
+        eyes = [
+            np.asarray(p, float)[:2, 3] for p in json.loads(poses.read_text())["camera_to_world"]
+        ]
+        views_xy = tuple(np.mean(eyes, axis=0))
+    desc, groups = extract(points, views_xy, cfg)
+    return desc, groups, points
+
+
+def draw_top_view(desc: SceneDescription, groups, points, path, px: int = 640) -> None:
+    """A PNG seen from above: the cloud (grey), each object's points (its colour), its box
+    (outline, front edge thick) and label, walls (black lines)."""
+    from PIL import Image, ImageDraw
+
+    from .accuracy import footprint
+
+    pts = np.asarray(points)[:: max(1, len(points) // 200_000)]
+    lo, hi = pts[:, :2].min(0) - 0.1, pts[:, :2].max(0) + 0.1
+    scale = px / max(hi - lo)
+    size = tuple(int(v) for v in np.ceil((hi - lo) * scale))
+
+    def uv(xy):
+        xy = np.atleast_2d(xy)
+        return np.column_stack([(xy[:, 0] - lo[0]) * scale, (hi[1] - xy[:, 1]) * scale])
+
+    canvas = np.full((size[1], size[0], 3), 255, np.uint8)
+
+    def splat(xy, colour) -> None:
+        u, v = uv(xy).astype(int).T
+        canvas[np.clip(v, 0, size[1] - 1), np.clip(u, 0, size[0] - 1)] = colour
+
+    splat(pts[:, :2], (200, 200, 200))
+    rng = np.random.default_rng(0)
+    colours = [tuple(int(c) for c in rng.integers(40, 200, 3)) for _ in desc.objects]
+    for g, colour in zip(groups, colours, strict=True):
+        splat(g[:, :2], colour)
+    img = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(img)
+    for obj, colour in zip(desc.objects, colours, strict=True):
+        corners = [tuple(p) for p in uv(footprint(obj))]
+        draw.polygon(corners, outline=colour)
+        draw.line([corners[3], corners[0]], fill=colour, width=3)  # the front edge (+x)
+        draw.text(corners[1], f"{obj.id} {obj.category} {obj.confidence:.2f}", fill="black")
+    for w in desc.walls:
+        n = np.asarray(w.normal[:2])
+        along = np.array([-n[1], n[0]]) * w.extent[0] / 2
+        a, b = uv(np.asarray(w.point[:2]) - along)[0], uv(np.asarray(w.point[:2]) + along)[0]
+        draw.line([tuple(a), tuple(b)], fill="black", width=2)
+    img.save(path)

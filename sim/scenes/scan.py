@@ -203,7 +203,7 @@ def read_rgbd(folder: Path) -> tuple[np.ndarray, np.ndarray]:
             f"{folder / 'poses.json'}: expected camera_to_world with {len(depths)} 4x4 poses"
         )
     pts, cols = [], []
-    for dpath, pose in zip(depths, poses):
+    for dpath, pose in zip(depths, poses, strict=True):
         depth = _read_png(dpath, "depth")
         if depth.ndim != 2 or depth.dtype != np.uint16:
             raise ValueError(f"{dpath}: expected a 16-bit single-channel depth PNG")
