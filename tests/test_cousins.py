@@ -146,7 +146,10 @@ def test_unrepairable_scene_is_refused_with_its_reason():
     desc = _room()
     close = WallPlane(point=(-0.75, 0, 0), normal=(-1, 0, 0), extent=(6, 2.5))
     narrow = dataclasses.replace(desc, walls=(*desc.walls, close))
-    with pytest.raises(SceneRefused, match=r"twin refused: .*joint cab/door\d stops at"):
+    with pytest.raises(
+        SceneRefused,
+        match=r"twin refused \(4 repair .*joint cab/door0 stops at \d+% of its range against wall2",
+    ):
         make_twin(narrow)
 
 

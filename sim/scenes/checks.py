@@ -188,6 +188,13 @@ def repair(scene: Scene, rep: Report, *, step: float = 0.02) -> Scene:
             obj_id, wall = (a, b) if a in ids else (b, a)
             if obj_id in ids and wall.startswith("wall") and wall[4:].isdigit():
                 normal = np.asarray(scene.walls[int(wall[4:])].normal, float)
+                back = scene.get(obj_id).wall
+                idx = int(wall[4:])
+                if (
+                    back not in (-1, idx)
+                    and abs(normal @ np.asarray(scene.walls[back].normal)) > 0.5
+                ):
+                    continue  # would push it into (or off) the wall at its back
                 scene = _move(scene, obj_id, normal * dist)
             continue
         mover, other = (scene.get(b), scene.get(a))

@@ -159,14 +159,16 @@ def twin_assets(desc: Any, seed: int = 0) -> dict[str, Asset]:
 
 
 def checked(scene: Scene, *, joints: bool = True) -> tuple[Scene, Report, int]:
-    """`scene` after up to REPAIR_ROUNDS repairs, its last report and the rounds used."""
-    rep = check_scene(scene, joints=joints)
-    rounds = 0
+    """(scene, report, rounds): `scene` repaired until it passes (at most REPAIR_ROUNDS
+    rounds); when it never does, the scene as given with its own report, whose reasons
+    are the clearest account of what is wrong."""
+    first = rep = check_scene(scene, joints=joints)
+    fixed, rounds = scene, 0
     while not rep.ok and rounds < REPAIR_ROUNDS:
-        scene = repair(scene, rep)
+        fixed = repair(fixed, rep)
         rounds += 1
-        rep = check_scene(scene, joints=joints)
-    return scene, rep, rounds
+        rep = check_scene(fixed, joints=joints)
+    return (fixed, rep, rounds) if rep.ok else (scene, first, rounds)
 
 
 def make_twin(desc: Any, *, seed: int = 0) -> Result:
@@ -175,7 +177,9 @@ def make_twin(desc: Any, *, seed: int = 0) -> Result:
         raise ValueError("scene description has no objects")
     scene, rep, rounds = checked(_build("twin", desc, twin_assets(desc, seed)))
     if not rep.ok:
-        raise SceneRefused("twin refused: " + "; ".join(rep.reasons()))
+        raise SceneRefused(
+            f"twin refused ({rounds} repair rounds did not clear it): " + "; ".join(rep.reasons())
+        )
     return Result(scene=scene, report=rep, distance=0.0, repairs=rounds)
 
 
