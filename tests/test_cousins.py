@@ -171,6 +171,19 @@ def test_scene_attaches_next_to_an_arm():
     assert np.linalg.norm(data.xpos[cab] - start) < 0.01
 
 
+def test_room_around_a_wheeled_base():
+    base = registry.sample("wheeled", seed=1)
+    emb = attach_scene(base, make_twin(_room()).scene)
+    model, nq = emb.compile(), base.compile().nq
+    data = mujoco.MjData(model)
+    mujoco.mj_resetDataKeyframe(model, data, model.key("home").id)
+    assert np.allclose(data.qpos[:nq], base.compile().key("home").qpos)
+    start = data.qpos.copy()
+    mujoco.mj_step(model, data, nstep=250)  # base and furniture rest where they were put
+    assert np.abs(data.qpos[:3] - start[:3]).max() < 0.01
+    assert np.abs(data.qpos[nq:] - start[nq:]).max() < 0.01
+
+
 def test_cli_writes_scenes_and_manifest(tmp_path):
     scan = tmp_path / "scan"
     scan.mkdir()

@@ -45,6 +45,7 @@ class Result:
     report: Report
     distance: float
     repairs: int
+    redraws: int = 0  # objects re-drawn from the pool (cousins)
 
 
 def _get(item: Any, key: str, default: Any = None) -> Any:
@@ -230,6 +231,7 @@ def make_cousins(desc: Any, n: int, *, seed: int = 0) -> list[Result]:
     out = []
     for k in range(n):
         assets = {oid: cands[k] for oid, cands in pool.items()}
+        redrawn = 0
         for attempt in range(RESAMPLES + 1):
             scene, rep, rounds = checked(_build(f"cousin_{k:02d}", desc, assets))
             if rep.ok:
@@ -242,7 +244,9 @@ def make_cousins(desc: Any, n: int, *, seed: int = 0) -> list[Result]:
             for oid in sorted(bad):
                 assets[oid] = pool[oid][spare[oid] % len(pool[oid])]
                 spare[oid] += 1
-        out.append(Result(scene=scene, report=rep, distance=distance(assets, twin), repairs=rounds))
+                redrawn += 1
+        dist = distance(assets, twin)
+        out.append(Result(scene=scene, report=rep, distance=dist, repairs=rounds, redraws=redrawn))
     return out
 
 
@@ -254,6 +258,7 @@ def manifest_entry(result: Result) -> dict:
         "digest": scene.digest(),
         "distance_from_twin": round(result.distance, 4),
         "repairs": result.repairs,
+        "redraws": result.redraws,
         "checks": result.report.summary(),
         "objects": [
             {
