@@ -11,6 +11,7 @@ rules over descriptors (see `categorise`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -41,6 +42,10 @@ def _o3d_cloud(points: np.ndarray):
     return pcd
 
 
+def _cross(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a[0] * b[1] - a[1] * b[0])
+
+
 def _hull(xy: np.ndarray) -> np.ndarray:
     """Convex hull (counter-clockwise) of 2-D points, monotone chain."""
     pts = np.unique(np.round(xy, 4), axis=0)
@@ -50,7 +55,7 @@ def _hull(xy: np.ndarray) -> np.ndarray:
     def half(seq):
         out = []
         for p in seq:
-            while len(out) >= 2 and np.cross(out[-1] - out[-2], p - out[-2]) <= 0:
+            while len(out) >= 2 and _cross(out[-1] - out[-2], p - out[-2]) <= 0:
                 out.pop()
             out.append(p)
         return out
@@ -196,7 +201,8 @@ def _split_on_top(pts: np.ndarray, cfg: ExtractConfig) -> list[np.ndarray]:
 
 def _front_yaw(yaw: float, pts: np.ndarray, walls, views_xy) -> tuple[float, int]:
     """The yaw (4-fold choice) whose +x faces away from the wall the object backs onto (gap
-    under 15 cm), else towards the cameras; and the index of that wall (-1: none)."""
+    under 15 cm), else its best-seen side (ties towards the cameras at `views_xy`); and the
+    index of that wall (-1: none)."""
     c0 = (pts[:, :2].min(0) + pts[:, :2].max(0)) / 2
     local = (pts[:, :2] - c0) @ _rot(yaw)
     lo, hi = np.percentile(local, 1, axis=0), np.percentile(local, 99, axis=0)
@@ -208,12 +214,25 @@ def _front_yaw(yaw: float, pts: np.ndarray, walls, views_xy) -> tuple[float, int
         gap = w.distance(centre) - abs(n[0]) * half[0] - abs(n[1]) * half[1]
         if -0.05 < gap < best_gap:
             best_wall, best_gap = i, gap
+    cands = [yaw + k * math.pi / 2 for k in range(4)]
     if best_wall >= 0:
         target = np.asarray(walls[best_wall].normal[:2])
+        score = [math.cos(a) * target[0] + math.sin(a) * target[1] for a in cands]
     else:
-        target = np.asarray(views_xy) - centre
-    cands = [yaw + k * math.pi / 2 for k in range(4)]
-    score = [math.cos(a) * target[0] + math.sin(a) * target[1] for a in cands]
+        # free-standing: the best-seen side (points within 3 cm of it), ties towards the cameras
+        loc = local - (lo + hi) / 2
+        seen = [
+            np.sum(loc[:, 0] > half[0] - 0.03),
+            np.sum(loc[:, 1] > half[1] - 0.03),
+            np.sum(loc[:, 0] < -half[0] + 0.03),
+            np.sum(loc[:, 1] < -half[1] + 0.03),
+        ]
+        to_cam = np.asarray(views_xy, float) - centre
+        to_cam /= max(1e-9, float(np.linalg.norm(to_cam)))
+        score = [
+            seen[k] / max(1, max(seen)) + 0.1 * (math.cos(a) * to_cam[0] + math.sin(a) * to_cam[1])
+            for k, a in enumerate(cands)
+        ]
     return float(np.mod(cands[int(np.argmax(score))] + math.pi, 2 * math.pi) - math.pi), best_wall
 
 
@@ -276,13 +295,16 @@ def descriptors(loc: np.ndarray, size: np.ndarray, xy: np.ndarray) -> dict:
     n_shelves = 0
     if h > 0.3:
         edges = np.arange(0.0, h + 0.02, 0.02)
-        inner = (x < d / 2 - 0.06) & (np.abs(y) < w / 2 - 0.05)
+        # inside the box: off the front, the back panel and the sides
+        inner = (x < d / 2 - 0.06) & (x > -d / 2 + 0.04) & (np.abs(y) < w / 2 - 0.05)
         hist, _ = np.histogram(z[inner], edges)
         yi, zi = y[inner], z[inner]
         wide = np.array([_span(yi[(zi >= a) & (zi < a + 0.02)]) for a in edges[:-1]])
-        layer = (hist > max(10, 0.02 * inner.sum())) & (wide > 0.6 * w)
+        layer = (hist > max(10, 3 * np.median(hist))) & (wide > 0.6 * w)
         layer[(edges[:-1] < 0.08) | (edges[:-1] > h - 0.08)] = False
-        n_shelves = int(np.sum(layer[1:] & ~layer[:-1]) + (layer[0] if len(layer) else 0))
+        # a board seen from above and below shows as two close layers: runs 6 cm apart join
+        zs = edges[:-1][layer]
+        n_shelves = int(len(zs) > 0) + int(np.sum(np.diff(zs) > 0.06))
     # handles: points standing out 1 cm+ in front of the front face, grouped
     face = np.percentile(x[front], 50) if front.sum() > 20 else d / 2
     out = np.nonzero((x > face + 0.012) & (z > 0.03))[0]
@@ -334,6 +356,17 @@ def extract(points: np.ndarray, views_xy=(0.0, 0.0), cfg: ExtractConfig = Extrac
     pts = np.asarray(_o3d_cloud(points).voxel_down_sample(cfg.voxel).points)
     floor, walls, rest = find_planes(pts, cfg)
     obj_pts = pts[rest]
+    if len(obj_pts) < cfg.min_object_points:
+        return SceneDescription(floor=floor, walls=walls), []
+    # sparse clouds (small images, far cameras): widen DBSCAN and shrink the size floor
+    spacing = max(
+        cfg.voxel, float(np.median(_o3d_cloud(obj_pts).compute_nearest_neighbor_distance()))
+    )
+    cfg = dataclasses.replace(
+        cfg,
+        cluster_eps=max(cfg.cluster_eps, 3 * spacing),
+        min_object_points=max(15, int(cfg.min_object_points * (cfg.voxel / spacing) ** 2)),
+    )
     groups = []
     for c in _clusters(obj_pts, cfg):
         for part in _split_on_top(obj_pts[c], cfg):

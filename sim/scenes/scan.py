@@ -121,6 +121,8 @@ def render_scan(mjcf: str | Path, out: str | Path, cfg: ScanConfig = ScanConfig(
     model.vis.global_.offheight = max(model.vis.global_.offheight, cfg.height)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for old in [*out.glob("color_*.png"), *out.glob("depth_*.png")]:
+        old.unlink()  # views of an earlier scan would be read with this scan's poses
     fovy = math.radians(model.vis.global_.fovy)
     f = cfg.height / 2 / math.tan(fovy / 2)
     intr = dict(width=cfg.width, height=cfg.height, fx=f, fy=f, cx=(cfg.width - 1) / 2,
