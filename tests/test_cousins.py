@@ -8,6 +8,7 @@ import json
 import mujoco
 import numpy as np
 import pytest
+import torch
 
 from xembody.cli import main
 from xembody.sim import bodies as registry
@@ -182,6 +183,23 @@ def test_room_around_a_wheeled_base():
     mujoco.mj_step(model, data, nstep=250)  # base and furniture rest where they were put
     assert np.abs(data.qpos[:3] - start[:3]).max() < 0.01
     assert np.abs(data.qpos[nq:] - start[nq:]).max() < 0.01
+
+
+def test_cousins_next_to_one_arm_step_as_per_scene_groups():
+    from xembody.sim.physics import MultiBodySim
+
+    arm = registry.sample("arm", seed=0)
+    scenes = [make_twin(_room()).scene, *(r.scene for r in make_cousins(_room(), 2, seed=1))]
+    models = [attach_scene(arm, s, offset=(2.0, 0.0, np.pi)).compile() for s in scenes]
+    assert len({m.nq for m in models}) > 1  # drawer and door counts differ: other trees
+    multi = MultiBodySim(models, 2, num_threads=1)
+    assert multi.max_nu == arm.compile().nu and bool(multi.action_mask.all())
+    multi.set_ctrl(torch.as_tensor(np.tile(arm.default_pose, (multi.num_envs, 1))))
+    start = multi.padded("qpos").clone()
+    for _ in range(25):
+        multi.step(4)
+    moved = (multi.padded("qpos") - start).abs().max().item()
+    assert moved < 0.05  # the arms hold their pose, the furniture stays put
 
 
 def test_cli_writes_scenes_and_manifest(tmp_path):
