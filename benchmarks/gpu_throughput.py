@@ -8,8 +8,8 @@ task's control period), after a warm-up that compiles kernels and captures CUDA 
   (plain launches on Warp's CPU device), same model, N and contact/constraint buffers;
 - `warp`: the backend (`WarpSim.step`): the same plus the solver cold start, kinematics,
   per-body contact forces, the health check and one small device-to-host read;
-- `env`: `BodyEnv` on the "gpu" backend (Warp on CUDA behind a `HostMirror`; the task's
-  observations, rewards and resets run in CPU torch), zero actions;
+- `env`: `BodyEnv` on the "gpu" backend (Warp on CUDA; the env and the task's
+  observations, rewards and resets run in torch on the same GPU), zero actions;
 - `env` with_policy: the same with an MLP actor (the task's PPO layer sizes) choosing the
   actions on the policy device (CUDA when present) from the observations.
 
@@ -110,14 +110,14 @@ def env_loop(emb, n: int, steps: int, device: str, with_policy: bool, policy_dev
     backend = "gpu" if device.startswith("cuda") else "warp:cpu"
     env = BodyEnv(tasks.make_task(TASK, emb, tasks.make_config(TASK)), n, backend=backend)
     policy = policy_for(env, policy_device) if with_policy else None
-    zeros = torch.zeros(n, env.num_actions)
+    zeros = torch.zeros(n, env.num_actions, device=env.device)
     obs = env.get_observations()
 
     def act(obs):
         if policy is None:
             return zeros
         with torch.inference_mode():
-            return policy(obs["policy"].to(policy_device)).cpu()
+            return policy(obs["policy"].to(policy_device)).to(env.device)
 
     obs, *_ = env.step(act(obs))  # compile, capture
     _sync(device)

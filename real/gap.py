@@ -209,7 +209,7 @@ def closed_loop(policy_dir, robot_cfg: RobotConfig, *, adapter=None, predict: bo
               for _ in range(num_envs)]  # fmt: skip
     if adapter is not None:
         adapter.set_limits(*target_limits(emb))
-    env.sim = RobotSim(robots, adapter, measure=task.ctrl_index, predict=predict)
+    env.sim = RobotSim(robots, adapter, measure=task.ctrl_index.tolist(), predict=predict)
     task.bind(env.sim, env.rng)
     obs = env.reset()
     finished: dict[str, list] = {}

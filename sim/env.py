@@ -15,6 +15,14 @@ without noise. `extras["time_outs"]` marks truncations; `extras["log"]` holds th
 per-term reward sums, lengths and success of the episodes that ended this step, and
 `extras["finished"]` one record per ended episode (env id, success, length in steps,
 return, and the episode mean of each of the task's `metrics()`), which eval reads.
+
+Device: the env, its task and every tensor they return live on the sim's device
+(`env.device == env.sim.device`: the CPU, or CUDA for MuJoCo Warp on a GPU), so a step on
+a GPU never copies state to the host. Random draws on the per-step and per-reset path come
+from torch generators on that device, seeded from `seed` (a seed gives the same episodes
+on the same device; CPU and CUDA draw different numbers). The host syncs per step are
+two: the check that actions are finite, and the list of finished envs (`dones.nonzero()`)
+to reset and report them.
 """
 
 from __future__ import annotations
@@ -41,9 +49,9 @@ class BodyEnv(VecEnv):
         self.task = task
         self.cfg = task.cfg
         self.num_envs = num_envs
-        self.device = torch.device("cpu")
         model = task.build_model()
         self.sim = make_sim(model, num_envs, backend, num_threads=num_threads)
+        self.device = dev = self.sim.device
         self.control_dt = 1.0 / self.cfg.control_hz
         self.decimation = round(self.control_dt / model.opt.timestep)
         if abs(self.decimation * model.opt.timestep - self.control_dt) > 1e-9:
@@ -52,7 +60,10 @@ class BodyEnv(VecEnv):
                 f"physics timestep {model.opt.timestep}"
             )
         self.max_episode_length = round(self.cfg.episode_seconds / self.control_dt)
+        # numpy: the tasks' host-side samplers (rejection-sampled layouts and targets);
+        # torch, on the sim's device: everything drawn per step or per reset here.
         self.rng = np.random.default_rng(seed)
+        self.generator = torch.Generator(dev).manual_seed(seed)
         torch.manual_seed(seed)
         task.bind(self.sim, self.rng)
         self.num_actions = task.num_actions
@@ -60,14 +71,15 @@ class BodyEnv(VecEnv):
         self.reward_terms = task.reward_terms()
 
         n, r = num_envs, self.cfg.randomization
-        self.episode_length_buf = torch.zeros(n, dtype=torch.long)
-        self.episode_sums = {t.name: torch.zeros(n) for t in self.reward_terms}
-        self.episode_success = torch.zeros(n, dtype=torch.bool)
-        self.episode_return = torch.zeros(n)
+        self.episode_length_buf = torch.zeros(n, dtype=torch.long, device=dev)
+        self.episode_sums = {t.name: torch.zeros(n, device=dev) for t in self.reward_terms}
+        self.episode_success = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.episode_return = torch.zeros(n, device=dev)
         self.episode_metrics: dict[str, torch.Tensor] = {}
-        self.latency = torch.zeros(n, dtype=torch.long)
-        self.action_history = torch.zeros(n, r.action_latency[1] + 1, self.num_actions)
-        self.push_timer = torch.zeros(n)
+        self.latency = torch.zeros(n, dtype=torch.long, device=dev)
+        self.action_history = torch.zeros(n, r.action_latency[1] + 1, self.num_actions, device=dev)
+        self.push_timer = torch.zeros(n, device=dev)
+        self._all_envs = torch.arange(n, device=dev)
         self._nominal = {
             name: self.sim.get_params(name).clone()
             for name in ("geom_friction", "body_mass", "actuator_kp", "actuator_kd")
@@ -79,7 +91,7 @@ class BodyEnv(VecEnv):
         clean = [t.fn(self.task) for t in self.obs_terms]
         noise_scale = self.cfg.randomization.obs_noise
         noisy = [
-            x + t.noise * noise_scale * torch.randn_like(x) if t.noise and noise_scale else x
+            x + t.noise * noise_scale * self._randn(x) if t.noise and noise_scale else x
             for t, x in zip(self.obs_terms, clean, strict=True)
         ]
         return TensorDict(
@@ -89,12 +101,13 @@ class BodyEnv(VecEnv):
 
     def step(self, actions: torch.Tensor):
         task = self.task
-        actions = actions.detach().float().clamp(-self.cfg.action_clip, self.cfg.action_clip)
-        if not torch.isfinite(actions).all():
+        actions = actions.detach().to(self.device, torch.float32)
+        if not torch.isfinite(actions).all():  # one small sync: worth a clear error
             raise ValueError("actions contain NaN or inf")
+        actions = actions.clamp(-self.cfg.action_clip, self.cfg.action_clip)
         self.action_history = torch.roll(self.action_history, 1, dims=1)
         self.action_history[:, 0] = actions
-        delayed = self.action_history[torch.arange(self.num_envs), self.latency]
+        delayed = self.action_history[self._all_envs, self.latency]
         task.last_actions = task.actions
         task.actions = actions
         task.apply_actions(delayed)
@@ -103,15 +116,17 @@ class BodyEnv(VecEnv):
         task.post_step()
         self._maybe_push()
 
-        rewards = torch.zeros(self.num_envs)
+        rewards = torch.zeros(self.num_envs, device=self.device)
         for term in self.reward_terms:
             value = term.fn(task) * term.weight * self.control_dt
             self.episode_sums[term.name] += value
             rewards += value
         self.episode_return += rewards
         for name, value in task.metrics().items():
-            self.episode_metrics.setdefault(name, torch.zeros(self.num_envs))
-            self.episode_metrics[name] += value.float()
+            total = self.episode_metrics.setdefault(
+                name, torch.zeros(self.num_envs, device=self.device)
+            )
+            total += value.float()
         self.episode_success |= task.success()
         terminated = task.terminated() | self.sim.diverged
         time_outs = self.episode_length_buf >= self.max_episode_length
@@ -126,7 +141,7 @@ class BodyEnv(VecEnv):
 
     # --- resets and randomisation -------------------------------------------------------
     def reset(self) -> TensorDict:
-        self._reset_envs(torch.arange(self.num_envs))
+        self._reset_envs(self._all_envs)
         return self.get_observations()
 
     def _reset_envs(self, ids: torch.Tensor) -> None:
@@ -143,12 +158,28 @@ class BodyEnv(VecEnv):
         self.task.actions[ids] = 0.0
         self.task.last_actions[ids] = 0.0
         lo, hi = self.cfg.randomization.action_latency
-        self.latency[ids] = torch.from_numpy(self.rng.integers(lo, hi + 1, len(ids)))
+        if hi > lo:
+            self.latency[ids] = torch.randint(
+                lo, hi + 1, (len(ids),), generator=self.generator, device=self.device
+            )
+        else:
+            self.latency[ids] = lo
         self.push_timer[ids] = self._next_push(len(ids))
+
+    def _uniform(self, lo: float, hi: float, *shape: int, dtype=torch.float32) -> torch.Tensor:
+        """Uniform draws in [lo, hi) on the env's device, from the env's generator (drawn
+        in float32 whatever `dtype`: backends of either precision get the same numbers)."""
+        u = torch.rand(shape, generator=self.generator, device=self.device)
+        return lo + (hi - lo) * u.to(dtype)
+
+    def _randn(self, like: torch.Tensor) -> torch.Tensor:
+        u = torch.randn(like.shape, generator=self.generator, device=like.device)
+        return u.to(like.dtype)
 
     def _randomize(self, ids: torch.Tensor) -> None:
         r, n = self.cfg.randomization, len(ids)
-        u = lambda bounds: torch.from_numpy(self.rng.uniform(*bounds, (n, 1)))  # noqa: E731
+        dtype = self._nominal["body_mass"].dtype
+        u = lambda bounds: self._uniform(*bounds, n, 1, dtype=dtype)  # noqa: E731
         if r.friction != (1, 1):
             friction = self._nominal["geom_friction"][ids].clone()
             friction[:, :, 0] *= u(r.friction)
@@ -163,31 +194,33 @@ class BodyEnv(VecEnv):
     def _next_push(self, n: int) -> torch.Tensor:
         interval = self.cfg.randomization.push_interval_s
         if interval <= 0:
-            return torch.full((n,), float("inf"))
-        return torch.from_numpy(self.rng.uniform(0.5, 1.5, n) * interval).float()
+            return torch.full((n,), float("inf"), device=self.device)
+        return self._uniform(0.5, 1.5, n) * interval
 
     def _maybe_push(self) -> None:
+        if self.cfg.randomization.push_interval_s <= 0 or not self.task.emb.floating_base:
+            return  # no pushes: no timer to check, no host sync
         self.push_timer -= self.control_dt
         due = (self.push_timer <= 0).nonzero().flatten()
-        if not len(due) or not self.task.emb.floating_base:
+        if not len(due):
             return
         qvel = self.sim.qvel[due].clone()
-        kick = self.rng.uniform(-1, 1, (len(due), 2)) * self.cfg.randomization.push_velocity
-        qvel[:, :2] += torch.from_numpy(kick)
+        v = self.cfg.randomization.push_velocity
+        qvel[:, :2] += self._uniform(-v, v, len(due), 2, dtype=qvel.dtype)
         qpos = self.sim.qpos[due].clone()
         mocap = self.sim.mocap_pos[due].clone() if self.sim.model.nmocap else None
         self.sim.reset(due, qpos=qpos, qvel=qvel, mocap_pos=mocap)
         self.push_timer[due] = self._next_push(len(due))
 
-    def _episode_log(self, ids: torch.Tensor) -> dict[str, float]:
+    def _episode_log(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Means over the episodes `ids` as 0-d tensors on the env's device (rsl-rl's logger
+        takes them as they are: no host sync here)."""
         log = {
-            f"/reward/{k}": (v[ids].mean() / self.cfg.episode_seconds).item()
+            f"/reward/{k}": v[ids].mean() / self.cfg.episode_seconds
             for k, v in self.episode_sums.items()
         }
-        log["/episode/length_s"] = (
-            self.episode_length_buf[ids].float().mean() * self.control_dt
-        ).item()
-        log["/episode/success"] = self.episode_success[ids].float().mean().item()
+        log["/episode/length_s"] = self.episode_length_buf[ids].float().mean() * self.control_dt
+        log["/episode/success"] = self.episode_success[ids].float().mean()
         return log
 
     def _finished(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:

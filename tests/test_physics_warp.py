@@ -230,25 +230,6 @@ def test_cuda_graph_step_matches_warp_cpu(box):
     assert (a.cpu() - b).abs().max() < 1e-3
 
 
-def test_host_mirror_shows_the_same_worlds_as_cpu_tensors():
-    from xembody.sim.physics.host import HostMirror
-
-    model = bodies.sample("quadruped", seed=0).compile()
-    bare, mirror = WarpSim(model, 3, device="cpu"), HostMirror(WarpSim(model, 3, device="cpu"))
-    for k in range(30):
-        u = torch.sin(torch.arange(model.nu) + 0.2 * k)
-        bare.ctrl[:] = u
-        mirror.ctrl[:] = u
-        bare.step(4)
-        mirror.step(4)
-        if k == 10:
-            bare.reset([1])
-            mirror.reset([1])
-    assert mirror.qpos.device.type == "cpu"
-    for field in ("qpos", "qvel", "contact_force", "ctrl", "sensordata", "body_quat"):
-        assert torch.equal(getattr(bare, field), getattr(mirror, field)), field
-
-
 def _velocity_env_totals(backend: str, n: int = 16, steps: int = 100) -> tuple[float, int]:
     """Summed reward and episode ends of the velocity env on the humanoid, zero actions."""
     from xembody.models.run import resolve_body
@@ -271,12 +252,84 @@ def test_the_velocity_env_runs_on_warp_like_on_cpu():
     assert r_warp == pytest.approx(r_cpu, rel=1e-2)
 
 
+def _same_draws_env(backend: str, n: int = 16):
+    """The velocity env on the humanoid with nothing drawn at random that matters: no
+    randomisation, no initial joint noise, no gait clock, fixed commands. CPU and CUDA
+    generators draw different numbers; this env is the same on every device."""
+    from xembody.models.run import resolve_body
+    from xembody.sim import tasks
+    from xembody.sim.env import BodyEnv
+    from xembody.sim.tasks.base import RandomizationCfg
+
+    cfg = tasks.make_config(
+        "velocity", init_joint_noise=0.0, gait_period=0.0, randomization=RandomizationCfg.off()
+    )
+    task = tasks.make_task("velocity", resolve_body("humanoid", 0), cfg)
+    env = BodyEnv(task, n, seed=0, backend=backend)
+    task.fixed_commands = torch.linspace(0, 1, n)[:, None].expand(n, 3).to(env.device)
+    env.reset()
+    return env
+
+
+def _episode_ends(env, steps: int = 100) -> tuple[list[tuple[int, int]], torch.Tensor]:
+    """(step, env id) of every episode end and the per-step rewards (steps, N) on the CPU."""
+    ends, rewards = [], []
+    for k in range(steps):
+        _, r, d, _ = env.step(torch.zeros(env.num_envs, env.num_actions, device=env.device))
+        ends += [(k, i) for i in d.nonzero().flatten().tolist()]
+        rewards.append(r.cpu())
+    return ends, torch.stack(rewards)
+
+
+def _returned_tensors(x, path="out"):
+    if isinstance(x, torch.Tensor):
+        yield path, x
+    elif isinstance(x, dict) or hasattr(x, "items"):
+        for k, v in x.items():
+            yield from _returned_tensors(v, f"{path}[{k!r}]")
+    elif isinstance(x, (tuple, list)):
+        for k, v in enumerate(x):
+            yield from _returned_tensors(v, f"{path}[{k}]")
+
+
+def _check_env_on_its_device(backend: str) -> None:
+    """Every tensor the env returns, and every tensor the env and its task keep, lives on
+    env.device == env.sim.device, through steps with falls, resets and pushes."""
+    from xembody.models.run import resolve_body
+    from xembody.sim import tasks
+    from xembody.sim.env import BodyEnv
+    from xembody.sim.tasks.base import RandomizationCfg
+
+    r = RandomizationCfg(push_interval_s=0.1, action_latency=(0, 2))
+    cfg = tasks.make_config("velocity", randomization=r, resample_s=0.1)
+    env = BodyEnv(tasks.make_task("velocity", resolve_body("humanoid", 0), cfg), 8, backend=backend)
+    assert env.device == env.sim.device == env.sim.qpos.device
+    outs, finished = [env.get_observations()], 0
+    for _ in range(60):
+        out = env.step(torch.ones(8, env.num_actions, device=env.device))
+        outs.append(out)
+        finished += int(out[2].sum())
+    assert finished > 0  # resets ran
+    kept = [(f"env.{k}", v) for k, v in vars(env).items()]
+    kept += [(f"task.{k}", v) for k, v in vars(env.task).items() if k != "fixed_commands"]
+    for name, t in [*_returned_tensors(outs), *_returned_tensors(dict(kept))]:
+        assert t.device == env.device, f"{name} is on {t.device}, env on {env.device}"
+
+
+def test_the_env_keeps_every_tensor_on_the_sims_device():
+    _check_env_on_its_device("warp:cpu")
+
+
 @pytest.mark.gpu
 def test_the_velocity_env_on_the_gpu_backend_matches_warp_cpu():
     if not wp.is_cuda_available():
         pytest.skip("no CUDA device")
-    (r_gpu, d_gpu), (r_cpu, d_cpu) = map(_velocity_env_totals, ("gpu", "warp:cpu"))
-    assert d_gpu == d_cpu and r_gpu == pytest.approx(r_cpu, rel=1e-2)
+    _check_env_on_its_device("gpu")
+    gpu, cpu = _same_draws_env("gpu"), _same_draws_env("warp:cpu")
+    assert gpu.device.type == "cuda" and gpu.get_observations()["policy"].is_cuda
+    (ends_gpu, r_gpu), (ends_cpu, r_cpu) = _episode_ends(gpu), _episode_ends(cpu)
+    assert ends_gpu == ends_cpu and len(ends_cpu) > 0  # the same falls at the same steps
+    assert r_gpu.sum().item() == pytest.approx(r_cpu.sum().item(), rel=1e-2)
 
 
 def test_training_runs_on_the_warp_backend(tmp_path):

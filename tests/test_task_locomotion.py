@@ -30,7 +30,7 @@ def make_env(kind: str, n: int = N, **cfg) -> BodyEnv:
 
 def tilted_qpos(task: VelocityTask, angle: float) -> torch.Tensor:
     """Home pose with the base rolled by `angle` about x (nothing else changed)."""
-    qpos = torch.from_numpy(task.home_qpos).repeat(task.num_envs, 1)
+    qpos = task.home_qpos.repeat(task.num_envs, 1)
     qpos[:, 3:7] = torch.tensor([math.cos(angle / 2), math.sin(angle / 2), 0.0, 0.0])
     return qpos
 

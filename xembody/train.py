@@ -27,7 +27,7 @@ class TrainConfig:
     num_envs: int = field(256, "parallel envs")
     iterations: int = field(300, "PPO iterations")
     seed: int = field(0, "seed of the env and the policy")
-    device: str = field("cpu", "torch device for the policy (physics runs on the CPU backend)")
+    device: str = field("auto", "torch device for the policy (auto: the physics' device)")
     threads: int = field(0, "physics threads (0: every core)")
     log_root: str = field("runs", "folder for run folders")
     run_name: str = field("", "run folder name (default: a time stamp)")
@@ -51,13 +51,24 @@ class TrainConfig:
             raise ValueError(f"nproc={self.nproc}, expected >= 1")
         if self.backend not in ("cpu", "gpu") and not self.backend.startswith("warp:"):
             raise ValueError(f"backend={self.backend!r}, expected 'cpu', 'gpu' or 'warp:<device>'")
+        if self.device == "auto":
+            return
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(
                 f"device={self.device!r}: torch finds no CUDA device on this machine "
                 "(CPU-only torch build, or no NVIDIA driver/GPU); use --device cpu"
             )
         if self.device != "cpu" and not self.device.startswith("cuda"):
-            raise ValueError(f"device={self.device!r}, expected 'cpu' or 'cuda[:<index>]'")
+            raise ValueError(f"device={self.device!r}, expected 'auto', 'cpu' or 'cuda[:<index>]'")
+
+    @property
+    def policy_device(self) -> str:
+        """The policy's torch device: `device`, or for "auto" the one the env's tensors live
+        on (CUDA for backend "gpu" and "warp:cuda...", else the CPU)."""
+        if self.device != "auto":
+            return self.device
+        on_cuda = self.backend == "gpu" or self.backend.startswith("warp:cuda")
+        return "cuda" if on_cuda else "cpu"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -90,7 +101,8 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
     if cfg.nproc > 1 and distributed.world()[1] == 1:
         return distributed.spawn_train(cfg, task_overrides)  # re-enters train() per rank
     rank, world_size, local_rank = distributed.world()
-    device = f"cuda:{local_rank}" if cfg.device == "cuda" and world_size > 1 else cfg.device
+    device = cfg.policy_device
+    device = f"cuda:{local_rank}" if device == "cuda" and world_size > 1 else device
     distributed.init(device)
     torch.set_num_threads(cfg.torch_threads)
     entry = tasks.get(cfg.task)

@@ -3,9 +3,9 @@
 `make_sim(model, num_envs, backend="cpu")` builds one; tasks never import a backend module
 directly. "warp" is MuJoCo Warp with its tensors on its device (`device="cuda"` by
 default; "warp:cpu" / "warp:cuda:1" name the device in the backend string); "gpu" is
-MuJoCo Warp on CUDA behind a `HostMirror` (CPU tensors, one copy per control step), which
-is what `BodyEnv` and its CPU-side tasks need. The warp module is imported only when asked
-for, so the CPU backend works without mujoco-warp installed.
+the same on CUDA only (an error elsewhere). `BodyEnv` and its tasks keep their tensors on
+the sim's device, so nothing is mirrored to the host. The warp module is imported only when
+asked for, so the CPU backend works without mujoco-warp installed.
 """
 
 from __future__ import annotations
@@ -26,12 +26,10 @@ def _warp(model: mujoco.MjModel, num_envs: int, **kwargs) -> BatchedSim:
 
 
 def _gpu(model: mujoco.MjModel, num_envs: int, **kwargs) -> BatchedSim:
-    from .host import HostMirror
-
     device = kwargs.pop("device", "cuda")
     if not str(device).startswith("cuda"):
         raise ValueError(f"backend='gpu' runs on CUDA, got device={device!r}; use 'warp'")
-    return HostMirror(_warp(model, num_envs, device=device, **kwargs))
+    return _warp(model, num_envs, device=device, **kwargs)
 
 
 _BACKENDS: dict[str, Callable[..., BatchedSim]] = {"cpu": CpuSim, "warp": _warp, "gpu": _gpu}

@@ -270,9 +270,10 @@ class WarpSim(BatchedSim):
     def set_params(self, name: str, values, env_ids=None) -> None:
         ids = self._env_ids(env_ids)
         shape = param_shape(self.model, name)
-        vals = torch.as_tensor(
-            values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else values,
-            dtype=torch.float64,
+        vals = (  # device tensors stay on the device (no round trip through the host)
+            values.detach().to(self.device, torch.float64)
+            if isinstance(values, torch.Tensor)
+            else torch.as_tensor(values, dtype=torch.float64, device=self.device)
         )
         if tuple(vals.shape) != (len(ids), *shape):
             raise ValueError(

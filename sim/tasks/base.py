@@ -1,8 +1,11 @@
 """What a task is: a scene built around one body, observation and reward terms, commands,
 terminations and per-episode randomisation. The vector env (`xembody.sim.env`) runs it.
 
-A task never touches a physics backend beyond the `BatchedSim` contract. Its terms are
-plain methods returning `(num_envs, k)` (observations) or `(num_envs,)` (rewards) tensors;
+A task never touches a physics backend beyond the `BatchedSim` contract. Its tensors live
+on the sim's device (`self.device`, set by `bind`): allocate with `device=self.device`
+and draw per-step/per-reset randomness from `self.torch_rng` (a generator on that device).
+Its terms are plain methods returning `(num_envs, k)` (observations) or `(num_envs,)`
+(rewards) tensors;
 their names, units and frames are declared in `ObsTerm`s, which is what the docs table
 (docs/TASKS.md), the exported policy's sidecar and the ROS 2 side read.
 """
@@ -109,19 +112,22 @@ class Task:
         """Called by the env once the physics exists; allocate per-env task state here."""
         self.sim = sim
         self.num_envs = sim.num_envs
-        self.rng = rng
-        self.torch_rng = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        self.device = dev = sim.device
+        self.rng = rng  # host-side samplers only (rejection sampling with MuJoCo FK)
+        self.torch_rng = torch.Generator(dev).manual_seed(int(rng.integers(2**31)))
         m = sim.model
-        self.actuated_qadr = torch.tensor([m.jnt_qposadr[m.joint(n).id] for n in self.joint_names])
-        self.actuated_dadr = torch.tensor([m.jnt_dofadr[m.joint(n).id] for n in self.joint_names])
+        names = self.joint_names
+        self.actuated_qadr = torch.tensor([m.jnt_qposadr[m.joint(n).id] for n in names], device=dev)
+        self.actuated_dadr = torch.tensor([m.jnt_dofadr[m.joint(n).id] for n in names], device=dev)
         # actuator i drives emb.joints[i]: the actuators of the policy's joints, in its order
-        self.ctrl_index = [self.emb.joint_names.index(n) for n in self.joint_names]
+        self.ctrl_index = torch.tensor([self.emb.joint_names.index(n) for n in names], device=dev)
         by_name = {j.name: j for j in self.emb.joints}
         self.default_pose = torch.tensor(
-            [by_name[n].default for n in self.joint_names], dtype=torch.float32
+            [by_name[n].default for n in names], dtype=torch.float32, device=dev
         )
-        self.actions = torch.zeros(self.num_envs, self.num_actions)
+        self.actions = torch.zeros(self.num_envs, self.num_actions, device=dev)
         self.last_actions = torch.zeros_like(self.actions)
+        self._sensor_rows: dict[str, slice] = {}
 
     # --- action mapping -----------------------------------------------------------------
     @property
@@ -147,11 +153,11 @@ class Task:
 
     def terminated(self) -> torch.Tensor:
         """(N,) bool: the episode ended in failure (a fall, a collision)."""
-        return torch.zeros(self.num_envs, dtype=torch.bool)
+        return torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
 
     def success(self) -> torch.Tensor:
         """(N,) bool: the episode has succeeded so far (used by eval)."""
-        return torch.zeros(self.num_envs, dtype=torch.bool)
+        return torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
 
     def metrics(self) -> dict[str, torch.Tensor]:
         """(N,) per-step quantities that eval averages over an episode (e.g. tracking error)."""
@@ -179,9 +185,11 @@ class Task:
 
     def sensor(self, name: str) -> torch.Tensor:
         """Rows of sensor `name` from sim.sensordata, float32."""
-        m = self.sim.model
-        s = m.sensor(name)
-        return self.sim.sensordata[:, s.adr[0] : s.adr[0] + s.dim[0]].float()
+        rows = self._sensor_rows.get(name)
+        if rows is None:  # the name lookup costs more than the slice: once per name
+            s = self.sim.model.sensor(name)
+            rows = self._sensor_rows[name] = slice(int(s.adr[0]), int(s.adr[0] + s.dim[0]))
+        return self.sim.sensordata[:, rows].float()
 
 
 def add_frame_sensors(

@@ -21,6 +21,7 @@ early in training, which is what lets tracking be learnt in minutes on a CPU.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import mujoco
@@ -111,36 +112,50 @@ class VelocityTask(Task):
 
     def bind(self, sim: BatchedSim, rng: np.random.Generator) -> None:
         super().bind(sim, rng)
-        m, n = sim.model, self.num_envs
+        m, n, dev = sim.model, self.num_envs, self.device
         key = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_KEY, "home")
         d = mujoco.MjData(m)
         mujoco.mj_resetDataKeyframe(m, d, key) if key >= 0 else mujoco.mj_resetData(m, d)
         mujoco.mj_kinematics(m, d)
-        self.home_qpos = d.qpos.copy()
+        self.home_qpos = torch.tensor(d.qpos, dtype=sim.qpos.dtype, device=dev)
         self.home_height = float(d.qpos[2])
         feet = d.site_xpos[[m.site(f).id for f in self.feet]] - d.qpos[:3]  # base frame
         self.foot_contact_z = torch.tensor(
-            feet[:, 2] + self.home_height + self.cfg.contact_height
-        ).float()
+            feet[:, 2] + self.home_height + self.cfg.contact_height, dtype=torch.float32, device=dev
+        )
         # Gait clock offsets: left and right alternate; a quadruped's diagonals pair (trot).
         odd = (feet[:, 1] < 0) ^ ((feet[:, 0] < 0) & (len(self.feet) > 2))
-        self.foot_offset = torch.tensor(0.5 * odd, dtype=torch.float32)
+        self.foot_offset = torch.tensor(0.5 * odd, dtype=torch.float32, device=dev)
         jid = [m.joint(j).id for j in self.joint_names]
-        lo, hi = (torch.tensor(m.jnt_range[jid, k], dtype=torch.float32) for k in (0, 1))
+        lo, hi = (
+            torch.tensor(m.jnt_range[jid, k], dtype=torch.float32, device=dev) for k in (0, 1)
+        )
         mid, half = (hi + lo) / 2, (hi - lo) / 2
         self.soft_lo, self.soft_hi = mid - 0.9 * half, mid + 0.9 * half
-        self.joint_lo, self.joint_hi = lo.numpy(), hi.numpy()
+        self.joint_lo, self.joint_hi = lo.to(sim.qpos.dtype), hi.to(sim.qpos.dtype)
         self.effort = torch.tensor(
-            [m.actuator_forcerange[m.actuator(j).id, 1] for j in self.joint_names]
-        ).float()
-        self.commands = torch.zeros(n, 3)
-        self.command_timer = torch.zeros(n)
-        self.air_time = torch.zeros(n, len(self.feet))
-        self.last_contact = torch.zeros(n, len(self.feet), dtype=torch.bool)
-        self.air_reward = torch.zeros(n)
-        self.phase = torch.zeros(n)
-        self.contact = torch.ones(n, len(self.feet), dtype=torch.bool)
-        self._gravity = torch.tensor([0.0, 0.0, -1.0]).expand(n, 3)
+            [m.actuator_forcerange[m.actuator(j).id, 1] for j in self.joint_names],
+            dtype=torch.float32,
+            device=dev,
+        )
+        # sensordata columns read every step, gathered once instead of one slice per name
+        col = lambda name, k: int(m.sensor(name).adr[0]) + k  # noqa: E731
+        self._foot_z_cols = torch.tensor([col(f"{f}_pos", 2) for f in self.feet], device=dev)
+        self._force_cols = torch.tensor(
+            [col(f"{j}_force", 0) for j in self.joint_names], device=dev
+        )
+        self._touch_cols = torch.tensor([col(t, 0) for t in self.touch], device=dev)
+        c = self.cfg
+        self._command_lo = torch.tensor([c.vx[0], c.vy[0], c.wz[0]], device=dev)
+        self._command_hi = torch.tensor([c.vx[1], c.vy[1], c.wz[1]], device=dev)
+        self.commands = torch.zeros(n, 3, device=dev)
+        self.command_timer = torch.zeros(n, device=dev)
+        self.air_time = torch.zeros(n, len(self.feet), device=dev)
+        self.last_contact = torch.zeros(n, len(self.feet), dtype=torch.bool, device=dev)
+        self.air_reward = torch.zeros(n, device=dev)
+        self.phase = torch.zeros(n, device=dev)
+        self.contact = torch.ones(n, len(self.feet), dtype=torch.bool, device=dev)
+        self._gravity = torch.tensor([0.0, 0.0, -1.0], device=dev).expand(n, 3)
 
     # --- measured quantities --------------------------------------------------------------
     def base_ang_vel(self) -> torch.Tensor:
@@ -156,7 +171,7 @@ class VelocityTask(Task):
         return self.commands
 
     def foot_contact(self) -> torch.Tensor:
-        z = torch.stack([self.sensor(f"{f}_pos")[:, 2] for f in self.feet], 1)
+        z = self.sim.sensordata[:, self._foot_z_cols].float()
         return z < self.foot_contact_z
 
     def moving(self) -> torch.Tensor:
@@ -174,7 +189,7 @@ class VelocityTask(Task):
         return (self.contact == stance).float().mean(1)
 
     def joint_force_ratio(self) -> torch.Tensor:
-        f = torch.cat([self.sensor(f"{j}_force") for j in self.joint_names], 1)
+        f = self.sim.sensordata[:, self._force_cols].float()
         return f / self.effort
 
     def lin_vel_error(self) -> torch.Tensor:
@@ -239,12 +254,10 @@ class VelocityTask(Task):
         return ((q - self.soft_hi).clamp_min(0) + (self.soft_lo - q).clamp_min(0)).sum(1)
 
     def terminated(self) -> torch.Tensor:
-        tilted = self.projected_gravity()[:, 2] > -np.cos(self.cfg.max_tilt)
+        tilted = self.projected_gravity()[:, 2] > -math.cos(self.cfg.max_tilt)
         low = self.sensor("base_pos")[:, 2] < self.cfg.min_height * self.home_height
-        fell = tilted | low
-        for name in self.touch:
-            fell |= self.sensor(name)[:, 0] > 0
-        return fell
+        touched = (self.sim.sensordata[:, self._touch_cols] > 0).any(1)
+        return tilted | low | touched
 
     def metrics(self) -> dict[str, torch.Tensor]:
         return {"lin_vel_error": self.lin_vel_error(), "yaw_rate_error": self.yaw_rate_error()}
@@ -262,35 +275,36 @@ class VelocityTask(Task):
         self.air_reward = swing * self.moving()
         self.air_time *= ~touched
         self.last_contact = contact
-        if self.cfg.resample_s > 0:
+        if self.cfg.resample_s > 0:  # a mask, not an index list: no host sync
             self.command_timer -= dt
-            due = (self.command_timer <= 0).nonzero().flatten()
-            if len(due):
-                self._sample_commands(due)
+            due = self.command_timer <= 0
+            self.commands = torch.where(
+                due[:, None], self._draw_commands(self.num_envs), self.commands
+            )
+            self.command_timer = torch.where(due, self.cfg.resample_s, self.command_timer)
 
-    def _sample_commands(self, ids: torch.Tensor) -> None:
-        c, k = self.cfg, len(ids)
-        lo = torch.tensor([c.vx[0], c.vy[0], c.wz[0]])
-        hi = torch.tensor([c.vx[1], c.vy[1], c.wz[1]])
-        cmd = lo + (hi - lo) * torch.rand(k, 3, generator=self.torch_rng)
-        standing = torch.rand(k, generator=self.torch_rng) < c.standing_fraction
-        self.commands[ids] = cmd * ~standing[:, None]
-        self.command_timer[ids] = c.resample_s
+    def _draw_commands(self, k: int) -> torch.Tensor:
+        """(k, 3) commands from the config's ranges, a standing_fraction of them zero."""
+        u = torch.rand(k, 3, generator=self.torch_rng, device=self.device)
+        cmd = self._command_lo + (self._command_hi - self._command_lo) * u
+        standing = torch.rand(k, generator=self.torch_rng, device=self.device)
+        return cmd * (standing >= self.cfg.standing_fraction)[:, None]
 
     def reset_envs(self, env_ids: torch.Tensor) -> None:
-        k, noise = len(env_ids), self.cfg.init_joint_noise
-        qpos = np.tile(self.home_qpos, (k, 1))
-        adr = self.actuated_qadr.numpy()
-        q = qpos[:, adr] + self.rng.uniform(-noise, noise, (k, len(adr)))
-        qpos[:, adr] = np.clip(q, self.joint_lo, self.joint_hi)
+        k, noise, adr = len(env_ids), self.cfg.init_joint_noise, self.actuated_qadr
+        qpos = self.home_qpos.expand(k, -1).clone()
+        u = torch.rand(k, len(adr), generator=self.torch_rng, device=self.device)
+        q = qpos[:, adr] + noise * (2 * u.to(qpos.dtype) - 1)
+        qpos[:, adr] = torch.clamp(q, self.joint_lo, self.joint_hi)
         self.sim.reset(env_ids, qpos=qpos)
         if self.fixed_commands is not None:
-            self.commands[env_ids] = self.fixed_commands[env_ids].float()
+            self.commands[env_ids] = self.fixed_commands.to(self.device)[env_ids].float()
             self.command_timer[env_ids] = float("inf")
         else:
-            self._sample_commands(env_ids)
+            self.commands[env_ids] = self._draw_commands(k)
+            self.command_timer[env_ids] = self.cfg.resample_s
         self.air_time[env_ids] = 0.0
         self.last_contact[env_ids] = True
         self.air_reward[env_ids] = 0.0
         self.contact[env_ids] = True
-        self.phase[env_ids] = torch.rand(k, generator=self.torch_rng)
+        self.phase[env_ids] = torch.rand(k, generator=self.torch_rng, device=self.device)

@@ -148,28 +148,29 @@ class NavigateTask(Task):
 
     def bind(self, sim: BatchedSim, rng: np.random.Generator) -> None:
         super().bind(sim, rng)
-        m, n = sim.model, self.num_envs
+        m, n, dev = sim.model, self.num_envs, self.device
         jnt = {name: m.joint(name).id for name in self.emb.joint_names}
         if self.omni:
             ids = [jnt["base_x"], jnt["base_y"], jnt["base_yaw"]]
-            self.pose_q = torch.tensor([int(m.jnt_qposadr[j]) for j in ids])
-            self.pose_v = torch.tensor([int(m.jnt_dofadr[j]) for j in ids])
+            self.pose_q = torch.tensor([int(m.jnt_qposadr[j]) for j in ids], device=dev)
+            self.pose_v = torch.tensor([int(m.jnt_dofadr[j]) for j in ids], device=dev)
         else:
             root = next(j for j in range(m.njnt) if m.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE)
             self.root_q, self.root_v = int(m.jnt_qposadr[root]), int(m.jnt_dofadr[root])
-        self.ctrl_range = torch.tensor(m.actuator_ctrlrange, dtype=torch.float32)
+        self.ctrl_range = torch.tensor(m.actuator_ctrlrange, dtype=torch.float32, device=dev)
+        self.footprint = self.footprint.to(dev)  # measured in build_model, on the CPU
         self.ray_adr = int(m.sensor("range_0").adr[0])
         self.mocap_ids = [
             int(m.body_mocapid[m.body(f"obstacle_{k}").id]) for k in range(len(OBSTACLES))
         ]
         self.goal_mocap = int(m.body_mocapid[m.body("goal").id])
-        self.obstacle_half = torch.tensor(OBSTACLES, dtype=torch.float32)
-        self.obstacles = torch.full((n, len(OBSTACLES), 2), PARK)
-        self.goal = torch.zeros(n, 2)
-        self.dist = torch.zeros(n)
-        self.prev_dist = torch.zeros(n)
-        self.collided = torch.zeros(n, dtype=torch.bool)
-        self.reached = torch.zeros(n, dtype=torch.bool)
+        self.obstacle_half = torch.tensor(OBSTACLES, dtype=torch.float32, device=dev)
+        self.obstacles = torch.full((n, len(OBSTACLES), 2), PARK, device=dev)
+        self.goal = torch.zeros(n, 2, device=dev)
+        self.dist = torch.zeros(n, device=dev)
+        self.prev_dist = torch.zeros(n, device=dev)
+        self.collided = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.reached = torch.zeros(n, dtype=torch.bool, device=dev)
 
     # --- state --------------------------------------------------------------------------
     def base_pose(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -271,7 +272,7 @@ class NavigateTask(Task):
             RewardTerm("goal_reached", lambda t: t.success().float() * hz, 5.0),
             RewardTerm("collision", lambda t: t.collided.float() * hz, -5.0),
             RewardTerm("action_rate", Task.action_rate, -0.05),
-            RewardTerm("time", lambda t: torch.ones(t.num_envs), -0.1),
+            RewardTerm("time", lambda t: torch.ones(t.num_envs, device=t.device), -0.1),
         ]
 
     def post_step(self) -> None:
@@ -338,8 +339,8 @@ class NavigateTask(Task):
         mocap[:, self.goal_mocap, :2] = goal
         mocap[:, self.goal_mocap, 2] = 0.002
         self.sim.reset(env_ids, qpos=qpos, mocap_pos=mocap)
-        self.goal[env_ids] = torch.as_tensor(goal, dtype=torch.float32)
-        self.obstacles[env_ids] = torch.as_tensor(centres, dtype=torch.float32)
+        self.goal[env_ids] = torch.as_tensor(goal, dtype=torch.float32, device=self.device)
+        self.obstacles[env_ids] = torch.as_tensor(centres, dtype=torch.float32, device=self.device)
         self.dist[env_ids] = self.goal_body()[env_ids].norm(dim=1)
         self.prev_dist[env_ids] = self.dist[env_ids]
         self.collided[env_ids] = False

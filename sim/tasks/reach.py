@@ -51,11 +51,11 @@ class ReachTask(Task):
 
     def bind(self, sim, rng) -> None:
         super().bind(sim, rng)
-        n = self.num_envs
-        self.target_pos = torch.zeros(n, 3)
-        self.target_quat = torch.zeros(n, 4)
+        n, dev = self.num_envs, self.device
+        self.target_pos = torch.zeros(n, 3, device=dev)
+        self.target_quat = torch.zeros(n, 4, device=dev)
         self.target_quat[:, 0] = 1.0
-        self.held = torch.zeros(n)
+        self.held = torch.zeros(n, device=dev)
         self._fk = mujoco.MjData(sim.model)
         self._site = sim.model.site(self.emb.sensors.ee_site).id
 
@@ -146,24 +146,29 @@ class ReachTask(Task):
 
     # --- episodes -----------------------------------------------------------------------
     def reset_envs(self, env_ids: torch.Tensor) -> None:
+        """Targets by rejection sampling through MuJoCo's forward kinematics on the host
+        (numpy `self.rng`), then one copy to the device."""
         self.held[env_ids] = 0.0
         m, d = self.sim.model, self._fk
         lo = m.jnt_range[[m.joint(n).id for n in self.joint_names], 0]
         hi = m.jnt_range[[m.joint(n).id for n in self.joint_names], 1]
-        default = self.default_pose.numpy()
-        for i in env_ids.tolist():
+        default = self.default_pose.cpu().numpy()
+        adr = self.actuated_qadr.cpu().numpy()
+        pos, quats = np.empty((len(env_ids), 3)), np.empty((len(env_ids), 4))
+        for k in range(len(env_ids)):
             for _ in range(20):
                 q = np.clip(
                     default + self.rng.uniform(-1, 1, len(default)) * self.cfg.target_spread, lo, hi
                 )
                 mujoco.mj_resetDataKeyframe(m, d, 0)
-                d.qpos[self.actuated_qadr.numpy()] = q
+                d.qpos[adr] = q
                 mujoco.mj_kinematics(m, d)
                 if d.site_xpos[self._site][2] >= self.cfg.min_height:
                     break
-            self.target_pos[i] = torch.from_numpy(d.site_xpos[self._site].copy())
-            quat = np.empty(4)
-            mujoco.mju_mat2Quat(quat, d.site_xmat[self._site])
-            self.target_quat[i] = torch.from_numpy(quat)
+            pos[k] = d.site_xpos[self._site]
+            mujoco.mju_mat2Quat(quats[k], d.site_xmat[self._site])
+        put = lambda x: torch.as_tensor(x, dtype=torch.float32, device=self.device)  # noqa: E731
+        self.target_pos[env_ids] = put(pos)
+        self.target_quat[env_ids] = put(quats)
         # the target marker (a mocap body) shows where the target is in pictures
         self.sim.reset(env_ids, mocap_pos=self.target_pos[env_ids, None, :])

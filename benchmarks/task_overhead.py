@@ -1,0 +1,112 @@
+"""Task-side cost of `BodyEnv.step`: everything except the physics (sim.step, sim.reset).
+
+For each body, `BodyEnv` runs the velocity task on N envs with zero actions; the script
+times `--steps` control steps and, inside them, the time spent in the sim's `step` and
+`reset` (wrapped with timers), and prints one JSON line per body: total seconds,
+physics seconds, task-side seconds (the rest: observations, rewards, terminations,
+randomisation, resets' bookkeeping) and the resets per step (envs restarted / steps).
+`--profile` also prints the 15 costliest task-side functions (cProfile, cumulative).
+
+    python benchmarks/task_overhead.py --num-envs 4096 --steps 20       # CPU backend
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import time
+
+import torch
+
+from xembody.sim import tasks
+from xembody.sim.env import BodyEnv
+
+TASK = "velocity"
+
+
+def _body(name: str, seed: int):
+    from xembody.sim import bodies
+
+    if name == "humanoid":  # as benchmarks/gpu_throughput.py: the largest generated humanoid
+        return bodies.get("humanoid").sample(seed, arm_joints=(4, 4))
+    return bodies.get(name).sample(seed)
+
+
+class _Timed:
+    """Accumulates wall time and call counts of one bound method."""
+
+    def __init__(self, fn, count_envs: bool = False):
+        self.fn, self.seconds, self.envs, self.count_envs = fn, 0.0, 0, count_envs
+        self.cuda = fn.__self__.device.type == "cuda"
+
+    def __call__(self, *args, **kwargs):
+        if self.cuda:  # charge queued task-side work to the task, not to the physics
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        out = self.fn(*args, **kwargs)
+        if self.cuda:
+            torch.cuda.synchronize()
+        self.seconds += time.perf_counter() - t
+        if self.count_envs:
+            ids = args[0] if args else kwargs.get("env_ids")
+            self.envs += self.fn.__self__.num_envs if ids is None else len(ids)
+        return out
+
+
+def measure(name: str, n: int, steps: int, backend: str, seed: int, profile: bool) -> dict:
+    emb = _body(name, seed)
+    env = BodyEnv(tasks.make_task(TASK, emb, tasks.make_config(TASK)), n, backend=backend)
+    zeros = torch.zeros(n, env.num_actions, device=env.device)
+    env.step(zeros)  # warm-up (kernels, first resets)
+    step, reset = _Timed(env.sim.step), _Timed(env.sim.reset, count_envs=True)
+    env.sim.step, env.sim.reset = step, reset
+    prof = cProfile.Profile() if profile else None
+    t = time.perf_counter()
+    if prof:
+        prof.enable()
+    for _ in range(steps):
+        env.step(zeros)
+    if env.device.type == "cuda":
+        torch.cuda.synchronize()
+    if prof:
+        prof.disable()
+    total = time.perf_counter() - t
+    env.close()
+    physics = step.seconds + reset.seconds
+    row = dict(
+        body=emb.name,
+        backend=backend,
+        num_envs=n,
+        steps=steps,
+        total_s=round(total, 3),
+        sim_step_s=round(step.seconds, 3),
+        sim_reset_s=round(reset.seconds, 3),
+        task_side_s=round(total - physics, 3),
+        task_side_ms_per_step=round(1e3 * (total - physics) / steps, 2),
+        resets_per_step=round(reset.envs / steps, 1),
+    )
+    print(json.dumps(row), flush=True)
+    if prof:
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(15)
+    return row
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--num-envs", type=int, default=4096)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--bodies", nargs="+", default=["humanoid", "quadruped"])
+    p.add_argument("--backend", default="cpu", help="cpu, warp:cpu, gpu")
+    p.add_argument("--seed", type=int, default=0, help="body seed")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--profile", action="store_true")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    for name in args.bodies:
+        measure(name, args.num_envs, args.steps, args.backend, args.seed, args.profile)
+
+
+if __name__ == "__main__":
+    main()
