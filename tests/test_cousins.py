@@ -12,7 +12,8 @@ import torch
 
 from xembody.cli import main
 from xembody.sim import bodies as registry
-from xembody.sim.scenes.assets import sample_asset
+from xembody.sim.scenes import assets, cabinet
+from xembody.sim.scenes.assets import CATEGORIES, sample_asset
 from xembody.sim.scenes.checks import check_scene
 from xembody.sim.scenes.cousins import (
     SceneRefused,
@@ -46,6 +47,34 @@ def _room(*extra: ObjectEstimate) -> SceneDescription:
                        size=(0.2, 0.2, 0.4), relations=floor),
     )  # fmt: skip
     return SceneDescription(walls=walls, objects=objs + extra)
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_assets_stay_in_their_documented_ranges_and_stand(category):
+    size = {"box": (0.3, 0.4, 0.3), "cylinder": (0.2, 0.2, 0.5)}.get(category, (0.5, 0.9, 0.9))
+    targets = {"n_shelves": 3, "n_drawers": 2, "n_doors": 1}
+    twin = sample_asset(category, size, targets, seed=0)
+    assert twin.size == pytest.approx(size if category != "cylinder" else (0.2, 0.2, 0.5))
+    for seed in range(6):
+        a = sample_asset(category, size, targets, seed=seed, spread=1.0)
+        assert np.all(np.abs(np.divide(a.size, size) - 1) <= 0.5 + 1e-3)
+        p = a.params
+        lo, hi = assets.CATEGORY_SPECS[category].density
+        assert lo <= p["density"] <= hi
+        if category == "cabinet":
+            assert abs(p["n_drawers"] - 2) <= 1 and abs(p["n_doors"] - 1) <= 1
+            assert p["handle"] in cabinet.HANDLE_SHAPES
+            assert cabinet.SLIDE_DAMPING[0] <= p["slide_damping"] <= cabinet.SLIDE_DAMPING[1]
+            assert cabinet.DOOR_RANGE[0] <= p["door_range"] <= cabinet.DOOR_RANGE[1]
+        if category == "shelf":
+            assert 2 <= p["n_shelves"] <= 4
+        scene = Scene(name=category, walls=(), objects=(Placed(id="a", asset=a, center=(0, 0, a.size[2] / 2 + 0.001), yaw=0.0),))  # fmt: skip # noqa: E501
+        rep = check_scene(scene)
+        assert rep.ok, (a, rep.reasons())
+    with pytest.raises(ValueError, match="category='sofa'"):
+        sample_asset("sofa", size, seed=0)
+    with pytest.raises(ValueError, match="spread=2"):
+        sample_asset(category, size, seed=0, spread=2)
 
 
 def test_same_seed_same_scenes():

@@ -7,9 +7,11 @@
   the object it stands on, with its centre over that object's footprint;
 - settling: after SETTLE_TIME of simulation no object moved more than DRIFT_POS or turned
   more than DRIFT_ANGLE;
-- joints: each drawer and door, pushed by a generalised force (SLIDE_PUSH N plus its
-  friction loss, HINGE_PUSH N m for hinges) from the settled pose, reaches the upper and
-  then the lower end of its range within JOINT_TOL of the range.
+- joints: each drawer and door, pushed by a generalised force from the settled pose,
+  reaches the upper and then the lower end of its range within JOINT_TOL of the range.
+  The push is the larger of SLIDE_PUSH N (HINGE_PUSH N m for hinges) and what crosses the
+  range in half of SWEEP_TIME (8 x inertia x range / SWEEP_TIME^2), plus the joint's
+  friction loss and its damping at twice the mean crossing speed.
 
 `repair(scene, report)` snaps unsupported objects onto their support and pushes
 overlapping or blocking objects apart in the floor plane; checks then run again.
@@ -137,6 +139,9 @@ def check_scene(scene: Scene, *, joints: bool = True) -> Report:
 
 def _sweep_joints(model, settled: mujoco.MjData, owner: list[str], rep: Report) -> None:
     steps = int(round(SWEEP_TIME / model.opt.timestep))
+    full = np.zeros((model.nv, model.nv))
+    mujoco.mj_fullM(model, settled, full)
+    diag = np.diag(full)  # each joint's effective inertia (kg or kg m^2)
     for j in range(model.njnt):
         kind = int(model.jnt_type[j])
         if kind not in (mujoco.mjtJoint.mjJNT_SLIDE, mujoco.mjtJoint.mjJNT_HINGE):
@@ -144,10 +149,12 @@ def _sweep_joints(model, settled: mujoco.MjData, owner: list[str], rep: Report) 
         rep.n_joints_swept += 1
         lo, hi = model.jnt_range[j]
         dof, adr = model.jnt_dofadr[j], model.jnt_qposadr[j]
-        if kind == mujoco.mjtJoint.mjJNT_SLIDE:
-            push = SLIDE_PUSH + model.dof_frictionloss[dof]
-        else:
-            push = HINGE_PUSH + model.dof_frictionloss[dof]
+        # At least the base push; more for heavy or damped parts, so that an unobstructed
+        # part crosses its range in about half the sweep time.
+        inertia = diag[dof]
+        base = SLIDE_PUSH if kind == mujoco.mjtJoint.mjJNT_SLIDE else HINGE_PUSH
+        push = max(base, 8.0 * inertia * (hi - lo) / SWEEP_TIME**2)
+        push += model.dof_frictionloss[dof] + model.dof_damping[dof] * 2 * (hi - lo) / SWEEP_TIME
         data = mujoco.MjData(model)
         data.qpos[:], data.qvel[:] = settled.qpos, settled.qvel
         for sign, goal in ((1.0, hi), (-1.0, lo)):
