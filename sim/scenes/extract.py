@@ -326,6 +326,8 @@ def descriptors(loc: np.ndarray, size: np.ndarray, xy: np.ndarray) -> dict:
     sol, *_ = np.linalg.lstsq(a, (xy**2).sum(1), rcond=None)
     r = math.sqrt(max(1e-9, sol[2] + sol[0] ** 2 + sol[1] ** 2))
     resid = np.sqrt(((np.linalg.norm(xy - sol[:2], axis=1) - r) ** 2).mean()) / r
+    if not 0.8 < r / ((d + w) / 4) < 1.25:
+        resid = max(resid, 1.0)  # a circle unlike the footprint (e.g. through a box's corner)
     return dict(fill_ratio=float(fill), n_shelves=n_shelves, n_drawers=n_drawers,
                 n_doors=n_doors, handle=bool(n_drawers + n_doors), cylinder_fit=float(resid),
                 recess=float(recess))  # fmt: skip
@@ -372,6 +374,8 @@ def extract(points: np.ndarray, views_xy=(0.0, 0.0), cfg: ExtractConfig = Extrac
         for part in _split_on_top(obj_pts[c], cfg):
             if len(part) >= cfg.min_object_points:
                 groups.append(obj_pts[c][part])
+    # what lies behind a wall (its ends, the next room seen past it) is not in the room
+    groups = [g for g in groups if all(w.distance(np.median(g[:, :2], 0)) > 0 for w in walls)]
     found = [describe_object(g, floor, walls, views_xy, cfg) for g in groups]
     objects = []
     for i, f in enumerate(found):

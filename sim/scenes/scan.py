@@ -63,12 +63,15 @@ def _look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def _scene_bounds(model: mujoco.MjModel, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and (x, y) of the mean inward wall normal for the geoms that are not planes."""
+    """Centre of the furniture (geoms that are neither planes nor walls: > 1 m long boxes)
+    and the (x, y) sum of the walls' inward normals."""
     keep = [g for g in range(model.ngeom) if model.geom_type[g] != mujoco.mjtGeom.mjGEOM_PLANE]
-    pts = data.geom_xpos[keep] if keep else np.zeros((1, 3))
+    if not keep:
+        raise ValueError("the scene has no geoms besides planes: nothing to scan")
     big = [g for g in keep if model.geom_size[g].max() > 1.0]  # walls: long thin boxes
     small = [g for g in keep if g not in big] or keep
-    centre = np.median(data.geom_xpos[small], axis=0) if small else pts.mean(axis=0)
+    inside = data.geom_xpos[small]
+    centre = (inside.min(axis=0) + inside.max(axis=0)) / 2  # the middle of the furniture
     inward = np.zeros(2)
     for g in big:
         d = centre[:2] - data.geom_xpos[g, :2]
