@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
@@ -79,9 +79,17 @@ def measure(rate: float, seconds: float, domain: int, rt_priority: int = 0) -> d
         ), COMMAND_QOS,
     )  # fmt: skip
     node.create_subscription(String, "/policy/status", lambda m: status.append(m.data), COMMAND_QOS)
-    executor = SingleThreadedExecutor(context=ctx)
+    # the C++ events executor: the receive path does no Python wait-set building, and the
+    # callback's first act is to read the clock
+    stop = threading.Event()
+    executor = EventsExecutor(context=ctx)
     executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
+
+    def spin() -> None:
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.1)
+
+    spinner = threading.Thread(target=spin, daemon=True)
     spinner.start()
     rng = np.random.default_rng(0)
     period = 1.0 / rate
@@ -110,6 +118,8 @@ def measure(rate: float, seconds: float, domain: int, rt_priority: int = 0) -> d
             t_next += period
         time.sleep(0.5 + 1.2)  # the last commands and one more status report
     finally:
+        stop.set()
+        spinner.join(1)
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)

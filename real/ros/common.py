@@ -8,9 +8,12 @@ Only `xembody.real.ros` imports rclpy; the work itself is in ROS-free modules of
 
 from __future__ import annotations
 
+import gc
 import json
 import re
+import signal
 import time
+from array import array
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -21,8 +24,10 @@ import rclpy
 from builtin_interfaces.msg import Time
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
+from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
 from xembody.sim.bodies.embodiment import Embodiment
@@ -134,16 +139,46 @@ def publish_json(pub: Any, payload: dict[str, Any]) -> None:
 def float_array(values: np.ndarray) -> Any:
     from std_msgs.msg import Float64MultiArray
 
-    return Float64MultiArray(data=[float(x) for x in values])
+    # array('d') is taken as is; a list would be type-checked entry by entry
+    return Float64MultiArray(data=array("d", np.asarray(values, dtype=np.float64).tobytes()))
 
 
-def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> None:
-    """The `main` of every node: init, spin until Ctrl-C or SIGTERM, clean up."""
-    rclpy.init(args=args)
+def run(
+    node_factory: Callable[[], Node],
+    args: list[str] | None = None,
+    *,
+    events: bool = False,
+    quiet_gc: bool = False,
+) -> None:
+    """The `main` of every node: init, spin until Ctrl-C or SIGTERM, clean up.
+
+    `events`: spin rclpy's EventsExecutor (C++) instead of the Python one, which builds a
+    wait set over every subscription, timer and service at each wake-up. `quiet_gc`: after
+    start-up, move everything alive to the permanent generation (`gc.freeze`) and turn
+    automatic collection off; the node then collects the young generations itself when it
+    knows it has time (the policy node does, just after each 50th command).
+    """
+    # the EventsExecutor neither stops on rclpy's signal handlers nor lets them run
+    # (its spin holds the main thread in C++): it spins in short slices here and Python's
+    # own handlers end the loop
+    options = SignalHandlerOptions.NO if events else SignalHandlerOptions.ALL
+    rclpy.init(args=args, signal_handler_options=options)
     node = None
     try:
         node = node_factory()
-        rclpy.spin(node)
+        if quiet_gc:
+            gc.collect()
+            gc.freeze()
+            gc.disable()
+        if events:
+            signal.signal(signal.SIGINT, _interrupt)
+            signal.signal(signal.SIGTERM, _interrupt)
+            executor = EventsExecutor()
+            executor.add_node(node)
+            while True:
+                executor.spin_once(timeout_sec=0.25)
+        else:
+            rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
@@ -156,3 +191,7 @@ def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> None
                 close()
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

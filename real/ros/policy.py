@@ -21,7 +21,9 @@ and rejection counts.
 
 from __future__ import annotations
 
+import gc
 import time
+from array import array
 from collections import deque
 
 import numpy as np
@@ -41,7 +43,6 @@ from xembody.real.ros.common import (
     SENSOR_QOS,
     Reporter,
     declare,
-    float_array,
     load_body,
     publish_json,
     run,
@@ -104,6 +105,10 @@ class PolicyNode(Node):
         self.reporter = Reporter(self)
         self.loop = LoopTimer(self.period)
         self.latency: deque[float] = deque(maxlen=2000)
+        # time (ns) per stage of the last steps: validation, observation, inference, publication
+        self.stages: dict[str, deque[int]] = {
+            k: deque(maxlen=2000) for k in ("check", "observation", "inference", "publish")
+        }
         self.cmd = Command()
         if self.goal:
             self.cmd.goal = check_vector(self.goal, 2, "parameter goal")
@@ -115,11 +120,24 @@ class PolicyNode(Node):
         self.odom: Odometry | None = None
         self.t_step = -1e9
 
+        # the outgoing message is built once and refilled each step (publish serialises it)
         if self.actions.twist_output:
+            self.msg = Twist()
             self.pub = self.create_publisher(Twist, self.topic["twist_topic"], COMMAND_QOS)
+        elif self.command_type == "trajectory":
+            ns = round(self.period * 1e9)
+            self.point = JointTrajectoryPoint(
+                time_from_start=Duration(sec=ns // 10**9, nanosec=ns % 10**9)
+            )
+            self.msg = JointTrajectory(joint_names=list(self.emb.joint_names), points=[self.point])
+            self.pub = self.create_publisher(
+                JointTrajectory, self.topic["command_topic"], COMMAND_QOS
+            )
         else:
-            kind = JointTrajectory if self.command_type == "trajectory" else Float64MultiArray
-            self.pub = self.create_publisher(kind, self.topic["command_topic"], COMMAND_QOS)
+            self.msg = Float64MultiArray()
+            self.pub = self.create_publisher(
+                Float64MultiArray, self.topic["command_topic"], COMMAND_QOS
+            )
         self.pub_status = self.create_publisher(String, "~/status", COMMAND_QOS)
         t = self.topic
         self.create_subscription(JointState, t["joint_state_topic"], self.on_joints, SENSOR_QOS)
@@ -171,18 +189,18 @@ class PolicyNode(Node):
 
     def on_joints(self, msg: JointState) -> None:
         received = time.monotonic()
+        t0 = time.perf_counter_ns()
+        stamp = stamp_seconds(msg.header.stamp)
         try:
             self.gate(received)
-            q, dq, tau = self.check(
-                msg.name, msg.position, msg.velocity, msg.effort, stamp_seconds(msg.header.stamp)
-            )
+            q, dq, tau = self.check(msg.name, msg.position, msg.velocity, msg.effort, stamp)
         except InputError as err:
             return self.reporter.reject(err.kind, str(err))
-        stamp = stamp_seconds(msg.header.stamp)
         if stamp - self.t_step < 0.9 * self.period:
             return  # the control period is counted in the robot's time (its stamps)
         self.t_step = stamp
         self.stamp_msg = msg.header.stamp
+        self.stages["check"].append(time.perf_counter_ns() - t0)
         self.step(RobotState(stamp, self.emb.joint_names, q, dq, tau), received)
 
     # --- one control step ---------------------------------------------------------------
@@ -202,39 +220,38 @@ class PolicyNode(Node):
                 np.array([v.x, v.y, v.z]),
                 np.array([w.x, w.y, w.z]),
             )
+        t0 = time.perf_counter_ns()
         try:
             obs = self.builder(state, self.cmd, self.last_action)
+            t1 = time.perf_counter_ns()
             action = self.policy(obs)
         except ValueError as err:
             return self.reporter.reject("observation", f"no command this step: {err}")
+        t2 = time.perf_counter_ns()
         self.last_action = action.astype(float)
         self.builder.advance(self.period)
+        msg = self.msg
         if self.actions.twist_output:
             vx, vy, wz = np.clip(self.actions.twist(action), self.lo, self.hi)
-            msg = Twist()
             msg.linear.x, msg.linear.y, msg.angular.z = float(vx), float(vy), float(wz)
         else:
-            targets = np.clip(self.actions.targets(action), self.lo, self.hi)
-            array = self.command_type == "array"
-            msg = float_array(targets) if array else self._trajectory(targets)
+            # array('d') is taken as is by the message; a list is checked entry by entry
+            targets = array("d", np.clip(self.actions.targets(action), self.lo, self.hi).tobytes())
+            if self.command_type == "array":
+                msg.data = targets
+            else:  # one point, reached one period after the state whose stamp it carries
+                msg.header.stamp = self.stamp_msg
+                self.point.positions = targets
         self.pub.publish(msg)
         now = time.monotonic()
         self.latency.append(now - received)
         self.loop.tick(received)
-
-    def _trajectory(self, targets: np.ndarray) -> JointTrajectory:
-        """One point, reached one control period after the state it answers (whose stamp
-        the header carries)."""
-        msg = JointTrajectory(joint_names=list(self.emb.joint_names))
-        msg.header.stamp = self.stamp_msg
-        ns = round(self.period * 1e9)
-        msg.points = [
-            JointTrajectoryPoint(
-                positions=targets.tolist(),
-                time_from_start=Duration(sec=ns // 10**9, nanosec=ns % 10**9),
-            )
-        ]
-        return msg
+        t3 = time.perf_counter_ns()
+        self.stages["observation"].append(t1 - t0)
+        self.stages["inference"].append(t2 - t1)
+        self.stages["publish"].append(t3 - t2)
+        if self.loop.ticks % 50 == 0 and not gc.isenabled():
+            gc.collect(1)  # just after a command: the next state is a period away (see main)
 
     def report(self) -> None:
         lat = np.asarray(self.latency) * 1e3
@@ -244,12 +261,17 @@ class PolicyNode(Node):
                 "latency_p50_ms": float(np.percentile(lat, 50)),
                 "latency_p99_ms": float(np.percentile(lat, 99)),
             }
+        for name, ns in self.stages.items():
+            if ns:
+                us = np.asarray(ns) / 1e3
+                extra[f"{name}_p50_us"] = float(np.percentile(us, 50))
+                extra[f"{name}_p99_us"] = float(np.percentile(us, 99))
         payload = {**self.loop.report(), **extra, "rejected": dict(self.reporter.counts)}
         publish_json(self.pub_status, payload)
 
 
 def main(args: list[str] | None = None) -> None:
-    run(PolicyNode, args)
+    run(PolicyNode, args, events=True, quiet_gc=True)
 
 
 if __name__ == "__main__":
