@@ -194,3 +194,18 @@ def test_a_ply_cloud_is_read_and_extracted(room, tmp_path):
     # no camera poses in a .ply: fronts of free-standing objects may turn, the rest holds
     acc = extraction_accuracy(truth, est)
     assert acc["category_accuracy"] >= 0.9 and acc["center_error_max"] <= 0.05
+
+
+def test_one_view_of_generated_twin_and_cousins(room, tmp_path):
+    """The asset library's twin of the test room and two cousins (other cabinets, shelves,
+    tables), scanned from one view, are recovered within the tolerances."""
+    from xembody.sim.scenes.accuracy import scene_truth
+    from xembody.sim.scenes.cousins import make_cousins, make_twin
+
+    _, desc = room
+    for result in [make_twin(desc), *make_cousins(desc, 2, seed=1)]:
+        mjcf = tmp_path / f"{result.scene.name}.xml"
+        mjcf.write_text(result.scene.mjcf())
+        scan = render_scan(mjcf, tmp_path / result.scene.name, ScanConfig(views=1))
+        est, _, _ = extract_scan(scan)
+        _check(extraction_accuracy(scene_truth(result.scene), est))

@@ -138,3 +138,27 @@ def extraction_accuracy(truth: SceneDescription, est: SceneDescription) -> dict:
             iou=min(iou) >= tol["iou"],
         ),
     )
+
+
+def scene_truth(scene) -> SceneDescription:
+    """The true SceneDescription of a generated room (sim/scenes/room.py `Scene`): per
+    placed object its id, category, box centre, full extents and yaw; the walls' planes.
+    A cylinder's diameter is the mean of its depth and width, as the asset library builds it.
+    Relations and descriptors are left out (the accuracy does not score them)."""
+    from .description import WallPlane
+
+    objects = []
+    for p in scene.objects:
+        d, w, h = p.asset.size
+        if p.asset.category == "cylinder":
+            d = w = (d + w) / 2
+        objects.append(
+            ObjectEstimate(
+                id=p.id, category=p.asset.category, center=p.center, size=(d, w, h), yaw=p.yaw
+            )  # fmt: skip
+        )
+    walls = tuple(
+        WallPlane(point=(*w.point, 0.0), normal=(*w.normal, 0.0), extent=(w.length, w.height))
+        for w in scene.walls
+    )
+    return SceneDescription(walls=walls, objects=tuple(objects))

@@ -311,11 +311,11 @@ def descriptors(loc: np.ndarray, size: np.ndarray, xy: np.ndarray) -> dict:
     n_drawers = n_doors = 0
     if len(out) >= 5:
         lab = np.asarray(
-            _o3d_cloud(np.column_stack([x[out], y[out], z[out]])).cluster_dbscan(0.03, 4, False)
+            _o3d_cloud(np.column_stack([x[out], y[out], z[out]])).cluster_dbscan(0.05, 3, False)
         )
         for k in range(lab.max() + 1):
             g = out[lab == k]
-            if len(g) < 4:
+            if len(g) < 3:
                 continue
             if np.ptp(y[g]) >= np.ptp(z[g]):
                 n_drawers += 1

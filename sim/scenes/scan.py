@@ -32,7 +32,7 @@ class ScanConfig:
     height: int = 240
     arc_deg: float = 100.0  # total azimuth spread of the views
     azimuth_deg: float | None = None  # centre azimuth; None: away from the walls
-    distance: float = 3.6  # m from the look-at point
+    distance: float = 3.6  # m from the look-at point, at least (farther for wide scenes)
     elevation_deg: float = 40.0  # camera above the horizon, looking down
     noise_std: float = 0.0  # m, depth noise grows with depth^2 (scaled at 1 m)
     dropout: float = 0.0  # fraction of pixels with no return
@@ -63,8 +63,8 @@ def _look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def _scene_bounds(model: mujoco.MjModel, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
-    """Centre of the furniture (geoms that are neither planes nor walls: > 1 m long boxes)
-    and the (x, y) sum of the walls' inward normals."""
+    """Centre of the furniture (geoms that are neither planes nor walls: > 1 m long boxes),
+    the (x, y) sum of the walls' inward normals, and the furniture's horizontal radius."""
     keep = [g for g in range(model.ngeom) if model.geom_type[g] != mujoco.mjtGeom.mjGEOM_PLANE]
     if not keep:
         raise ValueError("the scene has no geoms besides planes: nothing to scan")
@@ -72,18 +72,22 @@ def _scene_bounds(model: mujoco.MjModel, data: mujoco.MjData) -> tuple[np.ndarra
     small = [g for g in keep if g not in big] or keep
     inside = data.geom_xpos[small]
     centre = (inside.min(axis=0) + inside.max(axis=0)) / 2  # the middle of the furniture
+    radius = float(np.linalg.norm(np.ptp(inside[:, :2], axis=0)) / 2) + 0.3  # + half an object
     inward = np.zeros(2)
     for g in big:
         d = centre[:2] - data.geom_xpos[g, :2]
         axis = np.argmin(model.geom_size[g][:2])  # the thin axis is the wall's normal
         n = data.geom_xmat[g].reshape(3, 3)[:2, axis]
         inward += n * np.sign(n @ d)
-    return centre, inward
+    return centre, inward, radius
 
 
 def camera_poses(model: mujoco.MjModel, data: mujoco.MjData, cfg: ScanConfig) -> list[np.ndarray]:
-    centre, inward = _scene_bounds(model, data)
+    centre, inward, radius = _scene_bounds(model, data)
     target = np.array([centre[0], centre[1], 0.5])
+    # far enough that the furniture's footprint fits the horizontal field of view
+    tan_h = math.tan(math.radians(model.vis.global_.fovy) / 2) * cfg.width / cfg.height
+    distance = max(cfg.distance, radius / tan_h)
     if cfg.azimuth_deg is not None:
         az0 = math.radians(cfg.azimuth_deg)
     elif np.linalg.norm(inward) > 1e-6:
@@ -96,7 +100,7 @@ def camera_poses(model: mujoco.MjModel, data: mujoco.MjData, cfg: ScanConfig) ->
     poses = []
     for off in offsets:
         az = az0 + off
-        eye = target + cfg.distance * np.array(
+        eye = target + distance * np.array(
             [math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)]
         )
         poses.append(_look_at(eye, target))
