@@ -307,7 +307,9 @@ def descriptors(loc: np.ndarray, size: np.ndarray, xy: np.ndarray) -> dict:
         n_shelves = int(len(zs) > 0) + int(np.sum(np.diff(zs) > 0.06))
     # handles: points standing out 1 cm+ in front of the front face, grouped
     face = np.percentile(x[front], 50) if front.sum() > 20 else d / 2
-    out = np.nonzero((x > face + 0.012) & (z > 0.03))[0]
+    # the face's own depth noise (robust std) sets how far out a handle must stand
+    noise = 1.48 * np.median(np.abs(x[front] - face)) if front.sum() > 20 else 0.0
+    out = np.nonzero((x > face + max(0.012, 4 * noise)) & (z > 0.03))[0]
     n_drawers = n_doors = 0
     if len(out) >= 5:
         lab = np.asarray(
@@ -361,9 +363,8 @@ def extract(points: np.ndarray, views_xy=(0.0, 0.0), cfg: ExtractConfig = Extrac
     if len(obj_pts) < cfg.min_object_points:
         return SceneDescription(floor=floor, walls=walls), []
     # sparse clouds (small images, far cameras): widen DBSCAN and shrink the size floor
-    spacing = max(
-        cfg.voxel, float(np.median(_o3d_cloud(obj_pts).compute_nearest_neighbor_distance()))
-    )
+    nn = np.asarray(_o3d_cloud(obj_pts).compute_nearest_neighbor_distance())
+    spacing = max(cfg.voxel, float(np.percentile(nn, 75)))
     cfg = dataclasses.replace(
         cfg,
         cluster_eps=max(cfg.cluster_eps, 3 * spacing),
