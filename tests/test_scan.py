@@ -225,3 +225,25 @@ def test_noisy_scan_with_dropout_still_meets_the_tolerances(room, tmp_path):
     assert 0.08 < np.mean((da == 0) & (clean > 0)) / np.mean(clean > 0) < 0.12
     est, _, _ = extract_scan(a)
     _check(extraction_accuracy(truth, est))
+
+
+def test_relations_by_hand():
+    from xembody.sim.scenes.description import Floor, WallPlane
+    from xembody.sim.scenes.extract import relations
+
+    wall = WallPlane(point=(0, 2, 0), normal=(0, -1, 0), extent=(4, 2.5))
+    found = [
+        dict(center=(0, 0, 0.4), size=(0.6, 1.0, 0.8), yaw=0.3),  # a table
+        dict(center=(0.1, 0.1, 0.9), size=(0.2, 0.2, 0.2), yaw=0.0),  # on it
+        dict(center=(0, 1.8, 1.5), size=(0.3, 0.6, 0.5), yaw=-math.pi / 2),  # on the wall
+        dict(center=(0, 1.7, 0.4), size=(0.5, 0.6, 0.8), yaw=-math.pi / 2),  # against it
+        dict(center=(1.5, 0, 1.5), size=(0.2, 0.2, 0.2), yaw=0.0),  # floating, off the wall
+    ]
+    rel = [relations(i, found, Floor(), [wall]) for i in range(len(found))]
+    assert rel == [
+        ["on_floor"],
+        ["on_top_of:obj0"],
+        ["wall_mounted:0"],
+        ["on_floor", "against_wall:0"],
+        [],
+    ]

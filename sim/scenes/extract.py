@@ -399,6 +399,10 @@ def extract(points: np.ndarray, views_xy=(0.0, 0.0), cfg: ExtractConfig = Extrac
 
 
 def relations(i: int, found: list[dict], floor: Floor, walls) -> list[str]:
+    """Relations of object i among `found` boxes (dicts with center, size, yaw): on_floor
+    (bottom within 4 cm of the floor), else on_top_of the object whose top is within 4 cm of
+    its bottom and whose footprint holds its centre; against_wall:k when its back faces wall
+    k within 10 cm, wall_mounted:k instead when nothing supports it."""
     f = found[i]
     bottom = f["center"][2] - f["size"][2] / 2
     rel = []
@@ -407,17 +411,17 @@ def relations(i: int, found: list[dict], floor: Floor, walls) -> list[str]:
     else:
         for j, g in enumerate(found):
             top = g["center"][2] + g["size"][2] / 2
-            dxy = np.abs(np.asarray(f["center"][:2]) - g["center"][:2])
-            if j != i and abs(top - bottom) < 0.04 and (dxy < np.asarray(g["size"][:2])).all():
+            local = _rot(g["yaw"]).T @ (np.asarray(f["center"][:2]) - g["center"][:2])
+            inside = (np.abs(local) <= np.asarray(g["size"][:2]) / 2).all()
+            if j != i and abs(top - bottom) < 0.04 and inside:
                 rel.append(f"on_top_of:obj{j}")
                 break
+    wall_kind = "against_wall" if rel else "wall_mounted"
     for k, w in enumerate(walls):
         back = w.distance(f["center"][:2]) - f["size"][0] / 2
         facing = math.cos(f["yaw"]) * w.normal[0] + math.sin(f["yaw"]) * w.normal[1] > 0.95
         if facing and back < 0.1:
-            rel.append(f"against_wall:{k}" if "on_floor" in rel or rel else f"wall_mounted:{k}")
-    if not any(r.startswith(("on_floor", "on_top_of")) for r in rel):
-        rel = [r.replace("against_wall", "wall_mounted") for r in rel]
+            rel.append(f"{wall_kind}:{k}")
     return rel
 
 
