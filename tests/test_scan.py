@@ -247,3 +247,14 @@ def test_relations_by_hand():
         ["on_floor", "against_wall:0"],
         [],
     ]
+
+
+def test_render_refuses_a_bad_scene(tmp_path, capsys):
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<mujoco><worldbody><geom type='box'")
+    with pytest.raises(ValueError, match=f"{broken}: MuJoCo cannot load it"):
+        render_scan(broken, tmp_path / "scan")
+    assert main(["scan", "--scene", str(tmp_path / "none.xml"), "--out", str(tmp_path)]) == 2
+    assert "none.xml: no such MJCF file" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="views = 0"):
+        ScanConfig(views=0)
