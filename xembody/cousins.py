@@ -2,11 +2,19 @@
 
     xembody cousins --scan scene.json --n 8 --out scenes/
 
-writes twin.xml, cousin_00.xml ... cousin_NN.xml, manifest.json (per scene: its assets and
-parameters, the MJCF digest, distance from the twin, check results) and cousins.png (twin
-and cousins side by side). `--scan` is a SceneDescription JSON file or a scan folder
-holding one as scene.json; a scan folder without scene.json, or a .ply / .pcd cloud, is
-run through the geometric extraction (xembody.sim.scenes.extract) first.
+    xembody cousins eval --json [--scenes K --seed S --out out/cousins_eval]
+
+The first writes twin.xml, cousin_00.xml ... cousin_NN.xml, manifest.json (per scene: its
+assets and parameters, the MJCF digest, distance from the twin, check results) and
+cousins.png (twin and cousins side by side). `--scan` is a SceneDescription JSON file or
+a scan folder holding one as scene.json; a scan folder without scene.json, or a .ply /
+.pcd cloud, is run through the geometric extraction (xembody.sim.scenes.extract) first.
+
+`eval` generates K rooms with known layout, scans each from `--views` views, extracts it,
+scores the extraction against the truth, builds the twin and `--n` cousins of each
+extracted description with their physical checks (xembody.sim.scenes.evaluate), prints
+the summary (`--json`: everything as JSON) and writes the "Digital cousins" section of
+`--results` (default docs/RESULTS.md; `--results ''` writes none).
 """
 
 from __future__ import annotations
@@ -22,10 +30,15 @@ from xembody.sim.scenes.description import SceneDescription
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cousins", help="digital twin and cousins of a scanned scene")
-    p.add_argument("--scan", required=True, help="scene.json or a scan folder")
-    p.add_argument("--n", type=int, default=8, help="number of cousins (default: 8)")
+    p.add_argument("action", nargs="?", choices=["eval"], help="eval: score the pipeline")
+    p.add_argument("--scan", help="scene.json or a scan folder (build mode)")
+    p.add_argument("--n", type=int, help="number of cousins (default: 8; eval: 2 per room)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
-    p.add_argument("--out", default="scenes", help="output folder (default: scenes/)")
+    p.add_argument("--out", help="output folder (default: scenes/; eval: out/cousins_eval)")
+    p.add_argument("--scenes", type=int, default=8, help="eval: generated rooms (default: 8)")
+    p.add_argument("--views", type=int, default=1, help="eval: views per scan (default: 1)")
+    p.add_argument("--json", action="store_true", help="eval: print the full result as JSON")
+    p.add_argument("--results", default="docs/RESULTS.md", help="eval: results file to update")
     p.add_argument("--no-pictures", action="store_true", help="skip cousins.png")
     p.add_argument("--width", type=int, default=400, help="picture width per scene")
     p.add_argument("--height", type=int, default=300, help="picture height per scene")
@@ -55,8 +68,14 @@ def load_description(path: str | Path) -> SceneDescription:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "eval":
+        return run_eval(args)
     from xembody.sim.scenes.cousins import make_cousins, make_twin, manifest_entry
 
+    if not args.scan:
+        raise ValueError("cousins: give --scan SCENE_OR_SCAN (or `cousins eval`)")
+    args.n = 8 if args.n is None else args.n
+    args.out = args.out or "scenes"
     if args.n < 1:
         raise ValueError(f"--n {args.n}: expected at least 1 cousin")
     desc = load_description(args.scan)
@@ -79,6 +98,30 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_pictures:
         pictures(results, out / "cousins.png", args.width, args.height)
     print(f"wrote {len(results)} scenes, manifest.json to {out}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from xembody.sim.scenes.evaluate import evaluate, results_section, write_results_section
+
+    n = 2 if args.n is None else args.n
+    out = args.out or "out/cousins_eval"
+    result = evaluate(args.scenes, seed=args.seed, out=out, views=args.views, n_cousins=n)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    if args.results:
+        command = (f"xembody cousins eval --json --scenes {args.scenes} --seed {args.seed} "
+                   f"--views {args.views} --n {n}")  # fmt: skip
+        write_results_section(results_section(result, command), args.results)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        s = result["summary"]
+        print(f"{s['objects']} objects in {args.scenes} rooms: categories "
+              f"{100 * s['category_accuracy']:.0f} %, centre {s['center_error_cm_max']:.1f} cm "
+              f"worst, yaw {s['yaw_error_rad_max']:.3f} rad worst, IoU {s['iou_min']:.2f} "
+              f"worst, scenes passing checks {s['scenes_passing_pct']:.0f} %; "
+              f"targets met: {result['summary']['passed']}")  # fmt: skip
     return 0
 
 
