@@ -86,7 +86,8 @@ def test_section_states_targets_and_unmatched_objects():
     text = results_section(result, "cmd")
     assert "| category accuracy (all objects) | 50.0 % | >= 90 % | **no** |" in text
     assert "100 % (3/3) | 100 % | yes |" in text
-    assert "room 0 table (found None)" in text
+    assert "room 0 b (table, found None): centre inf cm" in text
+    assert "room 0 a" not in text
 
 
 def test_bad_arguments_are_clear_errors(tmp_path, capsys):
