@@ -272,10 +272,15 @@ def _same_draws_env(backend: str, n: int = 16):
 
 
 def _episode_ends(env, steps: int = 100) -> tuple[list[tuple[int, int]], torch.Tensor]:
-    """(step, env id) of every episode end and the per-step rewards (steps, N) on the CPU."""
+    """(step, env id) of every episode end and the per-step rewards (steps, N) on the CPU,
+    under a fixed action (+-0.5, alternating by joint) that makes the humanoid fall: with
+    zero actions and nothing random it stands, and a test of equal falls would check nothing
+    (every env falls at step 60 on cpu and warp:cpu)."""
     ends, rewards = [], []
+    action = torch.full((env.num_envs, env.num_actions), 0.5, device=env.device)
+    action[:, ::2] *= -1
     for k in range(steps):
-        _, r, d, _ = env.step(torch.zeros(env.num_envs, env.num_actions, device=env.device))
+        _, r, d, _ = env.step(action)
         ends += [(k, i) for i in d.nonzero().flatten().tolist()]
         rewards.append(r.cpu())
     return ends, torch.stack(rewards)
