@@ -1,6 +1,7 @@
 """The `xembody` command line, run as a user would (in-process through `main`)."""
 
 import json
+import re
 
 import mujoco
 import pytest
@@ -99,3 +100,12 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert "reality gap (arm, 1 min of proxy data)" in out
     assert "ROS 2: sim robot + safety + policy + recorder as 4 processes" in out
     assert (tmp_path / "ros_mobile_base.zarr" / "zarr.json").is_file()
+    assert "[9/9] digital cousins" in out
+    line = next(ln for ln in out.splitlines() if "digital cousins: scan of a generated room" in ln)
+    found, placed = (
+        int(v) for v in re.search(r"(\d+) objects found \((\d+) placed", line).groups()
+    )
+    assert found >= 1 and placed >= 3, line
+    assert re.search(r"3/3 scenes \(twin \+ 2 cousins\) pass", line), line
+    assert (tmp_path / "cousins" / "scan" / "depth_000.png").is_file()
+    assert (tmp_path / "cousins" / "scene.json").is_file()

@@ -11,7 +11,9 @@
 6. the reality gap: the real-proxy robot, a joint-wise dynamics model fit on its data,
    and action adaptation;
 7. ROS 2: the mobile-base graph (sim robot, safety, policy, recorder) as separate
-   processes over DDS, its recording read back.
+   processes over DDS, its recording read back;
+9. digital cousins: a generated room scanned from one view, its objects extracted, and its
+   twin and two cousins built with their physical checks.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class DemoConfig:
     student_epochs: int = field(30, "cloning epochs of the two-arm student (0: skip)")
     gap_minutes: float = field(1.0, "minutes of proxy data for the reality-gap stage (0: skip)")
     ros_seconds: float = field(15.0, "seconds of the ROS 2 graph (0: skip)")
+    cousins: bool = field(True, "scan a generated room and build its twin and two cousins")
 
     def __post_init__(self) -> None:
         for name in ("envs_per_body", "seconds", "control_hz"):
@@ -100,7 +103,7 @@ def run(cfg: DemoConfig) -> int:
     for b in bodies:
         b.write(out / f"{b.name}.xml")
     print(
-        f"[1/8] sampled {len(bodies)} bodies (seed {cfg.seed}) in {time.perf_counter() - t0:.1f} s"
+        f"[1/9] sampled {len(bodies)} bodies (seed {cfg.seed}) in {time.perf_counter() - t0:.1f} s"
     )
 
     multi = MultiBodySim(models, cfg.envs_per_body, num_threads=cfg.threads or None)
@@ -123,7 +126,7 @@ def run(cfg: DemoConfig) -> int:
         s * g.num_envs for s, g in zip(substeps, multi.groups, strict=True)
     )
     print(
-        f"[2/8] simulated {multi.num_envs} envs x {cfg.seconds:.1f} s in {wall:.2f} s wall "
+        f"[2/9] simulated {multi.num_envs} envs x {cfg.seconds:.1f} s in {wall:.2f} s wall "
         f"({physics_steps / wall:,.0f} physics steps/s, {multi.groups[0].num_threads} threads)"
     )
 
@@ -161,7 +164,7 @@ def run(cfg: DemoConfig) -> int:
             images.append(render_model(m, d, width=480, height=360))
         grid = render_grid(images, [f"{b.name} ({b.num_actions} joints)" for b in bodies], cols=2)
         path = save_png(grid, out / "bodies.png")
-        print(f"[3/8] picture of the bodies after {cfg.seconds:.1f} s -> {path}")
+        print(f"[3/9] picture of the bodies after {cfg.seconds:.1f} s -> {path}")
     diverged = sum(r[-1] for r in rows)
     multi.close()
     summary = [
@@ -171,14 +174,17 @@ def run(cfg: DemoConfig) -> int:
     if cfg.train_iterations:
         summary += train_and_export(cfg, out)
     if cfg.student_epochs:
-        print("[6/8] one student for two arms: IK-teacher demos -> zarr -> behaviour cloning")
+        print("[6/9] one student for two arms: IK-teacher demos -> zarr -> behaviour cloning")
         summary += demo_stages.cross_embodiment(out, cfg.seed, cfg.student_epochs)
     if cfg.gap_minutes:
-        print("[7/8] reality gap: real-proxy arm data -> joint-wise dynamics -> adaptation")
+        print("[7/9] reality gap: real-proxy arm data -> joint-wise dynamics -> adaptation")
         summary += demo_stages.reality_gap(out, cfg.seed, cfg.gap_minutes)
     if cfg.ros_seconds:
-        print(f"[8/8] ROS 2 graph of the mobile base for {cfg.ros_seconds:g} s (xembody launch)")
+        print(f"[8/9] ROS 2 graph of the mobile base for {cfg.ros_seconds:g} s (xembody launch)")
         summary += demo_stages.ros_graph(out, cfg.ros_seconds)
+    if cfg.cousins:
+        print("[9/9] digital cousins: scan a generated room -> extract -> twin + 2 cousins")
+        summary += demo_stages.digital_cousins(out, cfg.seed)
     print("\nSummary:")
     for line in summary:
         print(f"  - {line}")
@@ -195,7 +201,7 @@ def train_and_export(cfg: DemoConfig, out: Path) -> list[str]:
     from xembody.train import TrainConfig, train
 
     print(
-        f"[4/8] training reach on an arm: {cfg.train_envs} envs x {cfg.train_iterations} iterations"
+        f"[4/9] training reach on an arm: {cfg.train_envs} envs x {cfg.train_iterations} iterations"
     )
     t0 = time.perf_counter()
     with _quiet():
@@ -220,7 +226,7 @@ def train_and_export(cfg: DemoConfig, out: Path) -> list[str]:
     with _quiet():
         export_policy(ckpt, out / "policy")
     exported = ExportedPolicy.load(out / "policy")
-    print(f"[5/8] exported {ckpt.name} -> {out / 'policy'} (ONNX, TorchScript, policy.json)")
+    print(f"[5/9] exported {ckpt.name} -> {out / 'policy'} (ONNX, TorchScript, policy.json)")
     return [
         f"reach: {cfg.train_iterations} PPO iterations in {minutes:.1f} min; mean position error "
         f"{err['zero']:.3f} m untrained -> {err['trained']:.3f} m trained "
