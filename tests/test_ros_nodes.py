@@ -217,7 +217,13 @@ def test_bad_input_is_rejected_with_a_named_error_and_control_goes_on(tmp_path):
         states = probe.node.create_publisher(JointState, "/joint_states", SENSOR_QOS)
         commands = probe.node.create_publisher(Float64MultiArray, "/policy/commands", COMMAND_QOS)
         assert probe.spin_until(lambda: len(probe.msgs["/policy/commands"]) > 20, 40)
-        probe.spin_for(1.0)  # discovery settles both ways
+        # discovery settles both ways: our publishers reach the nodes (and the probe itself)
+        # before the first bad message; under load that took over a second
+        assert probe.spin_until(
+            lambda: states.get_subscription_count() >= 2 and commands.get_subscription_count() >= 2,
+            30,
+        )
+        probe.spin_for(0.5)
         q = list(ee.emb.default_pose)
         bad_states = {
             "3 names but 2 velocity": joint_state(names[:3], q[:3], q[:2], 1e9),
