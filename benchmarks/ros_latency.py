@@ -14,6 +14,11 @@ process's monotonic clock, so it covers DDS both ways plus the node's work
 between consecutive commands as received, and, separately, of this process's own state
 publications (so the node's share can be told apart), plus the node's own report from its
 ~/status. The first second is warm-up and is not counted.
+
+Each rate is also measured against a baseline in the same run (`--baseline`, on by
+default): an echo node that answers each state with the same JointTrajectory at once (no
+check, observation or inference), so the result separates what DDS and two Python
+processes cost on this machine from what the policy node adds.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +41,7 @@ from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
-from trajectory_msgs.msg import JointTrajectory
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from xembody.real.ros.common import COMMAND_QOS, SENSOR_QOS, load_body
 
@@ -54,11 +60,39 @@ def stats(x: np.ndarray, nominal: float | None = None) -> dict[str, float]:
     return out
 
 
-def measure(rate: float, seconds: float, domain: int, rt_priority: int = 0) -> dict:
+def echo_node() -> None:
+    """The baseline: answer each /joint_states at once with a prefilled JointTrajectory
+    carrying its stamp (the policy node's message, QoS and executor, none of its work)."""
+    from xembody.real.ros.common import run
+
+    def factory() -> Node:
+        node = Node("policy")
+        names = list(load_body("", 0, str(POLICY)).joint_names)
+        point = JointTrajectoryPoint(positions=array("d", bytes(8 * len(names))))
+        msg = JointTrajectory(joint_names=names, points=[point])
+        pub = node.create_publisher(JointTrajectory, "/policy/commands", COMMAND_QOS)
+
+        def answer(state: JointState) -> None:
+            msg.header.stamp = state.header.stamp
+            pub.publish(msg)
+
+        node.create_subscription(JointState, "/joint_states", answer, SENSOR_QOS)
+        return node
+
+    run(factory, events=True, quiet_gc=True)
+
+
+def measure(
+    rate: float, seconds: float, domain: int, rt_priority: int = 0, echo: bool = False
+) -> dict:
     env = {**os.environ, "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
-    cmd = [sys.executable, "-m", "xembody.real.ros.policy", "--ros-args",
-           "-p", f"policy:={POLICY}", "-p", f"control_hz:={rate}", "-p", "command_type:=trajectory",
-           "-p", f"ee_target:=[{', '.join(map(str, EE_TARGET))}]"]  # fmt: skip
+    if echo:
+        cmd = [sys.executable, __file__, "--echo-node"]
+    else:
+        cmd = [sys.executable, "-m", "xembody.real.ros.policy", "--ros-args",
+               "-p", f"policy:={POLICY}", "-p", f"control_hz:={rate}",
+               "-p", "command_type:=trajectory",
+               "-p", f"ee_target:=[{', '.join(map(str, EE_TARGET))}]"]  # fmt: skip
     if rt_priority:
         cmd = ["chrt", "-f", str(rt_priority), *cmd]
     node_proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -131,6 +165,7 @@ def measure(rate: float, seconds: float, domain: int, rt_priority: int = 0) -> d
     latency = np.array([t - s for t, s in pairs])
     cmd_t = np.array([t for t, _ in pairs])
     return {
+        "node": "echo (baseline)" if echo else "policy",
         "rate_hz": rate,
         "states_sent": int((sent_t >= warm).sum()),
         "commands_received": len(pairs),
@@ -138,7 +173,7 @@ def measure(rate: float, seconds: float, domain: int, rt_priority: int = 0) -> d
         "latency": stats(latency),
         "command_period": stats(np.diff(cmd_t), period),
         "state_publish_period": stats(np.diff(sent_t[sent_t >= warm]), period),
-        "node_status": json.loads(status[-1]) if status else None,
+        "node_status": json.loads(status[-1]) if status and not echo else None,
     }
 
 
@@ -158,10 +193,23 @@ def main() -> None:
         "--rt-priority", type=int, default=0,
         help="run the node (and this process) SCHED_FIFO at this priority (chrt; 0: normal)",
     )  # fmt: skip
+    parser.add_argument(
+        "--baseline", action=argparse.BooleanOptionalAction, default=True,
+        help="also measure the echo node at each rate, alternating with the policy node",
+    )  # fmt: skip
+    parser.add_argument("--echo-node", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.echo_node:
+        return echo_node()
     if args.rt_priority:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(args.rt_priority))
-    results = [measure(r, args.seconds, args.domain_id, args.rt_priority) for r in args.rates]
+    results = []
+    for rate in args.rates:
+        for echo in (False, True) if args.baseline else (False,):
+            results.append(measure(rate, args.seconds, args.domain_id, args.rt_priority, echo))
+        if args.baseline:  # what the policy node adds over the echo, at p50 and p99
+            policy, echo = results[-2]["latency"], results[-1]["latency"]
+            results[-2]["over_baseline_ms"] = {k: policy[k] - echo[k] for k in ("p50_ms", "p99_ms")}
     print(json.dumps({
         "benchmark": "ros_latency", "policy": str(POLICY.relative_to(ROOT)),
         "network": "MLP 256-256-128, onnxruntime CPU, 1 thread",
