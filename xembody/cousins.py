@@ -30,7 +30,10 @@ from xembody.sim.scenes.description import SceneDescription
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cousins", help="digital twin and cousins of a scanned scene")
-    p.add_argument("action", nargs="?", choices=["eval"], help="eval: score the pipeline")
+    p.add_argument(
+        "action", nargs="?", choices=["eval", "experiment"],
+        help="eval: score the pipeline; experiment: twin against cousins policy experiment",
+    )  # fmt: skip
     p.add_argument("--scan", help="scene.json or a scan folder (build mode)")
     p.add_argument("--n", type=int, help="number of cousins (default: 8; eval: 2 per room)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
@@ -42,6 +45,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-pictures", action="store_true", help="skip cousins.png")
     p.add_argument("--width", type=int, default=400, help="picture width per scene")
     p.add_argument("--height", type=int, default=300, help="picture height per scene")
+    p.add_argument("--episodes", type=int, default=100, help="experiment: episodes per cell")
+    p.add_argument("--seeds", type=int, default=3, help="experiment: seeds (one room each)")
+    p.add_argument("--demos", type=int, default=96, help="experiment: teacher episodes per set")
+    p.add_argument("--workers", type=int, default=2, help="experiment: processes")
     p.set_defaults(run=run)
 
 
@@ -70,6 +77,8 @@ def load_description(path: str | Path) -> SceneDescription:
 def run(args: argparse.Namespace) -> int:
     if args.action == "eval":
         return run_eval(args)
+    if args.action == "experiment":
+        return run_experiment(args)
     from xembody.sim.scenes.cousins import make_cousins, make_twin, manifest_entry
 
     if not args.scan:
@@ -122,6 +131,34 @@ def run_eval(args: argparse.Namespace) -> int:
               f"worst, yaw {s['yaw_error_rad_max']:.3f} rad worst, IoU {s['iou_min']:.2f} "
               f"worst, scenes passing checks {s['scenes_passing_pct']:.0f} %; "
               f"targets met: {result['summary']['passed']}")  # fmt: skip
+    return 0
+
+
+def run_experiment(args: argparse.Namespace) -> int:
+    from xembody.sim.scenes import experiment as ex
+
+    if args.episodes < 1 or args.seeds < 1 or args.demos < 1 or args.workers < 1:
+        raise ValueError(
+            f"--episodes {args.episodes} --seeds {args.seeds} --demos {args.demos} --workers "
+            f"{args.workers}: expected each at least 1"
+        )
+    cfg = ex.ExperimentConfig(room_seed=args.seed, episodes=args.episodes, demos=args.demos,
+                              seeds=tuple(range(args.seeds)), workers=args.workers)  # fmt: skip
+    out = Path(args.out or "out/cousins_experiment")
+    result = ex.run_experiment(cfg, out, progress=lambda m: print(m, flush=True))
+    (out / "experiment.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+    if args.results:
+        command = (f"xembody cousins experiment --json --seed {args.seed} --seeds {args.seeds} "
+                   f"--episodes {args.episodes} --demos {args.demos}")  # fmt: skip
+        ex.write_section(ex.results_section(result, command), args.results)
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("table", "target", "seconds")}, indent=2))
+    else:
+        t = result["target"]
+        print(
+            f"8 cousins against the twin on the real scene: {t['real_gain_points']:+.0f} "
+            f"points, on the twin {t['twin_gap_points']:+.0f}; target met: {t['met']}"
+        )
     return 0
 
 
