@@ -50,12 +50,12 @@ def test_same_seed_same_scenes(scenes, tmp_path):
 
 def test_teacher_opens_the_drawer_and_grasp_needs_the_handle(scenes, arm):
     for cab in (scenes["twin"][0], scenes["real"][0], scenes["cousins"][0]):
-        task = ex.OpenDrawer(arm, cab, CFG)
+        task = ex.OpenTask(arm, cab, CFG)
         rng = np.random.default_rng(0)
         results = [ex.run_episode(task, rng)[2] for _ in range(3)]
         assert all(results), cab.name
     # closing the grip far from the handle holds nothing and pulls nothing open
-    task = ex.OpenDrawer(arm, scenes["twin"][0], CFG)
+    task = ex.OpenTask(arm, scenes["twin"][0], CFG)
     task.reset(np.random.default_rng(1))
     for _ in range(task.steps):
         task.step(np.array([-0.5, 0.0, 0.0, 1.0]))
@@ -66,7 +66,7 @@ def test_teacher_opens_the_drawer_and_grasp_needs_the_handle(scenes, arm):
 def test_cloned_student_learns_the_twin(scenes, arm):
     cfg = replace(CFG, bc_steps=1500)
     x, y, rate = ex.collect(arm, scenes["twin"], 24, cfg, seed=0)
-    assert rate == 1.0 and x.shape[1] == ex.OpenDrawer(arm, scenes["twin"][0], cfg).obs_dim
+    assert rate == 1.0 and x.shape[1] == ex.OpenTask(arm, scenes["twin"][0], cfg).obs_dim
     policy = ex.train_bc(x, y, cfg, seed=0)
     wins = ex.evaluate_policy(arm, policy, scenes["twin"], 20, cfg, seed=5)
     idle = ex.evaluate_policy(arm, lambda o: np.zeros(4), scenes["twin"], 5, cfg, seed=5)
@@ -87,5 +87,17 @@ def test_report_section(tmp_path):
     ex.write_section(ex.results_section(result, "cmd"), doc)
     ex.write_section(ex.results_section(result, "cmd"), doc)
     text = doc.read_text()
-    assert text.count(ex.SECTION) == 1 and "## Other\n\nkept" in text
+    assert text.count(ex.section_title("drawer")) == 1 and "## Other\n\nkept" in text
     assert "| cousins 8 |" in text
+
+
+def test_door_task(arm, tmp_path):
+    cfg = replace(CFG, task="door")
+    scenes = ex.build_scenes(cfg, 0, tmp_path)
+    assert all(c.asset.params["n_doors"] >= 1 for c in scenes["cousins"] + scenes["real"])
+    task = ex.OpenTask(arm, scenes["twin"][0], cfg)
+    assert task.hinge and task.goal == cfg.open_rad
+    rng = np.random.default_rng(0)
+    assert all(ex.run_episode(task, rng)[2] for _ in range(2))
+    with pytest.raises(ValueError, match="task='lid'"):
+        ex.OpenTask(arm, scenes["twin"][0], replace(CFG, task="lid"))

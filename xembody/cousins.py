@@ -49,6 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=3, help="experiment: seeds (one room each)")
     p.add_argument("--demos", type=int, default=96, help="experiment: teacher episodes per set")
     p.add_argument("--workers", type=int, default=2, help="experiment: processes")
+    p.add_argument("--task", choices=["drawer", "door"], default="drawer",
+                   help="experiment: open the top drawer or the first door")  # fmt: skip
     p.set_defaults(run=run)
 
 
@@ -142,13 +144,15 @@ def run_experiment(args: argparse.Namespace) -> int:
             f"--episodes {args.episodes} --seeds {args.seeds} --demos {args.demos} --workers "
             f"{args.workers}: expected each at least 1"
         )
-    cfg = ex.ExperimentConfig(room_seed=args.seed, episodes=args.episodes, demos=args.demos,
+    cfg = ex.ExperimentConfig(task=args.task, room_seed=args.seed, episodes=args.episodes,
+                              demos=args.demos,
                               seeds=tuple(range(args.seeds)), workers=args.workers)  # fmt: skip
-    out = Path(args.out or "out/cousins_experiment")
+    out = Path(args.out or f"out/cousins_experiment_{args.task}")
     result = ex.run_experiment(cfg, out, progress=lambda m: print(m, flush=True))
     (out / "experiment.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
     if args.results:
-        command = (f"xembody cousins experiment --json --seed {args.seed} --seeds {args.seeds} "
+        command = (f"xembody cousins experiment --task {args.task} --json --seed {args.seed} "
+                   f"--seeds {args.seeds} "
                    f"--episodes {args.episodes} --demos {args.demos}")  # fmt: skip
         ex.write_section(ex.results_section(result, command), args.results)
     if args.json:

@@ -64,7 +64,9 @@ class ExperimentConfig:
     grasp_radius: float = 0.03  # m
     detect_range: float = 0.30  # m
     detect_noise: float = 0.003  # m
+    task: str = "drawer"  # open the top drawer, or "door": open door 0
     open_m: float = 0.10  # m of drawer travel for success
+    open_rad: float = 0.5  # rad of door opening for success
     jitter_m: float = 0.02  # cabinet position jitter per episode (uniform +-)
     jitter_rad: float = 0.04  # cabinet yaw jitter per episode
     start_noise: float = 0.05  # rad, arm start pose
@@ -92,8 +94,12 @@ class Cabinet:
 
 
 # --- the task ----------------------------------------------------------------------------
-class OpenDrawer:
-    """One arm and one cabinet in plain MuJoCo; `reset(rng)`, `obs()`, `step(action)`."""
+PARTS = {"drawer": "n_drawers", "door": "n_doors"}
+
+
+class OpenTask:
+    """One arm and one cabinet in plain MuJoCo; `reset(rng)`, `obs()`, `step(action)`;
+    the part to open is the cabinet's top drawer ("drawer0") or its first door ("door0")."""
 
     def __init__(self, arm, cab: Cabinet, cfg: ExperimentConfig):
         self.cfg = cfg
@@ -109,12 +115,14 @@ class OpenDrawer:
             name="wall", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.05, 1.5, 1.25],
             pos=[*back, 1.25], quat=[math.cos(cab.yaw / 2), 0, 0, math.sin(cab.yaw / 2)],
         )  # fmt: skip
-        ee_body = None
+        if cfg.task not in PARTS:
+            raise ValueError(f"task={cfg.task!r}, expected one of {sorted(PARTS)}")
+        part = f"cab/{cfg.task}0"
         m0 = arm.compile()
         ee_body = m0.body(m0.site_bodyid[m0.site(arm.sensors.ee_site).id]).name
         eq = spec.add_equality(
             name="grasp", type=mujoco.mjtEq.mjEQ_CONNECT, objtype=mujoco.mjtObj.mjOBJ_BODY,
-            name1="cab/drawer0", name2=ee_body, active=False,
+            name1=part, name2=ee_body, active=False,
         )  # fmt: skip
         del eq
         # the arm does not collide with the cabinet: the grasp constraint is what couples them
@@ -137,12 +145,14 @@ class OpenDrawer:
         home = np.asarray(arm.default_pose, float)
         self.home = home[[arm.joint_names.index(n) for n in names]]
         self.site = m.site(arm.sensors.ee_site).id
-        self.drawer = m.body("cab/drawer0").id
-        self.slide = m.joint("cab/drawer0")
-        self.slide_q = m.jnt_qposadr[self.slide.id]
-        self.handle = m.geom("cab/drawer0/handle").id
+        self.part = m.body(part).id
+        self.joint = m.joint(part).id
+        self.joint_q = m.jnt_qposadr[self.joint]
+        self.hinge = m.jnt_type[self.joint] == mujoco.mjtJoint.mjJNT_HINGE
+        self.goal = cfg.open_rad if self.hinge else cfg.open_m
+        self.handle = m.geom(f"{part}/handle").id
         self.eq = m.equality("grasp").id
-        # the connect constraint joins the handle point (drawer frame) and the ee site (hand)
+        # the connect constraint joins the handle point (part frame) and the ee site (hand)
         m.eq_data[self.eq, 0:3] = m.geom_pos[self.handle]
         m.eq_data[self.eq, 3:6] = m.site_pos[self.site]
         free = m.joint("cab/free")
@@ -180,11 +190,19 @@ class OpenDrawer:
         return self.d.geom_xpos[self.handle].copy()
 
     def opening(self) -> float:
-        return float(self.d.qpos[self.slide_q])
+        """The part's joint position: m (drawer) or rad (door)."""
+        return float(self.d.qpos[self.joint_q])
+
+    def success(self) -> bool:
+        return self.opening() >= self.goal
 
     def pull_dir(self) -> np.ndarray:
-        """World direction in which the drawer opens."""
-        return self.d.xmat[self.drawer].reshape(3, 3) @ self.m.jnt_axis[self.slide.id]
+        """World direction in which the handle moves as the part opens."""
+        d, j = self.d, self.joint
+        if not self.hinge:
+            return d.xaxis[j].copy()
+        t = np.cross(d.xaxis[j], self.handle_pos() - d.xanchor[j])
+        return t / max(np.linalg.norm(t), 1e-9)
 
     def obs(self) -> np.ndarray:
         cfg = self.cfg
@@ -221,7 +239,7 @@ class OpenDrawer:
         return self.obs()
 
 
-def teacher(task: OpenDrawer) -> np.ndarray:
+def teacher(task: OpenTask) -> np.ndarray:
     """Privileged scripted action: in front of the handle, onto it, grip, pull."""
     cfg = task.cfg
     ee, h, out = task.ee(), task.handle_pos(), task.pull_dir()
@@ -241,7 +259,7 @@ def teacher(task: OpenDrawer) -> np.ndarray:
     return np.concatenate([act, [grip]])
 
 
-def run_episode(task: OpenDrawer, rng: np.random.Generator, policy=None, noise: float = 0.0):
+def run_episode(task: OpenTask, rng: np.random.Generator, policy=None, noise: float = 0.0):
     """(observations, teacher actions, success, final opening) of one episode; `policy`
     (obs -> action) drives when given, else the teacher with `noise` added (DART)."""
     obs = task.reset(rng)
@@ -256,22 +274,22 @@ def run_episode(task: OpenDrawer, rng: np.random.Generator, policy=None, noise: 
         else:
             act = policy(obs)
         obs = task.step(act)
-        if task.opening() >= task.cfg.open_m:
+        if task.success():
             break
-    return np.array(xs), np.array(ys), task.opening() >= task.cfg.open_m, task.opening()
+    return np.array(xs), np.array(ys), task.success(), task.opening()
 
 
 # --- scenes ------------------------------------------------------------------------------
-def _drawer_room(room_seed: int) -> SceneDescription:
+def _room(room_seed: int, key: str) -> SceneDescription:
     from .evaluate import random_room
 
     rng = np.random.default_rng(room_seed)
     for _ in range(100):
         desc = random_room(rng)
         cabs = [o for o in desc.objects if o.category == "cabinet"]
-        if cabs and cabs[0].descriptors.get("n_drawers", 0) > 0:
+        if cabs and cabs[0].descriptors.get(key, 0) > 0:
             return desc
-    raise RuntimeError(f"room seed {room_seed}: no room with a drawer cabinet in 100 draws")
+    raise RuntimeError(f"room seed {room_seed}: no room with a cabinet with {key} in 100 draws")
 
 
 def _arm_frame(est_center, est_yaw: float, est_depth: float, standoff: float):
@@ -290,36 +308,56 @@ def _to_arm(placed, origin, heading: float, name: str, asset=None, dist: float =
     return Cabinet(name, asset or placed.asset, (*xy, placed.center[2]), yaw, dist)
 
 
-def build_scenes(cfg: ExperimentConfig, room_seed: int, out: Path | None = None) -> dict:
-    """The real room `room_seed`, its one-view scan and extraction, and every scene of the
-    experiment (cabinets in the arm's frame): twin, cousins, held-out cousins, broad, real."""
+MATCH_M = 0.25
+
+
+def _scan_room(desc: SceneDescription, seed: int, key: str, out: Path):
+    """Build the real room (its target cabinet restyled), scan it from one view, extract it;
+    (room, true cabinet, estimate, estimated cabinet), or None if no estimate matches."""
     from .extract import extract_scan
     from .scan import ScanConfig, render_scan
 
-    desc = _drawer_room(room_seed)
-    real_room = make_twin(desc, seed=room_seed).scene
-    cab_id = next(o.id for o in desc.objects if o.category == "cabinet")
+    real_room = make_twin(desc, seed=seed).scene
+    cab_id = next(o.id for o in desc.objects if o.category == "cabinet" and o.descriptors[key])
     # the real cabinet has its own styles (handles, panels, travel, damping, friction, mass),
-    # drawn across the library's ranges at the room's true size and drawer count: what a
+    # drawn across the library's ranges at the room's true size and part counts: what a
     # scan does not show, or the extraction does not recover, differs from the twin's guess
     placed = real_room.get(cab_id)
     counts = {k: placed.asset.params[k] for k in ("n_drawers", "n_doors", "drawer_share")}
-    styled = sample_asset("cabinet", placed.asset.size, counts, seed=room_seed + 31, spread=1.0)
+    styled = sample_asset("cabinet", placed.asset.size, counts, seed=seed + 31, spread=1.0)
     styled = replace(styled, size=placed.asset.size, params={**styled.params, **counts})
     real_room = real_room.replace(replace(placed, asset=styled))
     true_cab = real_room.get(cab_id)
-    out = Path(out or "out/cousins_experiment")
-    out.mkdir(parents=True, exist_ok=True)
     (out / "real_room.xml").write_text(real_room.mjcf())
     scan = render_scan(out / "real_room.xml", out / "scan", ScanConfig(views=1))
     est, _, _ = extract_scan(scan)
     est.to_json(out / "scene.json")
     cands = [o for o in est.objects if o.category == "cabinet"]
-    if not cands:
-        raise RuntimeError(f"extraction of {out / 'scan'} found no cabinet: {est.objects}")
-    est_cab = min(cands, key=lambda o: math.dist(o.center[:2], true_cab.center[:2]))
-    if not est_cab.descriptors.get("n_drawers"):  # the task names a drawer: there is one
-        est_cab = replace(est_cab, descriptors={**est_cab.descriptors, "n_drawers": 1})
+    dist = [math.dist(o.center[:2], true_cab.center[:2]) for o in cands]
+    if not cands or min(dist) > MATCH_M:
+        return None
+    return real_room, true_cab, est, cands[int(np.argmin(dist))]
+
+
+def build_scenes(cfg: ExperimentConfig, room_seed: int, out: Path | None = None) -> dict:
+    """The real room `room_seed`, its one-view scan and extraction, and every scene of the
+    experiment (cabinets in the arm's frame): twin, cousins, held-out cousins, broad, real."""
+
+    key = PARTS[cfg.task]
+    out = Path(out or "out/cousins_experiment")
+    out.mkdir(parents=True, exist_ok=True)
+    # a room counts when the scan finds its target cabinet (an estimated cabinet within
+    # MATCH_M of the true centre); else the next room is drawn (`rooms_skipped` says how many)
+    for skipped in range(10):
+        desc = _room(room_seed + 1000 * skipped, key)
+        found = _scan_room(desc, room_seed + 1000 * skipped, key, out)
+        if found is not None:
+            break
+    else:
+        raise RuntimeError(f"room seed {room_seed}: the scan found no target cabinet in 10 rooms")
+    real_room, true_cab, est, est_cab = found
+    if not est_cab.descriptors.get(key):  # the task names the part: there is one
+        est_cab = replace(est_cab, descriptors={**est_cab.descriptors, key: 1})
     only = replace(est, objects=(est_cab,))
     twin = make_twin(only, seed=room_seed)
     tw = twin.scene.get(est_cab.id)
@@ -329,12 +367,12 @@ def build_scenes(cfg: ExperimentConfig, room_seed: int, out: Path | None = None)
         cabs = []
         for r in results:
             p = r.scene.get(est_cab.id)
-            if p.asset.params.get("n_drawers", 0) > 0:
+            if p.asset.params.get(key, 0) > 0:
                 name = f"{prefix}{r.scene.name}"
                 cabs.append(_to_arm(p, origin, heading, name, None, r.distance))
         return cabs
 
-    # cousins without a drawer (the count is drawn near the estimate) cannot hold the task:
+    # cousins without the part (counts are drawn near the estimate) cannot hold the task:
     # draw more and keep the first ones with drawers, in farthest-point order
     cousins = convert(make_cousins(only, 2 * cfg.cousins, seed=room_seed), "")[: cfg.cousins]
     held = convert(make_cousins(only, 2 * cfg.heldout, seed=room_seed + 1000), "heldout_")
@@ -345,9 +383,12 @@ def build_scenes(cfg: ExperimentConfig, room_seed: int, out: Path | None = None)
     broad = []
     while len(broad) < cfg.broad:
         size = (rng.uniform(0.3, 0.55), rng.uniform(0.4, 0.9), rng.uniform(0.55, 1.05))
-        targets = {"n_drawers": int(rng.integers(1, 5)), "n_doors": 0}
+        if cfg.task == "drawer":
+            targets = {"n_drawers": int(rng.integers(1, 5)), "n_doors": 0}
+        else:
+            targets = {"n_drawers": int(rng.integers(0, 3)), "n_doors": int(rng.integers(1, 3))}
         asset = sample_asset("cabinet", size, targets, seed=int(rng.integers(1 << 30)), spread=1.0)
-        if asset.params["n_drawers"] == 0:
+        if asset.params[key] == 0:
             continue
         d = asset.size[0]  # back against the same wall plane as the estimate
         x = cfg.standoff + est_cab.size[0] - d / 2
@@ -372,11 +413,13 @@ def build_scenes(cfg: ExperimentConfig, room_seed: int, out: Path | None = None)
             "yaw": true_cab.yaw,
         },  # fmt: skip
         "objects_in_room": len(real_room.objects),
+        "rooms_skipped": skipped,
     }
 
 
 def _describe(cab: Cabinet) -> dict:
-    keys = ("n_drawers", "handle", "handle_place", "drawer_travel", "slide_damping")
+    keys = ("n_drawers", "n_doors", "handle", "handle_place", "door_handle_place",
+            "drawer_travel", "door_range", "slide_damping", "hinge_damping")  # fmt: skip
     return {"size": list(cab.asset.size), "pos": [round(float(v), 4) for v in cab.pos],
             **{k: cab.asset.params.get(k) for k in keys}}  # fmt: skip
 
@@ -400,7 +443,7 @@ class MLPPolicy:
 def collect(arm, cabinets: list[Cabinet], n: int, cfg: ExperimentConfig, seed: int):
     """`n` teacher episodes, round-robin over `cabinets`: (obs, actions, teacher success)."""
     rng = np.random.default_rng(seed)
-    tasks = [OpenDrawer(arm, c, cfg) for c in cabinets]
+    tasks = [OpenTask(arm, c, cfg) for c in cabinets]
     xs, ys, ok = [], [], 0
     for i in range(n):
         x, y, success, _ = run_episode(tasks[i % len(tasks)], rng, noise=cfg.dart_noise)
@@ -438,7 +481,7 @@ def train_bc(x: np.ndarray, y: np.ndarray, cfg: ExperimentConfig, seed: int) -> 
 def evaluate_policy(arm, policy, cabinets: list[Cabinet], n: int, cfg, seed: int) -> int:
     """Successes in `n` episodes spread evenly over `cabinets`."""
     rng = np.random.default_rng(seed)
-    tasks = [OpenDrawer(arm, c, cfg) for c in cabinets]
+    tasks = [OpenTask(arm, c, cfg) for c in cabinets]
     return sum(bool(run_episode(tasks[i % len(tasks)], rng, policy)[2]) for i in range(n))
 
 
@@ -509,6 +552,7 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path = "out/cousins_experim
         seed: {
             "room_seed": cfg.room_seed + seed,
             "estimate": sc["estimate"],
+            "rooms_skipped": sc["rooms_skipped"],
             "truth_cabinet": sc["truth_cabinet"],
             "twin_cabinet": _describe(sc["twin"][0]),
             "real_cabinet": _describe(sc["real"][0]),
@@ -527,17 +571,20 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path = "out/cousins_experim
     }  # fmt: skip
 
 
-SECTION = "## Digital cousins: twin against cousins, policy experiment (issue 10)"
+def section_title(task: str) -> str:
+    return f"## Digital cousins: twin against cousins, {task} opening (issue 10)"
 
 
 def results_section(result: dict, command: str) -> str:
     """The RESULTS.md section of `run_experiment`'s result."""
     cfg, t = result["config"], result["target"]
     head = ["training set"] + [e.replace("_", " ") for e in EVALS]
+    goal = (f"the top drawer at least {100 * cfg['open_m']:.0f} cm" if cfg["task"] == "drawer"
+            else f"door 0 at least {cfg['open_rad']} rad")  # fmt: skip
     lines = [
-        SECTION, "",
-        f"Command: `{command}` ({result['seconds']:.0f} s on the 2-core CPU). Task: open the "
-        f"top drawer at least {100 * cfg['open_m']:.0f} cm with a generated arm "
+        section_title(cfg["task"]), "",
+        f"Command: `{command}` ({result['seconds']:.0f} s on the 2-core CPU). Task: open "
+        f"{goal} with a generated arm "
         f"(arm seed {cfg['arm_seed']}) within {cfg['episode_s']} s. Students: behaviour "
         f"cloning on {cfg['demos']} teacher episodes per training set. Each seed is its own "
         f"real room (room seeds {[r['room_seed'] for r in result['rooms'].values()]}), scanned "
@@ -569,11 +616,13 @@ def results_section(result: dict, command: str) -> str:
 
 
 def write_section(section: str, path: str | Path) -> None:
-    """Replace this experiment's section of `path` (or append it); the rest stays."""
+    """Replace the section of `path` titled like `section`'s first line (or append it); the
+    rest stays."""
+    title = section.split("\n", 1)[0].strip()
     path = Path(path)
     text = path.read_text() if path.exists() else "# Results\n"
     lines = text.split("\n")
-    start = next((i for i, ln in enumerate(lines) if ln.strip() == SECTION), None)
+    start = next((i for i, ln in enumerate(lines) if ln.strip() == title), None)
     if start is None:
         path.write_text(text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n")
         return
