@@ -52,7 +52,7 @@ def test_cli_eval_prints_json_and_writes_its_section(tmp_path, capsys):
     assert json.loads((out / "eval.json").read_text())["summary"] == s
     text = doc.read_text()
     assert text.startswith("# Results\n\n## Other\n\nkept\n") and SECTION in text
-    assert "not built yet" in text and "cousins eval --json --scenes 1 --seed 2" in text
+    assert "cousins experiment" in text and "cousins eval --json --scenes 1 --seed 2" in text
 
 
 def test_section_writer_replaces_only_its_own_section(tmp_path):
@@ -62,6 +62,10 @@ def test_section_writer_replaces_only_its_own_section(tmp_path):
     assert (
         doc.read_text() == f"# Results\n\n## A\n\na\n\n{SECTION} (issue 10)\n\nnew\n\n## B\n\nb\n"
     )
+    other = f"{SECTION}: twin against cousins, drawer opening (issue 10)\n\npolicy\n"
+    doc.write_text(f"# Results\n\n{other}\n{SECTION} (issue 10)\n\nold\n")
+    write_results_section(f"{SECTION} (issue 10)\n\nnew\n", doc)
+    assert doc.read_text() == f"# Results\n\n{other}\n{SECTION} (issue 10)\n\nnew\n"
     doc.write_text("# Results\n\n## A\n\na\n")
     write_results_section(f"{SECTION}\n\nnew\n", doc)
     write_results_section(f"{SECTION}\n\nnewer\n", doc)

@@ -258,17 +258,20 @@ def results_section(result: dict, command: str) -> str:
         "(no interpenetration, supported, settles, joints sweep).\n\n"
         + "\n".join(table)
         + f"\n\nObjects outside a tolerance: {miss_txt}.\n\n"
-        "The policy experiment table (training on the twin against 2, 4 and 8 cousins, "
-        "evaluated on held-out cousins and a held-out real scene) is **not built yet**.\n"
+        "The policy experiment (training on the twin against 2, 4 and 8 cousins, evaluated "
+        "on held-out cousins and a held-out real scene) has its own section, written by "
+        "`xembody cousins experiment`.\n"
     )
 
 
 def write_results_section(section: str, path: str | Path) -> None:
-    """Replace the "Digital cousins" section of `path` (or append it); other sections stay."""
+    """Replace the section of `path` titled exactly like `section`'s first line (or append
+    it); other sections stay, the policy experiment's "Digital cousins: ..." ones too."""
+    title = section.split("\n", 1)[0].strip()
     path = Path(path)
     text = path.read_text() if path.exists() else "# Results\n"
     lines = text.split("\n")
-    start = next((i for i, ln in enumerate(lines) if ln.startswith(SECTION)), None)
+    start = next((i for i, ln in enumerate(lines) if ln.strip() == title), None)
     if start is None:
         path.write_text(text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n")
         return

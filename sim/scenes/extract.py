@@ -4,7 +4,8 @@ Steps, in order: voxel down-sampling; planes by RANSAC, the lowest near-horizont
 the floor, large vertical ones at the cloud's edge are walls; plane points removed; DBSCAN
 clusters; clusters split where a small object stands on a larger one's top; per object a
 gravity-aligned box (yaw from the minimum-area rectangle of the footprint, snapped to a
-wall's direction within `snap_deg`, extents from robust percentiles), its front (away from
+wall's direction: within `snap_deg` when the object stands against that wall, within
+`free_snap_deg` otherwise; extents from robust percentiles), its front (away from
 the wall it backs onto, else towards the cameras), relations, descriptors and a category by
 rules over descriptors (see `categorise`).
 """
@@ -29,9 +30,20 @@ class ExtractConfig:
     cluster_eps: float = 0.04  # m, DBSCAN neighbourhood
     cluster_min_points: int = 10
     min_object_points: int = 80
-    snap_deg: float = 12.0
+    snap_deg: float = 12.0  # wall-backed objects: snap to the wall's direction within this
+    snap_gap: float = 0.15  # m; an object whose points come this close to a wall is wall-backed
+    free_snap_deg: float = 3.0  # others snap only within this (under the 0.1 rad yaw target)
     percentile: float = 1.0  # robust extents: [p, 100 - p]
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.free_snap_deg <= self.snap_deg < 45.0:
+            raise ValueError(
+                f"free_snap_deg = {self.free_snap_deg}, snap_deg = {self.snap_deg}: expected "
+                "0 <= free_snap_deg <= snap_deg < 45"
+            )
+        if self.snap_gap < 0:
+            raise ValueError(f"snap_gap = {self.snap_gap}: expected >= 0 (m)")
 
 
 def _o3d_cloud(points: np.ndarray):
@@ -236,15 +248,24 @@ def _front_yaw(yaw: float, pts: np.ndarray, walls, views_xy) -> tuple[float, int
     return float(np.mod(cands[int(np.argmax(score))] + math.pi, 2 * math.pi) - math.pi), best_wall
 
 
-def describe_object(pts: np.ndarray, floor: Floor, walls, views_xy, cfg: ExtractConfig) -> dict:
-    """Box, front, descriptors of one cluster (world points)."""
-    yaw = min_area_yaw(pts[:, :2])
-    for w in walls:  # snap to a wall's direction
+def snap_yaw(yaw: float, xy: np.ndarray, walls, cfg: ExtractConfig) -> float:
+    """`yaw` turned onto the direction of the first wall within reach: `cfg.snap_deg` for an
+    object whose footprint points (1st percentile) come within `cfg.snap_gap` of that wall
+    (furniture backed onto it), `cfg.free_snap_deg` for any other (a free object may stand
+    a few degrees off a wall on purpose)."""
+    for w in walls:
         wy = math.atan2(w.normal[1], w.normal[0])
         diff = (yaw - wy + math.pi / 4) % (math.pi / 2) - math.pi / 4
-        if abs(diff) < math.radians(cfg.snap_deg):
-            yaw -= diff
-            break
+        gap = np.percentile((xy - np.asarray(w.point[:2])) @ np.asarray(w.normal[:2]), 1)
+        limit = cfg.snap_deg if gap < cfg.snap_gap else cfg.free_snap_deg
+        if abs(diff) < math.radians(limit):
+            return yaw - diff
+    return yaw
+
+
+def describe_object(pts: np.ndarray, floor: Floor, walls, views_xy, cfg: ExtractConfig) -> dict:
+    """Box, front, descriptors of one cluster (world points)."""
+    yaw = snap_yaw(min_area_yaw(pts[:, :2]), pts[:, :2], walls, cfg)
     yaw, wall = _front_yaw(yaw, pts, walls, views_xy)
     c0 = (pts[:, :2].min(0) + pts[:, :2].max(0)) / 2
     local = (pts[:, :2] - c0) @ _rot(yaw)
@@ -339,7 +360,8 @@ def categorise(desc: dict, size) -> tuple[str, float]:
     """Category and confidence by rules over descriptors (first rule that fires)."""
     d, w, h = size
     squareish = min(d, w) / max(d, w) > 0.75
-    if desc["cylinder_fit"] < 0.06 and squareish:
+    # a solid side (fill): four table legs on a square also lie on one circle
+    if desc["cylinder_fit"] < 0.06 and squareish and desc["fill_ratio"] >= 0.5:
         return "cylinder", float(np.clip(1 - desc["cylinder_fit"] / 0.06, 0.5, 1))
     if desc["fill_ratio"] < 0.5 and h > 0.3:
         return "table", float(np.clip(1 - desc["fill_ratio"], 0.5, 1))

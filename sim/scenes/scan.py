@@ -62,7 +62,7 @@ def _look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     return pose
 
 
-def _scene_bounds(model: mujoco.MjModel, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
+def _scene_bounds(model: mujoco.MjModel, data: mujoco.MjData) -> tuple:
     """Centre of the furniture (geoms that are neither planes nor walls: > 1 m long boxes),
     the (x, y) sum of the walls' inward normals, and the furniture's horizontal radius."""
     keep = [g for g in range(model.ngeom) if model.geom_type[g] != mujoco.mjtGeom.mjGEOM_PLANE]
@@ -79,14 +79,42 @@ def _scene_bounds(model: mujoco.MjModel, data: mujoco.MjData) -> tuple[np.ndarra
         axis = np.argmin(model.geom_size[g][:2])  # the thin axis is the wall's normal
         n = data.geom_xmat[g].reshape(3, 3)[:2, axis]
         inward += n * np.sign(n @ d)
-    return centre, inward, radius
+    return centre, inward, radius, _corners(model, data, small)
+
+
+def _corners(model: mujoco.MjModel, data: mujoco.MjData, geoms: list[int]) -> np.ndarray:
+    """World corners (8 per geom) of the geoms' bounding boxes."""
+    signs = np.array([[i, j, k] for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)], float)
+    out = []
+    for g in geoms:
+        c, half = model.geom_aabb[g, :3], model.geom_aabb[g, 3:]
+        local = c + signs * half
+        out.append(local @ data.geom_xmat[g].reshape(3, 3).T + data.geom_xpos[g])
+    return np.concatenate(out)
+
+
+def _in_view(pose, points, tan_h: float, tan_v: float, margin: float = 0.03) -> bool:
+    """Whether every point lies in front of camera `pose` (OpenCV axes) and inside its field
+    of view, shrunk by `margin` (a fraction of the half-width) on each side."""
+    cam = (points - pose[:3, 3]) @ pose[:3, :3]
+    z = cam[:, 2]
+    if (z <= 0.05).any():
+        return False
+    return bool(
+        (np.abs(cam[:, 0] / z) <= (1 - margin) * tan_h).all()
+        and (np.abs(cam[:, 1] / z) <= (1 - margin) * tan_v).all()
+    )
 
 
 def camera_poses(model: mujoco.MjModel, data: mujoco.MjData, cfg: ScanConfig) -> list[np.ndarray]:
-    centre, inward, radius = _scene_bounds(model, data)
+    """One pose per view, on a ray from the furniture's middle (`cfg.elevation_deg` up); each
+    camera turns to centre the furniture's geoms in its image and backs off from
+    `cfg.distance` until every corner of them lies inside it (no object cut by the edge)."""
+    centre, inward, radius, corners = _scene_bounds(model, data)
     target = np.array([centre[0], centre[1], 0.5])
     # far enough that the furniture's footprint fits the horizontal field of view
-    tan_h = math.tan(math.radians(model.vis.global_.fovy) / 2) * cfg.width / cfg.height
+    tan_v = math.tan(math.radians(model.vis.global_.fovy) / 2)
+    tan_h = tan_v * cfg.width / cfg.height
     distance = max(cfg.distance, radius / tan_h)
     if cfg.azimuth_deg is not None:
         az0 = math.radians(cfg.azimuth_deg)
@@ -100,11 +128,30 @@ def camera_poses(model: mujoco.MjModel, data: mujoco.MjData, cfg: ScanConfig) ->
     poses = []
     for off in offsets:
         az = az0 + off
-        eye = target + distance * np.array(
-            [math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)]
-        )
-        poses.append(_look_at(eye, target))
+        ray = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+        d = distance
+        for _ in range(100):  # back off 2% at a time until the furniture fits the image
+            pose = _aim(target + d * ray, target, corners)
+            if _in_view(pose, corners, tan_h, tan_v):
+                break
+            d *= 1.02
+        poses.append(pose)
     return poses
+
+
+def _aim(eye: np.ndarray, target: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The pose at `eye` looking at `target`, turned until `points` span equal angles on
+    either side of the image's centre (seen from above, near objects would otherwise fall
+    off the image's bottom long before far ones leave its top)."""
+    pose = _look_at(eye, target)
+    for _ in range(4):
+        cam = (points - eye) @ pose[:3, :3]
+        if (cam[:, 2] <= 0.05).any():
+            return pose
+        ax, ay = np.arctan2(cam[:, 0], cam[:, 2]), np.arctan2(cam[:, 1], cam[:, 2])
+        mid = np.array([math.tan((ax.min() + ax.max()) / 2), math.tan((ay.min() + ay.max()) / 2)])
+        pose = _look_at(eye, eye + pose[:3, :3] @ np.array([*mid, 1.0]))
+    return pose
 
 
 def render_scan(mjcf: str | Path, out: str | Path, cfg: ScanConfig = ScanConfig()) -> Path:
