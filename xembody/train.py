@@ -36,12 +36,29 @@ class TrainConfig:
     steps_per_env: int = field(24, "rollout length per env and iteration")
     save_interval: int = field(50, "checkpoint every N iterations")
     randomize: bool = field(True, "per-episode domain randomisation")
+    action_latency: str = field(
+        "",
+        "LO,HI: actions act LO..HI control periods late, drawn per episode (default: the task's)",
+    )
     max_minutes: float = field(0.0, "stop after this much wall time (0: no limit)")
     torch_threads: int = field(1, "torch threads for the policy (small MLPs: 1 is fastest)")
     nproc: int = field(1, "processes (torch.distributed; --num-envs and threads are per process)")
     backend: str = field("cpu", "physics: cpu (MuJoCo threads), gpu (MuJoCo Warp on CUDA)")
     base_policy: str = field("", "residual RL: export folder of a frozen base policy to correct")
     residual_scale: float = field(0.2, "residual RL: bound of the correction (action units)")
+
+    @property
+    def latency_range(self) -> tuple[int, int]:
+        try:
+            lo, hi = (int(v) for v in self.action_latency.split(","))
+        except ValueError:
+            lo, hi = -1, -1
+        if not 0 <= lo <= hi:
+            raise ValueError(
+                f"action_latency={self.action_latency!r}, expected LO,HI control periods with "
+                "0 <= LO <= HI (for example 1,3)"
+            )
+        return lo, hi
 
     def __post_init__(self) -> None:
         for name in ("num_envs", "iterations"):
@@ -51,6 +68,8 @@ class TrainConfig:
             raise ValueError(f"nproc={self.nproc}, expected >= 1")
         if self.backend not in ("cpu", "gpu") and not self.backend.startswith("warp:"):
             raise ValueError(f"backend={self.backend!r}, expected 'cpu', 'gpu' or 'warp:<device>'")
+        if self.action_latency:
+            _ = self.latency_range  # raises on a bad value
         if self.device == "auto":
             return
         if self.device.startswith("cuda") and not torch.cuda.is_available():
@@ -112,6 +131,9 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
         task_cfg = tasks.make_config(cfg.task, **(task_overrides or {}))
         if not cfg.randomize:
             task_cfg = dataclasses.replace(task_cfg, randomization=RandomizationCfg.off())
+        if cfg.action_latency:
+            rnd = dataclasses.replace(task_cfg.randomization, action_latency=cfg.latency_range)
+            task_cfg = dataclasses.replace(task_cfg, randomization=rnd)
         ppo_values = dict(entry.ppo)
         if cfg.learning_rate:
             ppo_values["learning_rate"] = cfg.learning_rate
