@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +124,15 @@ def test_xembody_launch_runs_the_mobile_base_graph_from_its_parameter_file(tmp_p
         assert (
             not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
         )
+
+
+def test_stop_kills_nodes_that_ignore_ctrl_c_within_one_deadline():
+    from xembody.launch import stop
+
+    stubborn = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(60)"
+    procs = {f"n{i}": subprocess.Popen([sys.executable, "-c", stubborn]) for i in range(3)}
+    time.sleep(1.0)  # let them install the handler
+    t0 = time.monotonic()
+    stop(procs, timeout=1.0)
+    assert time.monotonic() - t0 < 3.0  # one deadline for all, not one per node
+    assert all(p.returncode == -signal.SIGKILL for p in procs.values())

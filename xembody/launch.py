@@ -140,13 +140,15 @@ def launch(cfg: LaunchConfig) -> int:
 
 
 def stop(procs: dict[str, subprocess.Popen], timeout: float = 10.0) -> None:
-    """SIGINT every node (they close cleanly: the recorder commits), then kill stragglers."""
+    """SIGINT every node (they close cleanly: the recorder commits), then kill the ones
+    still running `timeout` s later (one deadline for all, so a stop takes at most that)."""
     for p in procs.values():
         if p.poll() is None:
             p.send_signal(signal.SIGINT)
+    end = time.monotonic() + timeout
     for name, p in procs.items():
         try:
-            p.wait(timeout=timeout)
+            p.wait(timeout=max(0.0, end - time.monotonic()))
         except subprocess.TimeoutExpired:
             print(f"node {name} did not stop in {timeout:g} s: killed", file=sys.stderr)
             p.kill()
