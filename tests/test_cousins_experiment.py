@@ -10,6 +10,7 @@ import pytest
 
 from xembody.sim import bodies
 from xembody.sim.scenes import experiment as ex
+from xembody.sim.scenes.evaluate import write_results_section
 
 CFG = ex.ExperimentConfig()
 
@@ -84,8 +85,8 @@ def test_report_section(tmp_path):
             assert cell["ci95"][0] <= cell["success"] <= cell["ci95"][1]
     doc = tmp_path / "RESULTS.md"
     doc.write_text("# Results\n\n## Other\n\nkept\n")
-    ex.write_section(ex.results_section(result, "cmd"), doc)
-    ex.write_section(ex.results_section(result, "cmd"), doc)
+    write_results_section(ex.results_section(result, "cmd"), doc)
+    write_results_section(ex.results_section(result, "cmd"), doc)
     text = doc.read_text()
     assert text.count(ex.section_title("drawer")) == 1 and "## Other\n\nkept" in text
     assert "| cousins 8 |" in text

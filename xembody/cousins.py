@@ -138,6 +138,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def run_experiment(args: argparse.Namespace) -> int:
     from xembody.sim.scenes import experiment as ex
+    from xembody.sim.scenes.evaluate import write_results_section
 
     if args.episodes < 1 or args.seeds < 1 or args.demos < 1 or args.workers < 1:
         raise ValueError(
@@ -154,7 +155,7 @@ def run_experiment(args: argparse.Namespace) -> int:
         command = (f"xembody cousins experiment --task {args.task} --json --seed {args.seed} "
                    f"--seeds {args.seeds} "
                    f"--episodes {args.episodes} --demos {args.demos}")  # fmt: skip
-        ex.write_section(ex.results_section(result, command), args.results)
+        write_results_section(ex.results_section(result, command), args.results)
     if args.json:
         print(json.dumps({k: result[k] for k in ("table", "target", "seconds")}, indent=2))
     else:

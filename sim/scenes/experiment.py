@@ -613,20 +613,3 @@ def results_section(result: dict, command: str) -> str:
         "",
     ]  # fmt: skip
     return "\n".join(lines)
-
-
-def write_section(section: str, path: str | Path) -> None:
-    """Replace the section of `path` titled like `section`'s first line (or append it); the
-    rest stays."""
-    title = section.split("\n", 1)[0].strip()
-    path = Path(path)
-    text = path.read_text() if path.exists() else "# Results\n"
-    lines = text.split("\n")
-    start = next((i for i, ln in enumerate(lines) if ln.strip() == title), None)
-    if start is None:
-        path.write_text(text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n")
-        return
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), None)
-    tail = "\n".join(lines[end:]) if end is not None else ""
-    new = "\n".join(lines[:start]) + "\n" + section.rstrip("\n") + "\n"
-    path.write_text((new + ("\n" + tail if tail else "")).rstrip("\n") + "\n")
