@@ -136,3 +136,20 @@ def test_stop_kills_nodes_that_ignore_ctrl_c_within_one_deadline():
     stop(procs, timeout=1.0)
     assert time.monotonic() - t0 < 3.0  # one deadline for all, not one per node
     assert all(p.returncode == -signal.SIGKILL for p in procs.values())
+
+
+def test_launch_stops_on_ctrl_c_even_when_its_parent_ignores_sigint(tmp_path):
+    # a parent that ignores SIGINT passes that on through exec; the launcher restores it
+    launcher = (
+        "import signal, subprocess, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "sys.exit(subprocess.call([sys.executable, '-m', 'xembody.cli', 'launch', 'arm', "
+        f"'--log-dir', {str(tmp_path)!r}, '--duration', '60']))"
+    )
+    with Graph(tmp_path) as g:
+        parent = subprocess.Popen([sys.executable, "-c", launcher], env=g.env)
+        time.sleep(8.0)  # the nodes are up
+        kids = Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()
+        os.kill(int(kids[0]), signal.SIGINT)  # Ctrl-C to the launcher itself
+        t0 = time.monotonic()
+        assert parent.wait(timeout=30) == 0
+        assert time.monotonic() - t0 < 15

@@ -114,6 +114,7 @@ def launch(cfg: LaunchConfig) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     commands = node_commands(cfg, logs / "overrides.yaml")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    stoppable()
     procs: dict[str, subprocess.Popen] = {}
     print(f"xembody launch {cfg.body_class}: ROS_DOMAIN_ID={env.get('ROS_DOMAIN_ID', '0')}")
     for name, cmd in commands.items():
@@ -137,6 +138,16 @@ def launch(cfg: LaunchConfig) -> int:
         pass
     stop(procs)
     return code
+
+
+def stoppable() -> None:
+    """Make Ctrl-C (SIGINT) and SIGTERM stop this process and the nodes it starts, whatever
+    the caller left: an ignored or blocked SIGINT is inherited across exec (a parent that
+    ignores it, a test runner's thread), and then neither the launcher nor its nodes would
+    ever see one."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def stop(procs: dict[str, subprocess.Popen], timeout: float = 10.0) -> None:
