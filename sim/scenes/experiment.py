@@ -406,13 +406,12 @@ def build_scenes(cfg: ExperimentConfig, room_seed: int, out: Path | None = None)
             "size": list(est_cab.size),
             "yaw": est_cab.yaw,
             "descriptors": dict(est_cab.descriptors),
-        },  # fmt: skip
+        },
         "truth_cabinet": {
             "center": list(true_cab.center),
             "size": list(true_cab.asset.size),
             "yaw": true_cab.yaw,
-        },  # fmt: skip
-        "objects_in_room": len(real_room.objects),
+        },
         "rooms_skipped": skipped,
     }
 
@@ -559,7 +558,7 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path = "out/cousins_experim
             "distances": {
                 k: [round(c.distance, 3) for c in sc[k]]
                 for k in ("cousins", "heldout_near", "heldout_far")
-            },  # fmt: skip
+            },
         }
         for seed, sc in rooms.items()
     }
