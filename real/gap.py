@@ -55,6 +55,7 @@ class RobotSim(BatchedSim):
         self._obs = (self._q, self._dq)  # what the policy sees of the joints
         self._scratch: dict[int, mujoco.MjData] = {}
         self.error_sum, self.error_steps = 0.0, 0
+        self.sat_error_sum, self.sat_steps = 0.0, 0  # periods ending torque-saturated
         self.reset()
 
     qpos = property(lambda self: self._qpos)
@@ -102,6 +103,7 @@ class RobotSim(BatchedSim):
         desired = self.ctrl[:, : self.nj].numpy().copy()
         command = desired if self.adapter is None else self.adapter(self._q, self._dq, desired)
         err = np.zeros(self.num_envs)
+        sat = np.zeros(self.num_envs, dtype=bool)
         for i, r in enumerate(self.robots):
             t0 = r.data.time
             r.send(command[i])
@@ -109,12 +111,22 @@ class RobotSim(BatchedSim):
             self._q[i], self._dq[i] = s.q, s.dq
             q_true = r.data.qpos[r.qadr]
             err[i] = np.abs(q_true - desired[i])[self.measure].mean()
+            sat[i] = self._saturated(r)
             if r.data.time < t0 + (substeps - 0.5) * r.model.opt.timestep:
                 self._diverged[i] = True
         self.error_sum += float(err.sum())
         self.error_steps += self.num_envs
+        self.sat_error_sum += float(err[sat].sum())
+        self.sat_steps += int(sat.sum())
         self._observe()
         self._refresh()
+
+    def _saturated(self, r: SimRobot) -> bool:
+        """Whether a measured joint's actuator ended the period at its force limit."""
+        ids = r.act_ids[self.measure]
+        f, (lo, hi) = r.data.actuator_force[ids], r.model.actuator_forcerange[ids].T
+        limited = r.model.actuator_forcelimited[ids].astype(bool)
+        return bool((limited & ((f >= 0.999 * hi) | (f <= 0.999 * lo))).any())
 
     def _observe(self) -> None:
         q, dq = self._q.copy(), self._dq.copy()
@@ -174,6 +186,15 @@ class RobotSim(BatchedSim):
         return self.error_sum / max(self.error_steps, 1)
 
 
+def generated_body(policy_dir, contract: dict) -> tuple[str, int]:
+    """(body class, seed) of the generated body an exported policy's contract names."""
+    source = contract["body"]["source"]
+    match = re.fullmatch(r"generator:(\w+)\(seed=(\d+)\)", source)
+    if not match:
+        raise ValueError(f"{policy_dir}: body {source!r} is not a generated body")
+    return match.group(1), int(match.group(2))
+
+
 def policy_setup(policy_dir):
     """(exported policy, task name, task config without randomisation, Embodiment)."""
     from xembody.models.exported import ExportedPolicy
@@ -182,10 +203,7 @@ def policy_setup(policy_dir):
 
     policy = ExportedPolicy.load(policy_dir)
     c = policy.contract
-    match = re.fullmatch(r"generator:(\w+)\(seed=(\d+)\)", c["body"]["source"])
-    if not match:
-        raise ValueError(f"{policy_dir}: body {c['body']['source']!r} is not a generated body")
-    emb = bodies.sample(match.group(1), seed=int(match.group(2)))
+    emb = bodies.sample(*generated_body(policy_dir, c))
     cfg = tasks.config_from_dict(c["task"], c["task_cfg"])
     cfg.randomization = RandomizationCfg.off()
     return policy, c["task"], cfg, emb
@@ -219,8 +237,11 @@ def closed_loop(policy_dir, robot_cfg: RobotConfig, *, adapter=None, predict: bo
         for k, v in extras.get("finished", {}).items():
             if k != "env_ids":
                 finished.setdefault(k, []).extend(v.float().tolist())
-    out = {"tracking_error_rad": env.sim.tracking_error, "steps": env.sim.error_steps,
-           "episodes": len(finished.get("success", []))}  # fmt: skip
+    rs = env.sim
+    out = {"tracking_error_rad": rs.tracking_error, "steps": rs.error_steps,
+           "episodes": len(finished.get("success", [])),
+           "saturated_fraction": rs.sat_steps / max(rs.error_steps, 1),
+           "error_sum_saturated": rs.sat_error_sum, "error_sum": rs.error_sum}  # fmt: skip
     for k, v in finished.items():
         out[k] = float(np.mean(v))
     return out
@@ -296,4 +317,63 @@ def gap_study(args) -> dict:
         "proxy": dataclasses.asdict(robot_cfg.proxy), "adapt": dataclasses.asdict(adapt_cfg),
         "sim": sim, "proxy_raw": proxy, "proxy_adapted": adapted,
         "tracking_gap_rad": gap, "gap_removed": removed,
+    }  # fmt: skip
+
+
+# --- which effect makes the gap -----------------------------------------------------------
+EFFECTS = {  # effect name -> the ProxyConfig fields that switch it on
+    "latency": ("latency_steps",),
+    "coulomb": ("coulomb_frac",),
+    "viscous": ("viscous_ratio",),
+    "backlash": ("backlash",),
+    "torque-speed": ("torque_scale", "speed_scale"),
+    "sensor": ("sensor_noise", "sensor_bias", "velocity_noise"),
+    "payload": ("payload_kg",),
+}
+
+
+def effects_study(policy_dir, robot_cfg: RobotConfig, *, num_envs: int = 8,
+                  episodes: int = 2) -> dict:  # fmt: skip
+    """The policy's closed-loop tracking gap on `robot_cfg`'s proxy, split by effect: the
+    nominal robot with only that effect switched on ("only"), and the full proxy with only
+    that effect switched off ("without"). Each row's share is of the full gap: (only - sim)
+    and (full - without) over (full - sim). Also the share of the gap accumulated in
+    periods that end with a measured joint at its actuator force limit (there a change of
+    position target cannot add torque)."""
+    import dataclasses
+
+    from xembody.real.proxy import ProxyConfig
+
+    if robot_cfg.proxy is None:
+        raise ValueError("effects: the robot config has no proxy effects (got a nominal robot)")
+    full_p, off = robot_cfg.proxy, ProxyConfig.nominal()
+
+    def run(p):
+        robot = dataclasses.replace(robot_cfg, proxy=p)
+        return closed_loop(policy_dir, robot, num_envs=num_envs, episodes=episodes, seed=0)
+
+    sim, full = run(None), run(full_p)
+    e_sim, e_full = sim["tracking_error_rad"], full["tracking_error_rad"]
+    share = lambda x: x / (e_full - e_sim) if e_full != e_sim else 0.0  # noqa: E731
+    rows = []
+    for name, fields in EFFECTS.items():
+        on = {f: getattr(full_p, f) for f in fields}
+        if all(getattr(off, f) == v for f, v in on.items()):
+            continue  # the effect is off in this proxy
+        only = run(off.replace(**on))["tracking_error_rad"]
+        without = run(full_p.replace(**{f: getattr(off, f) for f in fields}))
+        without = without["tracking_error_rad"]
+        rows.append({"effect": name, "only_rad": only, "without_rad": without,
+                     "only_share": share(only - e_sim),
+                     "without_share": share(e_full - without)})  # fmt: skip
+    sat_gap = full["error_sum_saturated"] - sim["error_sum_saturated"]
+    total_gap = full["error_sum"] - sim["error_sum"]
+    return {
+        "policy": str(policy_dir), "body": robot_cfg.embodiment().name,
+        "proxy": dataclasses.asdict(full_p), "num_envs": num_envs, "episodes": episodes,
+        "sim_rad": e_sim, "proxy_rad": e_full, "gap_rad": e_full - e_sim, "effects": rows,
+        "saturated_fraction": {"sim": sim["saturated_fraction"],
+                               "proxy": full["saturated_fraction"]},
+        "gap_share_saturated": sat_gap / total_gap if total_gap else 0.0,
+        "success": {"sim": sim.get("success"), "proxy": full.get("success")},
     }  # fmt: skip

@@ -3,6 +3,8 @@ smooth and resumable."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -182,3 +184,30 @@ def test_sim_trained_reach_policy_tracks_worse_on_the_proxy():
     assert sim["episodes"] == proxy["episodes"] == 4
     assert proxy["tracking_error_rad"] > 1.3 * sim["tracking_error_rad"]
     assert proxy["pos_error_m"] > 1.3 * sim["pos_error_m"]
+
+
+def test_effects_split_the_gap_and_find_torque_saturation():
+    """Two effects on: each is measured alone and removed alone; a weak motor's gap accrues
+    while joints sit at their force limit."""
+    from xembody.real.gap import effects_study
+
+    proxy = ProxyConfig.nominal().replace(latency_steps=2, torque_scale=0.3, speed_scale=1.0)
+    r = effects_study("tests/assets/policies/reach", RobotConfig(body="arm", proxy=proxy),
+                      num_envs=2, episodes=1)  # fmt: skip
+    rows = {e["effect"]: e for e in r["effects"]}
+    assert sorted(rows) == ["latency", "torque-speed"]  # effects that are off are skipped
+    assert r["gap_rad"] > 0 and rows["latency"]["only_rad"] > r["sim_rad"]
+    # with two effects, "without latency" is "torque-speed only" (deterministic runs)
+    assert rows["latency"]["without_rad"] == pytest.approx(rows["torque-speed"]["only_rad"])
+    assert r["saturated_fraction"]["proxy"] > r["saturated_fraction"]["sim"]
+    assert r["gap_share_saturated"] > 0.5
+
+
+def test_effects_cli_rejects_a_robot_of_another_body(tmp_path, capsys):
+    from xembody.cli import main
+
+    spec = tmp_path / "robot.json"
+    spec.write_text(json.dumps(RobotConfig(body="quadruped").to_dict()))
+    args = ["dynamics", "effects", "--policy", "tests/assets/policies/reach", "--robot", str(spec)]
+    assert main(args) == 2
+    assert "trained on arm seed 0" in capsys.readouterr().err

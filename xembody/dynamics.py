@@ -4,6 +4,7 @@
     xembody dynamics eval --train arm_train.zarr --test arm_test.zarr --minutes 1 5 20 --json
     xembody dynamics gap --policy tests/assets/policies/reach --data arm_train.zarr \
         --test arm_test.zarr --minutes 5 --json
+    xembody dynamics effects --policy tests/assets/policies/reach
 
 `eval` fits the joint-wise model and the whole-body MLP on the first M minutes of the
 training dataset for each M and reports held-out one-step and 10-step rollout errors (rad)
@@ -11,6 +12,9 @@ on the test dataset, with the nominal simulator as a third predictor. `gap` runs
 exported policy in closed loop in the nominal simulator, on the real-proxy the data was
 recorded on, and on the proxy with the `ActionAdapter` (model fit on M minutes); with
 --test it also replays the held-out session's targets open loop in the same three cases.
+`effects` needs no data: it splits the policy's closed-loop gap by proxy effect (each one
+alone, and the full proxy without it) and reports how much of the gap accrues while a
+joint is at its actuator force limit, where no change of target can help.
 """
 
 from __future__ import annotations
@@ -59,6 +63,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--json", action="store_true", help="print JSON only")
     add_arguments(g, AdaptConfig)
     g.set_defaults(run=run_gap)
+
+    x = verbs.add_parser("effects", help="split a policy's sim-to-proxy gap by proxy effect")
+    x.add_argument("--policy", required=True, help="export folder (xembody export)")
+    x.add_argument("--robot", default=None,
+                   help="proxy config JSON (default: the policy's body)")  # fmt: skip
+    x.add_argument("--num-envs", type=int, default=8)
+    x.add_argument("--episodes", type=int, default=2, help="episode lengths per env")
+    x.add_argument("--json", action="store_true", help="print JSON only")
+    x.set_defaults(run=run_effects)
 
 
 def _threads() -> None:
@@ -110,4 +123,33 @@ def run_gap(args: argparse.Namespace) -> int:
     _threads()
     result = gap_study(args)
     print(json.dumps(result, indent=2) if args.json else json.dumps(result))
+    return 0
+
+
+def run_effects(args: argparse.Namespace) -> int:
+    from xembody.models.exported import ExportedPolicy
+    from xembody.real.gap import effects_study, generated_body
+    from xembody.real.proxy import RobotConfig
+
+    _threads()
+    body, seed = generated_body(args.policy, ExportedPolicy.load(args.policy).contract)
+    robot = RobotConfig(body=body, body_seed=seed)
+    if args.robot:
+        robot = RobotConfig.load(args.robot)
+        if (robot.body, robot.body_seed) != (body, seed):
+            raise ValueError(f"--robot {args.robot}: body {robot.body} seed {robot.body_seed}, "
+                             f"the policy was trained on {body} seed {seed}")  # fmt: skip
+    r = effects_study(args.policy, robot, num_envs=args.num_envs, episodes=args.episodes)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"{r['body']}: tracking error sim {r['sim_rad']:.4f} rad, proxy {r['proxy_rad']:.4f} "
+          f"rad, gap {r['gap_rad']:.4f} rad")  # fmt: skip
+    print(f"  {'effect':13s} {'only (rad)':>10s} {'share':>6s} {'without':>9s} {'share':>6s}")
+    for e in r["effects"]:
+        print(f"  {e['effect']:13s} {e['only_rad']:10.4f} {e['only_share']:6.0%} "
+              f"{e['without_rad']:9.4f} {e['without_share']:6.0%}")  # fmt: skip
+    sat = r["saturated_fraction"]
+    print(f"  periods ending torque-saturated: sim {sat['sim']:.0%}, proxy {sat['proxy']:.0%}; "
+          f"share of the gap in them: {r['gap_share_saturated']:.0%}")  # fmt: skip
     return 0
