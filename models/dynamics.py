@@ -225,6 +225,7 @@ def load(path) -> tuple[_Model, dict]:
     model = MODELS[doc["kind"]](emb, DynamicsConfig(**doc["cfg"]))
     model.load_state_dict(doc["state"])
     model.eval()
+    model.joint_names = emb.joint_names  # what the rows of its inputs and outputs are
     return model, doc["meta"]
 
 

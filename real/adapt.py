@@ -115,9 +115,11 @@ class ActionAdapter:
         with torch.no_grad():
             c, sc = self.cfg, self.scale
             u_prev, u = hu[:, -2], a + self.offset
+            two = lambda x: torch.cat([x, x])  # noqa: E731  # u and u + du in one batch
+            h2, q_ref2 = (two(hq), two(hdq), two(hu)), two(q_ref)
             for _ in range(c.iters):  # Gauss-Newton, diagonal Jacobian by differences
-                r = self._residual(hq, hdq, hu, u, q_ref)  # (N, K, nj), normalised
-                jac = (self._residual(hq, hdq, hu, u + 1e-3 * sc, q_ref) - r) / 1e-3
+                r, r_du = self._residual(*h2, torch.cat([u, u + 1e-3 * sc]), q_ref2).chunk(2)
+                jac = (r_du - r) / 1e-3  # (N, K, nj), normalised
                 grad = (jac * r).sum(1) + (c.reg * (u - a) + c.smooth * (u - u_prev)) / sc
                 hess = (jac * jac).sum(1) + c.reg + c.smooth
                 u = u - (grad / hess).clamp(-c.max_step, c.max_step) * sc
@@ -190,3 +192,21 @@ class ActionAdapter:
         if t.ndim != 2 or t.shape[1] != self.nj or not torch.isfinite(t).all():
             raise ValueError(f"input has shape {tuple(t.shape)}, expected finite (N, {self.nj})")
         return t
+
+
+def load_adapter(model_path, reference_path=None, cfg: AdaptConfig | None = None, *,
+                 joint_names=None, limits=None) -> ActionAdapter:  # fmt: skip
+    """An `ActionAdapter` from model files written by `xembody dynamics fit` (the robot's
+    model, and optionally the nominal reference). `joint_names`: the order the caller's
+    readings and targets come in; both models must cover exactly these joints, in order."""
+    from xembody.models.dynamics import load
+
+    model, _ = load(model_path)
+    reference = load(reference_path)[0] if reference_path else None
+    for path, m in ((model_path, model), (reference_path, reference)):
+        if m is not None and joint_names is not None and tuple(m.joint_names) != tuple(joint_names):
+            raise ValueError(
+                f"dynamics model {path}: joints {list(m.joint_names)}, expected "
+                f"{list(joint_names)} (the policy's body, in its order)"
+            )
+    return ActionAdapter(model, reference, cfg, limits=limits)

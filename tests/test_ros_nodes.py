@@ -174,6 +174,58 @@ def test_arm_reaches_holds_on_faults_and_resumes(tmp_path):
         assert status(probe, "/safety/status")["mode"] in ("active", "ramp")
 
 
+def fit_model(body: str, out: Path, minutes: float = 0.3, steps: int = 300) -> Path:
+    """A joint-wise dynamics model of the nominal `body`, fit on a short collected session."""
+    from xembody.models.dynamics import DynamicsConfig, fit, load_frames, save
+    from xembody.real.collect import CollectConfig, collect
+    from xembody.real.proxy import RobotConfig
+
+    robot = RobotConfig(body=body, proxy=None)
+    collect(robot, CollectConfig(minutes=minutes), out.with_suffix(".zarr"))
+    episodes, _ = load_frames(out.with_suffix(".zarr"))
+    emb = robot.embodiment()
+    save(fit("jointwise", emb, episodes, DynamicsConfig(steps=steps)), emb, out)
+    return out
+
+
+def test_policy_node_adapts_its_targets_through_a_dynamics_model(tmp_path):
+    """The adapter as a stage of the ROS loop: the policy node loads a learned model, adapts
+    every target within adapt_max_offset, and the arm still reaches; a model of another
+    body is refused at start-up with the joints named."""
+    policy = need("reach")
+    model = fit_model("arm", tmp_path / "arm_dyn.pt")
+    target = reach_target(policy, 1)
+    ee = ArmEE(policy)
+    with Graph(tmp_path) as g:
+        g.start("sim_robot", policy=policy)
+        g.start("safety", policy=policy, ramp_s=0.5)
+        # robot model = reference (both of the nominal arm): the offsets come from the
+        # reference's history of desired targets, and stay within adapt_max_offset
+        g.start("policy", policy=policy, ee_target=target, adapter_model=str(model),
+                adapter_reference=str(model), adapt_max_offset=0.05)  # fmt: skip
+        probe = g.probe()
+        probe.listen("/joint_states", JointState, SENSOR_QOS)
+        probe.listen("/policy/status", String, COMMAND_QOS)
+
+        def error() -> float:
+            m = probe.last("/joint_states")
+            return float("inf") if m is None else float(np.linalg.norm(ee(m) - target[:3]))
+
+        ok = probe.spin_until(lambda: error() < 0.03, 40)
+        assert ok, f"error {error():.3f} m\n{g.log('policy')}"
+        assert probe.spin_until(lambda: "adapt_p50_us" in status(probe, "/policy/status"), 5)
+        report = status(probe, "/policy/status")
+        print({k: v for k, v in report.items() if k.startswith("adapt")})
+        assert 0 < report["adapt_offset_max_rad"] <= 0.05 + 1e-6, report  # float32
+        assert "Traceback" not in g.log("policy")
+
+    quad = fit_model("quadruped", tmp_path / "quad_dyn.pt", minutes=0.05, steps=5)
+    with Graph(tmp_path) as g:
+        proc = g.start("wrong", node="policy", policy=policy, adapter_model=str(quad))
+        assert proc.wait(timeout=30) != 0
+        assert "(the policy's body, in its order)" in g.log("wrong"), g.log("wrong")
+
+
 def test_estop_latches_until_reset(tmp_path):
     policy = need("reach")
     with Graph(tmp_path) as g:

@@ -8,7 +8,9 @@ for mobile bases, /ee_target for arms; or the `goal` / `ee_target` parameters), 
 network and publishes at `control_hz` (default: the policy's rate): joint targets on
 `command_topic` (Float64MultiArray in the body's joint order, or with `command_type:=
 trajectory` a one-point JointTrajectory stamped with the state it answers; clipped into the
-joint limits)
+joint limits; with `adapter_model:=arm_dyn.pt` first adapted to the robot by an
+`ActionAdapter` (docs/REALITY_GAP.md) from that learned model, the optional
+`adapter_reference` (nominal model) and the `adapt_*` parameters, the AdaptConfig fields)
 or, for a "body_twist" policy, a Twist on `twist_topic` (clipped to what the wheels allow).
 A step runs when a joint state arrives stamped at least one control period (less 10%)
 after the previous step's, so the latency from state to command is one inference, not a
@@ -21,6 +23,7 @@ and rejection counts.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import time
 from array import array
@@ -36,6 +39,7 @@ from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from xembody.models.exported import ExportedPolicy
+from xembody.real.adapt import AdaptConfig, load_adapter
 from xembody.real.observation import ActionMap, Command, ObservationBuilder, twist_limits
 from xembody.real.robot import RobotState, target_limits
 from xembody.real.ros.common import (
@@ -84,6 +88,12 @@ class PolicyNode(Node):
         self.topic = {k: declare(self, k, v, f"topic ({k})") for k, v in topics.items()}
         if not self.folder:
             raise ValueError("parameter 'policy' is empty: expected an export folder")
+        adapter_model = declare(self, "adapter_model", "", "dynamics model (.pt): adapt targets")
+        adapter_ref = declare(self, "adapter_reference", "", "nominal dynamics model (.pt)")
+        adapt = {
+            f.name: declare(self, f"adapt_{f.name}", f.default, f.metadata.get("help", f.name))
+            for f in dataclasses.fields(AdaptConfig)
+        }
         if self.command_type not in ("array", "trajectory"):
             raise ValueError(
                 f"parameter command_type={self.command_type!r}, expected 'array' or 'trajectory'"
@@ -98,6 +108,18 @@ class PolicyNode(Node):
         if self.actions.twist_output:  # what the wheels can do
             self.hi = twist_limits(self.emb)
             self.lo = -self.hi
+        self.adapter = None
+        if adapter_model:
+            import torch
+
+            torch.set_num_threads(1)  # batch-1 rollouts of a small model: threads only cost
+            if self.actions.twist_output:
+                raise ValueError("adapter_model: a body-twist policy has no joint targets to adapt")
+            self.adapter = load_adapter(
+                adapter_model, adapter_ref or None, AdaptConfig(**adapt),
+                joint_names=self.emb.joint_names, limits=(self.lo, self.hi),
+            )  # fmt: skip
+        self.offsets: deque[float] = deque(maxlen=2000)  # max |adapted - desired| per step
         self.hz = self.control_hz or self.policy.control_hz
         self.period = 1.0 / self.hz
         self.check = JointStateCheck(self.emb.joint_names)
@@ -107,7 +129,7 @@ class PolicyNode(Node):
         self.latency: deque[float] = deque(maxlen=2000)
         # time (ns) per stage of the last steps: validation, observation, inference, publication
         self.stages: dict[str, deque[int]] = {
-            k: deque(maxlen=2000) for k in ("check", "observation", "inference", "publish")
+            k: deque(maxlen=2000) for k in ("check", "observation", "inference", "adapt", "publish")
         }
         self.cmd = Command()
         if self.goal:
@@ -235,8 +257,14 @@ class PolicyNode(Node):
             vx, vy, wz = np.clip(self.actions.twist(action), self.lo, self.hi)
             msg.linear.x, msg.linear.y, msg.angular.z = float(vx), float(vy), float(wz)
         else:
+            desired = np.clip(self.actions.targets(action), self.lo, self.hi)
+            if self.adapter is not None:
+                adapted = self.adapter(state.q, state.dq, desired)
+                self.offsets.append(float(np.abs(adapted - desired).max()))
+                desired = adapted
+                self.stages["adapt"].append(time.perf_counter_ns() - t2)
             # array('d') is taken as is by the message; a list is checked entry by entry
-            targets = array("d", np.clip(self.actions.targets(action), self.lo, self.hi).tobytes())
+            targets = array("d", desired.tobytes())
             if self.command_type == "array":
                 msg.data = targets
             else:  # one point, reached one period after the state whose stamp it carries
@@ -266,6 +294,10 @@ class PolicyNode(Node):
                 us = np.asarray(ns) / 1e3
                 extra[f"{name}_p50_us"] = float(np.percentile(us, 50))
                 extra[f"{name}_p99_us"] = float(np.percentile(us, 99))
+        if self.offsets:
+            off = np.asarray(self.offsets)
+            extra["adapt_offset_p50_rad"] = float(np.percentile(off, 50))
+            extra["adapt_offset_max_rad"] = float(off.max())
         payload = {**self.loop.report(), **extra, "rejected": dict(self.reporter.counts)}
         publish_json(self.pub_status, payload)
 
