@@ -51,6 +51,7 @@ class Pipeline:
             self._body(registry.sample(body_class, s, **overrides), tag="heldout")
             for s in _seeds(cfg.heldout_bodies, "heldout_bodies")
         ]
+        self.task_overrides = {"jacobian_obs": True} if cfg.jacobian_obs else {}
         module, name = TEACHERS[cfg.task].split(":")
         self.teacher_cls = getattr(__import__(module, fromlist=[name]), name)
 
@@ -63,7 +64,7 @@ class Pipeline:
         return path
 
     def env(self, body: Path, n: int, *, randomize: bool = True, seed: int = 0) -> BodyEnv:
-        cfg = tasks.make_config(self.cfg.task)
+        cfg = tasks.make_config(self.cfg.task, **self.task_overrides)
         if not randomize:
             cfg = dataclasses.replace(cfg, randomization=RandomizationCfg.off())
         task = tasks.make_task(self.cfg.task, resolve_body(str(body)), cfg)
@@ -134,7 +135,8 @@ class Pipeline:
                     save_interval=max(1, self.cfg.specialist_iterations),
                     base_policy=str(self.out / "base" / body.stem),
                     residual_scale=self.cfg.residual_scale,
-                )
+                ),
+                self.task_overrides,
             )
 
     def _specialist(self, body: Path, env: BodyEnv):

@@ -105,6 +105,7 @@ class ObservationBuilder:
             self._site = self._model.site(emb.sensors.ee_site).id
             m = self._model
             self._qadr = m.jnt_qposadr[[m.joint(n).id for n in emb.joint_names]]
+            self._jids = [m.joint(n).id for n in self.joint_names]
 
     def __call__(self, state: RobotState, cmd: Command, last_action: np.ndarray) -> np.ndarray:
         """The observation (obs_dim,) float32; ValueError if an input it needs is missing."""
@@ -160,6 +161,16 @@ class ObservationBuilder:
     def _rot_error(self) -> np.ndarray:
         target = _need(self._cmd.target_quat, "an end-effector target", "rot_error")
         return axis_angle_error(self._fk()[1], target)
+
+    def _jac_pos_error(self) -> np.ndarray:
+        self._fk()  # the kinematics of this state (joint axes and anchors too)
+        d = self._data
+        column = np.cross(d.xaxis[self._jids], self._fk()[0] - d.xanchor[self._jids])
+        return 10.0 * column @ self._pos_error()
+
+    def _jac_rot_error(self) -> np.ndarray:
+        self._fk()
+        return self._data.xaxis[self._jids] @ self._rot_error()
 
     # --- velocity (legged) --------------------------------------------------------------
     def _velocity_base_ang_vel(self) -> np.ndarray:

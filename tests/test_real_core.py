@@ -67,6 +67,10 @@ def reach_obs_at_current_state(env: BodyEnv, contract: dict, obs: np.ndarray) ->
             0
         ].numpy(),
     }
+    jids = [m.joint(n).id for n in task.joint_names]
+    column = np.cross(d.xaxis[jids], ee - d.xanchor[jids])
+    values["jac_pos_error"] = 10.0 * column @ values["pos_error"]
+    values["jac_rot_error"] = d.xaxis[jids] @ values["rot_error"]
     out = obs.copy()
     for t in contract["observation"]["terms"]:
         if t["name"] in values:
@@ -86,12 +90,17 @@ def command_from_task(task) -> Command:
 
 
 @pytest.mark.parametrize(
-    ("task_name", "body", "seed"),
-    [("reach", "arm", 0), ("navigate", "wheeled", 1), ("velocity", "quadruped", 0)],
+    ("task_name", "body", "seed", "extra"),
+    [
+        ("reach", "arm", 0, {}),
+        ("reach", "arm", 1, {"jacobian_obs": True}),  # the generalist's per-joint terms
+        ("navigate", "wheeled", 1, {}),
+        ("velocity", "quadruped", 0, {}),
+    ],
 )
-def test_observation_equals_the_sim_envs(task_name, body, seed):
+def test_observation_equals_the_sim_envs(task_name, body, seed, extra):
     emb = bodies.sample(body, seed=seed)
-    cfg = tasks.make_config(task_name, randomization=RandomizationCfg.off())
+    cfg = tasks.make_config(task_name, randomization=RandomizationCfg.off(), **extra)
     env = BodyEnv(tasks.make_task(task_name, emb, cfg), 1, seed=2, num_threads=1)
     contract = policy_contract(env)
     builder = ObservationBuilder(contract, emb)

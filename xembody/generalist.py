@@ -49,6 +49,7 @@ class GeneralistConfig:
     dagger_iterations: int = field(12, "DAgger iterations")
     dagger_envs: int = field(32, "envs per body during DAgger")
     eval_episodes: int = field(100, "evaluation episodes per body and policy")
+    jacobian_obs: bool = field(False, "reach: per-joint Jacobian-error terms in the observation")
     seed: int = field(0, "seed of envs and networks")
     json: bool = field(False, "print the results as JSON")
     write_docs: bool = field(False, "write the table into docs/RESULTS.md")
@@ -61,6 +62,8 @@ class GeneralistConfig:
                 raise ValueError(f"{name}={getattr(self, name)}, expected >= 1")
         _seeds(self.train_bodies, "train_bodies")
         _overrides(self.heldout_overrides)
+        if self.jacobian_obs and self.task != "reach":
+            raise ValueError(f"jacobian_obs is a reach option, not one of task {self.task!r}")
 
 
 def _seeds(text: str, name: str) -> list[int]:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .base import ObsTerm, RewardTerm, Task, TaskConfig, add_frame_sensors
-from .math import axis_angle_error
+from .math import axis_angle_error, quat_rotate
 
 
 @dataclass(kw_only=True)
@@ -28,6 +28,11 @@ class ReachConfig(TaskConfig):
     success_pos: float = 0.02  # m
     success_rot: float = 0.1  # rad
     success_hold_s: float = 0.5
+    # Per-joint terms `jac_pos_error` and `jac_rot_error`: each arm joint's Jacobian column
+    # (world frame) dotted with the position and rotation errors, i.e. how far moving that
+    # joint alone reduces the error. They do not depend on the body's layout, so a
+    # joint-token student can use them on arms it has not seen (xembody generalist).
+    jacobian_obs: bool = False
 
 
 class ReachTask(Task):
@@ -58,6 +63,11 @@ class ReachTask(Task):
         self.held = torch.zeros(n, device=dev)
         self._fk = mujoco.MjData(sim.model)
         self._site = sim.model.site(self.emb.sensors.ee_site).id
+        m = sim.model
+        jids = [m.joint(name).id for name in self.joint_names]
+        self._jnt_body = torch.tensor(m.jnt_bodyid[jids], device=dev)
+        self._jnt_pos = torch.tensor(m.jnt_pos[jids], dtype=torch.float32, device=dev)
+        self._jnt_axis = torch.tensor(m.jnt_axis[jids], dtype=torch.float32, device=dev)
 
     # --- terms --------------------------------------------------------------------------
     def ee_pos(self) -> torch.Tensor:
@@ -72,7 +82,36 @@ class ReachTask(Task):
     def rot_error(self) -> torch.Tensor:
         return axis_angle_error(self.ee_quat(), self.target_quat)
 
+    def joint_axes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """World-frame joint axes and anchors of the arm joints, (N, J, 3) each."""
+        quat = self.sim.body_quat[:, self._jnt_body].float()
+        pos = self.sim.body_pos[:, self._jnt_body].float()
+        n = quat.shape[0]
+        axis = quat_rotate(quat, self._jnt_axis.expand(n, -1, -1))
+        return axis, pos + quat_rotate(quat, self._jnt_pos.expand(n, -1, -1))
+
+    def jac_pos_error(self) -> torch.Tensor:
+        """(N, J): 10 x (axis_j x (ee - anchor_j)) . position error (m^2 x 10)."""
+        axis, anchor = self.joint_axes()
+        column = torch.cross(axis, self.ee_pos()[:, None] - anchor, dim=-1)
+        return 10.0 * (column * self.pos_error()[:, None]).sum(-1)
+
+    def jac_rot_error(self) -> torch.Tensor:
+        """(N, J): axis_j . rotation error (rad)."""
+        return (self.joint_axes()[0] * self.rot_error()[:, None]).sum(-1)
+
     def obs_terms(self) -> list[ObsTerm]:
+        return self._base_terms() + (self._jacobian_terms() if self.cfg.jacobian_obs else [])
+
+    def _jacobian_terms(self) -> list[ObsTerm]:
+        return [
+            ObsTerm("jac_pos_error", ReachTask.jac_pos_error, "m^2 x 10", "joint",
+                    "each joint's Jacobian column dotted with the position error"),
+            ObsTerm("jac_rot_error", ReachTask.jac_rot_error, "rad", "joint",
+                    "each joint's world axis dotted with the rotation error"),
+        ]  # fmt: skip
+
+    def _base_terms(self) -> list[ObsTerm]:
         return [
             ObsTerm(
                 "joint_pos",
