@@ -70,3 +70,42 @@ def test_bad_generalist_arguments_fail_with_one_line(capsys):
     assert main(["generalist", "eval", "--train-bodies", "a,b"]) == 2
     assert "train_bodies='a,b'" in capsys.readouterr().err
     assert main(["generalist", "eval", "--task", "velocity"]) == 2
+
+
+def test_jacobian_terms_are_two_more_joint_channels_that_point_downhill():
+    """`jacobian_obs`: two per-joint channels for the student; moving one joint a little in
+    the sign of its jac_pos_error shrinks the end-effector position error."""
+    import mujoco
+    import numpy as np
+
+    from xembody.models.generalist import BodyBinding
+
+    def env_of(**extra) -> BodyEnv:
+        cfg = tasks.make_config("reach", randomization=RandomizationCfg.off(), **extra)
+        return BodyEnv(tasks.make_task("reach", resolve_body("arm", 2), cfg), 1, num_threads=1)
+
+    plain, env = env_of(), env_of(jacobian_obs=True)
+    channels = BodyBinding.from_env(env).joint_index.shape[1]
+    assert channels == BodyBinding.from_env(plain).joint_index.shape[1] + 2
+    plain.close()
+    env.step(torch.full((1, env.num_actions), 0.3))
+    task, m = env.task, env.sim.model
+    jac = task.jac_pos_error()[0].numpy()
+    d = mujoco.MjData(m)
+    site = m.site(task.emb.sensors.ee_site).id
+    target = task.target_pos[0].double().numpy()
+
+    def error(dq: np.ndarray) -> float:
+        d.qpos[:] = env.sim.qpos[0].numpy()
+        d.qpos[task.actuated_qadr.numpy()] += dq
+        mujoco.mj_kinematics(m, d)
+        return float(np.linalg.norm(target - d.site_xpos[site]))
+
+    e0, moved = error(np.zeros(len(jac))), 0
+    for j in np.nonzero(np.abs(jac) > 0.05 * np.abs(jac).max())[0]:
+        step = np.zeros(len(jac))
+        step[j] = 1e-3 * np.sign(jac[j])
+        assert error(step) < e0, (j, jac)
+        moved += 1
+    env.close()
+    assert moved >= 3
