@@ -49,7 +49,7 @@ class GeneralistConfig:
     dagger_iterations: int = field(12, "DAgger iterations")
     dagger_envs: int = field(32, "envs per body during DAgger")
     eval_episodes: int = field(100, "evaluation episodes per body and policy")
-    jacobian_obs: bool = field(False, "reach: per-joint Jacobian-error terms in the observation")
+    jacobian_obs: bool = field(True, "reach: per-joint Jacobian-error terms in the observation")
     seed: int = field(0, "seed of envs and networks")
     json: bool = field(False, "print the results as JSON")
     write_docs: bool = field(False, "write the table into docs/RESULTS.md")
