@@ -163,14 +163,14 @@ class ObservationBuilder:
         return axis_angle_error(self._fk()[1], target)
 
     def _jac_pos_error(self) -> np.ndarray:
-        self._fk()  # the kinematics of this state (joint axes and anchors too)
+        error = self._pos_error()  # runs the kinematics: joint axes and anchors too
         d = self._data
         column = np.cross(d.xaxis[self._jids], self._fk()[0] - d.xanchor[self._jids])
-        return 10.0 * column @ self._pos_error()
+        return 10.0 * column @ error
 
     def _jac_rot_error(self) -> np.ndarray:
-        self._fk()
-        return self._data.xaxis[self._jids] @ self._rot_error()
+        error = self._rot_error()
+        return self._data.xaxis[self._jids] @ error
 
     # --- velocity (legged) --------------------------------------------------------------
     def _velocity_base_ang_vel(self) -> np.ndarray:
