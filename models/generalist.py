@@ -39,6 +39,10 @@ Policy = Callable[[object], torch.Tensor]
 # The previous action is left out of the student's inputs: with it, cloning a smooth
 # teacher learns to repeat the last action (the copycat shortcut) instead of the task.
 EXCLUDED_TERMS = ("last_action",)
+# Body-level actions (tasks whose `action_mapping` is "body_twist") are read from the
+# body token in these canonical units; a body uses the ones its task names (a
+# differential base: vx and wz; an omnidirectional one: all three).
+BODY_TWIST = ("vx", "vy", "wz")
 
 
 @dataclass
@@ -52,20 +56,31 @@ class BodyBinding:
     global_index: torch.Tensor  # (G,) long
     joint_desc: torch.Tensor  # (J, JOINT_DESC_DIM)
     body_desc: torch.Tensor  # (BODY_DESC_DIM,)
+    # Body-level actions: their places in BODY_TWIST; None: one action per joint.
+    body_action_index: torch.Tensor | None = None
 
     @classmethod
     def from_env(cls, env: BodyEnv) -> BodyBinding:
         task = env.task
         names = task.joint_names
-        if task.num_actions != len(names):
+        body_index = None
+        if getattr(task, "action_mapping", "") == "body_twist":
+            unknown = [a for a in task.action_names if a not in BODY_TWIST]
+            if unknown:
+                raise ValueError(f"body actions {unknown} of task {task.name!r}: expected "
+                                 f"names from {BODY_TWIST}")  # fmt: skip
+            body_index = torch.tensor([BODY_TWIST.index(a) for a in task.action_names])
+        elif task.num_actions != len(names):
             raise ValueError(
                 f"task {task.name!r} has {task.num_actions} actions for {len(names)} joints; "
                 "the joint-token student needs one action per joint"
             )
-        split = ObsSplit.from_layout(obs_layout(env), len(names), EXCLUDED_TERMS)
+        split = ObsSplit.from_layout(
+            obs_layout(env), len(names), EXCLUDED_TERMS, require_joint_terms=body_index is None
+        )
         joint_index = torch.stack(
             [torch.arange(s.start, s.stop) for s in split.joint_slices], dim=1
-        )
+        ) if split.joint_slices else torch.zeros(len(names), 0, dtype=torch.long)  # fmt: skip
         global_index = torch.cat([torch.arange(s.start, s.stop) for s in split.global_slices])
         model = env.sim.model
         return cls(
@@ -76,11 +91,25 @@ class BodyBinding:
             global_index=global_index,
             joint_desc=torch.from_numpy(joint_descriptors(model, names)),
             body_desc=torch.from_numpy(body_descriptor(model, len(names), task.emb.floating_base)),
+            body_action_index=body_index,
         )
 
     @property
     def num_joints(self) -> int:
         return int(self.joint_index.shape[0])
+
+    def targets(self, actions: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The body's actions (B, num_actions) placed where the student outputs them:
+        per joint, zero-padded to `width` joints, or in BODY_TWIST; and the mask of the
+        places that hold an action."""
+        if self.body_action_index is None:
+            mask = torch.ones(actions.shape[0], self.num_joints, dtype=torch.bool)
+            return _pad(actions, width), _pad(mask, width)
+        out = actions.new_zeros(actions.shape[0], len(BODY_TWIST))
+        out[:, self.body_action_index] = actions
+        mask = torch.zeros_like(out, dtype=torch.bool)
+        mask[:, self.body_action_index] = True
+        return out, mask
 
     def inputs(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """(B, obs_dim) -> joint_obs (B, J, C), joint_desc, global_obs, body_desc."""
@@ -103,20 +132,23 @@ class BoundStudent(nn.Module):
         self.register_buffer("global_index", binding.global_index.clone())
         self.register_buffer("joint_desc", binding.joint_desc.clone())
         self.register_buffer("body_desc", binding.body_desc.clone())
+        self.body_actions = binding.body_action_index is not None
+        index = binding.body_action_index if self.body_actions else torch.zeros(0)
+        self.register_buffer("body_action_index", index.long().clone())
         self.is_recurrent = False
         self.onnx_via_torchscript = True  # torch.export would fix the batch size (export.py)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         b = obs.shape[0]
         mask = torch.ones(b, self.joint_index.shape[0], dtype=torch.bool, device=obs.device)
-        actions, _ = self.student(
+        joint_actions, body_actions = self.student(
             obs[:, self.joint_index],
             self.joint_desc.expand(b, -1, -1),
             mask,
             obs[:, self.global_index],
             self.body_desc.expand(b, -1),
         )
-        return actions
+        return body_actions[:, self.body_action_index] if self.body_actions else joint_actions
 
     # export.py asks a model for its inference modules
     def as_jit(self) -> nn.Module:
@@ -127,8 +159,12 @@ class BoundStudent(nn.Module):
 
 
 def make_student(binding: BodyBinding, **kwargs) -> JointTokenPolicy:
+    body = len(BODY_TWIST) if binding.body_action_index is not None else 0
     return JointTokenPolicy(
-        int(binding.joint_index.shape[1]), int(binding.global_index.shape[0]), **kwargs
+        int(binding.joint_index.shape[1]),
+        int(binding.global_index.shape[0]),
+        body_actions=body,
+        **kwargs,
     )
 
 
@@ -213,11 +249,12 @@ def fit(
         total = 0.0
         for _ in range(steps):
             parts = [_sample(d, batch_per_body, jmax) for d in data]
-            joint_obs, joint_desc, mask, glob, body, target = (
-                torch.cat([p[k] for p in parts]) for k in range(6)
+            joint_obs, joint_desc, mask, glob, body, target, target_mask = (
+                torch.cat([p[k] for p in parts]) for k in range(7)
             )
-            pred, _ = student(joint_obs, joint_desc, mask, glob, body)
-            loss = ((pred - target).square() * mask).sum() / mask.sum()
+            joint_pred, body_pred = student(joint_obs, joint_desc, mask, glob, body)
+            pred = body_pred if student.body_actions else joint_pred
+            loss = ((pred - target).square() * target_mask).sum() / target_mask.sum()
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(student.parameters(), 1.0)
@@ -235,7 +272,7 @@ def _sample(d: BodyData, batch: int, jmax: int) -> tuple[torch.Tensor, ...]:
     joint_obs, joint_desc, glob, body = d.binding.inputs(d.obs[idx])
     mask = torch.ones(batch, d.binding.num_joints, dtype=torch.bool)
     padded = (_pad(x, jmax) for x in (joint_obs, joint_desc, mask))
-    return (*padded, glob, body, _pad(d.actions[idx], jmax))
+    return (*padded, glob, body, *d.binding.targets(d.actions[idx], jmax))
 
 
 def _pad(x: torch.Tensor, jmax: int) -> torch.Tensor:

@@ -78,10 +78,17 @@ class ObsSplit:
 
     @classmethod
     def from_layout(
-        cls, terms: Sequence[dict], num_joints: int, exclude: Sequence[str] = ()
+        cls,
+        terms: Sequence[dict],
+        num_joints: int,
+        exclude: Sequence[str] = (),
+        *,
+        require_joint_terms: bool = True,
     ) -> ObsSplit:
         """Terms of frame "joint" or "action" with `num_joints` entries are per-joint;
-        terms named in `exclude` are left out."""
+        terms named in `exclude` are left out. A task whose actions are body-level (a base
+        twist) may have no per-joint terms (`require_joint_terms=False`): its joint tokens
+        are then made from the joint descriptors alone."""
         joint, glob = [], []
         for t in terms:
             if t["name"] in exclude:
@@ -89,7 +96,7 @@ class ObsSplit:
             sl = slice(int(t["start"]), int(t["start"]) + int(t["size"]))
             per_joint = t.get("frame") in ("joint", "action") and int(t["size"]) == num_joints
             (joint if per_joint else glob).append(sl)
-        if not joint:
+        if not joint and require_joint_terms:
             raise ValueError("the observation has no per-joint terms to make joint tokens from")
         return cls(tuple(joint), tuple(glob))
 

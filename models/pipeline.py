@@ -35,7 +35,7 @@ STUDENT = {"dim": 64, "heads": 4, "layers": 2}
 
 class Pipeline:
     def __init__(self, cfg) -> None:
-        from xembody.generalist import TEACHERS, _overrides, _seeds
+        from xembody.generalist import TASKS, _overrides, _seeds
 
         self.cfg = cfg
         self.out = Path(cfg.out)
@@ -51,8 +51,9 @@ class Pipeline:
             self._body(registry.sample(body_class, s, **overrides), tag="heldout")
             for s in _seeds(cfg.heldout_bodies, "heldout_bodies")
         ]
-        self.task_overrides = {"jacobian_obs": True} if cfg.jacobian_obs else {}
-        module, name = TEACHERS[cfg.task].split(":")
+        reach_jac = cfg.task == "reach" and cfg.jacobian_obs
+        self.task_overrides = {"jacobian_obs": True} if reach_jac else {}
+        module, name = TASKS[cfg.task]["teacher"].split(":")
         self.teacher_cls = getattr(__import__(module, fromlist=[name]), name)
 
     def _body(self, emb: Embodiment, tag: str = "") -> Path:

@@ -8,6 +8,8 @@ the policies trained from them see only the task's observation.
 
 from __future__ import annotations
 
+import math
+
 import mujoco
 import numpy as np
 import torch
@@ -102,3 +104,115 @@ class ReachIKTeacher:
         cfg = task.cfg
         action = (self.command - self.default) / cfg.action_scale
         return torch.from_numpy(np.clip(action, -cfg.action_clip, cfg.action_clip)).float()
+
+
+class NavigatePlannerTeacher:
+    """Navigate by planning on a grid, then following the plan, for any wheeled base.
+
+    Planner: when an episode starts, the env's obstacles (privileged: the task's own
+    layout) are rasterised on a `resolution` grid, grown by the robot's circumradius plus
+    `margin`, and a cost-to-go field to the goal is computed by wavefront relaxation over
+    8-neighbour moves (all resetting envs at once, in torch); cells within `clearance` of a
+    grown obstacle cost `near_cost` times more, so the plan keeps away from walls when it
+    can. Follower: each step, of `num_probes` points on a circle of `lookahead` m around the
+    robot, the one with the lowest cost-to-go is the aim. A differential base turns toward
+    it (yaw rate `turn_gain` x bearing) and drives at `speed` x cos(bearing) (not backward);
+    an omnidirectional base drives straight at it. Near the goal it aims at the goal."""
+
+    def __init__(
+        self,
+        env: BodyEnv,
+        *,
+        resolution: float = 0.1,
+        margin: float = 0.06,
+        clearance: float = 0.2,
+        near_cost: float = 4.0,
+        lookahead: float = 0.35,
+        num_probes: int = 32,
+        speed: float = 0.8,
+        turn_gain: float = 2.5,
+    ) -> None:
+        task = env.task
+        if task.name != "navigate":
+            raise ValueError(f"NavigatePlannerTeacher drives the navigate task, not {task.name!r}")
+        self.env, self.task = env, task
+        self.res, self.lookahead, self.speed, self.turn_gain = (
+            resolution, lookahead, speed, turn_gain,
+        )  # fmt: skip
+        self.grow = task.radius + margin
+        self.clearance, self.near_cost = clearance, near_cost
+        extent = max(task.cfg.goal_distance) + 1.5  # m around the start: room for detours
+        self.size = int(2 * extent / resolution) + 1
+        self.origin = -extent
+        c = torch.arange(self.size) * resolution + self.origin
+        self.gx, self.gy = torch.meshgrid(c, c, indexing="ij")  # cell centres, (S, S)
+        self.cost = torch.zeros(env.num_envs, self.size, self.size)
+        a = torch.arange(num_probes) * (2 * math.pi / num_probes)
+        self.probes = torch.stack([torch.cos(a), torch.sin(a)], 1) * lookahead  # (P, 2)
+
+    def plan(self, ids: torch.Tensor) -> None:
+        """Cost-to-go fields of envs `ids` from their goals and obstacles."""
+        t, n = self.task, len(ids)
+        obstacles = t.obstacles[ids].cpu()  # (n, K, 2)
+        half = t.obstacle_half.cpu()  # (K, 2)
+        centre, half = obstacles[..., None, None], half[None, :, :, None, None]  # (n|1, K, 2, 1, 1)
+        dx = (self.gx - centre[:, :, 0]).abs() - half[:, :, 0]  # (n, K, S, S)
+        dy = (self.gy - centre[:, :, 1]).abs() - half[:, :, 1]
+        dist = torch.hypot(dx.clamp_min(0), dy.clamp_min(0)).amin(1)  # (n, S, S) to nearest box
+        blocked = dist < self.grow
+        blocked[:, [0, -1], :] = True  # the border: torch.roll below wraps around
+        blocked[:, :, [0, -1]] = True
+        step = torch.where(dist < self.grow + self.clearance, self.near_cost, 1.0) * self.res
+        goal = t.goal[ids].cpu()
+        field = torch.full((n, self.size, self.size), math.inf)
+        gi = ((goal - self.origin) / self.res).round().long().clamp(0, self.size - 1)
+        field[torch.arange(n), gi[:, 0], gi[:, 1]] = 0.0
+        moves = [(1, 0, 1.0), (-1, 0, 1.0), (0, 1, 1.0), (0, -1, 1.0)]
+        moves += [(i, j, math.sqrt(2)) for i in (1, -1) for j in (1, -1)]
+        for _ in range(4 * self.size):
+            best = field.clone()
+            for i, j, w in moves:
+                shifted = torch.roll(field, (i, j), (1, 2))
+                best = torch.minimum(best, shifted + w * step)
+            best[blocked] = math.inf
+            if torch.equal(best, field):
+                break
+            field = best
+        self.cost[ids] = field
+
+    def _lookup(self, points: torch.Tensor) -> torch.Tensor:
+        """Cost-to-go at world points (N, P, 2) of each env's field (outside: inf)."""
+        idx = ((points - self.origin) / self.res).round().long()
+        inside = ((idx >= 0) & (idx < self.size)).all(-1)
+        idx = idx.clamp(0, self.size - 1)
+        n = torch.arange(points.shape[0])[:, None]
+        values = self.cost[n, idx[..., 0], idx[..., 1]]
+        return torch.where(inside, values, math.inf)
+
+    def __call__(self, obs=None) -> torch.Tensor:
+        t, env = self.task, self.env
+        fresh = torch.nonzero(env.episode_length_buf == 0).flatten().cpu()
+        if len(fresh):
+            self.plan(fresh)
+        pos, yaw = (x.cpu() for x in t.base_pose())
+        goal = t.goal.cpu()
+        probes = pos[:, None] + self.probes[None]  # (N, P, 2)
+        values = self._lookup(probes)
+        aim = probes[torch.arange(len(pos)), values.argmin(1)]
+        near = (goal - pos).norm(dim=1) < self.lookahead
+        aim = torch.where(near[:, None], goal, aim)
+        d = aim - pos
+        c, s = torch.cos(yaw), torch.sin(yaw)
+        fx, fy = c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]  # base yaw frame
+        cfg = t.cfg
+        if t.omni:
+            v = torch.stack([fx, fy], 1)
+            v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-6) * self.speed
+            action = torch.stack([v[:, 0] / cfg.action_scale, v[:, 1] / cfg.action_scale,
+                                  torch.zeros_like(fx)], 1)  # fmt: skip
+        else:
+            bearing = torch.atan2(fy, fx)
+            vx = self.speed * torch.cos(bearing).clamp_min(0) ** 2
+            wz = self.turn_gain * bearing
+            action = torch.stack([vx / cfg.action_scale, wz / cfg.turn_scale], 1)
+        return action.clamp(-cfg.action_clip, cfg.action_clip).to(t.device)

@@ -10,11 +10,20 @@ import torch
 
 from xembody.cli import main
 from xembody.evaluate import run_episodes, summarize
+from xembody.models.generalist import (
+    BodyBinding,
+    BoundStudent,
+    fit,
+    load_demos,
+    make_student,
+    record_demos,
+)
 from xembody.models.pipeline import summary, write_results_doc
 from xembody.models.run import resolve_body
-from xembody.models.teachers import ReachIKTeacher
+from xembody.models.teachers import NavigatePlannerTeacher, ReachIKTeacher
 from xembody.real.dataset import Dataset
 from xembody.sim import tasks
+from xembody.sim.bodies import registry
 from xembody.sim.env import BodyEnv
 from xembody.sim.tasks.base import RandomizationCfg
 
@@ -27,6 +36,60 @@ def test_ik_teacher_solves_reach_on_different_arms(seed):
         result = summarize(run_episodes(env, ReachIKTeacher(env), 16))
     env.close()
     assert result["success_rate"]["mean"] >= 0.9, result["success_rate"]
+
+
+def _nav_env(seed: int, n: int, **overrides) -> BodyEnv:
+    cfg = dataclasses.replace(tasks.make_config("navigate"), randomization=RandomizationCfg.off())
+    emb = registry.sample("wheeled", seed, **overrides)
+    return BodyEnv(tasks.make_task("navigate", emb, cfg), n, seed=1, num_threads=1)
+
+
+@pytest.mark.parametrize("seed", [0, 1])  # omnidirectional, differential
+def test_planner_teacher_navigates_among_obstacles(seed):
+    env = _nav_env(seed, 16)
+    with torch.inference_mode():
+        result = summarize(run_episodes(env, NavigatePlannerTeacher(env), 32))
+    env.close()
+    assert result["success_rate"]["mean"] >= 0.9, result["success_rate"]
+    assert result["metrics"]["collided"]["mean"] <= 0.05
+
+
+def test_twist_student_serves_differential_and_omni_bases_from_the_body_token(tmp_path):
+    """Navigation actions are a base twist: the student reads them from its body token in
+    (vx, vy, wz); a differential base uses vx and wz, an omnidirectional one all three.
+    Cloned on the planner's demonstrations of both kinds at once, it reaches goals on both
+    bases, which the untrained student does not."""
+    envs = [_nav_env(0, 16), _nav_env(1, 16)]
+    bindings = [BodyBinding.from_env(e) for e in envs]
+    assert [b.body_action_index.tolist() for b in bindings] == [[0, 1, 2], [0, 2]]
+    assert [b.num_joints for b in bindings] == [3, 2]  # planar joints; wheels
+    assert bindings[0].joint_index.shape[1] == 0  # no per-joint terms: descriptors only
+    torch.manual_seed(0)
+    student = make_student(bindings[0], dim=32, heads=2, layers=1)
+    data = []
+    for k, (env, binding) in enumerate(zip(envs, bindings, strict=True)):
+        record_demos(env, NavigatePlannerTeacher(env), tmp_path / f"{k}.zarr", 24,
+                     action_noise=0.2)  # fmt: skip
+        data.append(load_demos(tmp_path / f"{k}.zarr", binding))
+
+    def progress() -> list[float]:
+        out = []
+        for env, binding in zip(envs, bindings, strict=True):
+            bound = BoundStudent(student, binding).eval()
+            with torch.inference_mode():
+                obs = env.reset()
+                assert bound(obs["policy"]).shape == (16, env.num_actions)
+                records = run_episodes(env, lambda o, b=bound: b(o["policy"]), 32)
+            out.append(sum(records["success"]) / 32)
+        return out
+
+    before = progress()
+    fit(student, data, epochs=150, log=lambda _: None)
+    after = progress()
+    for e in envs:
+        e.close()
+    assert all(a > b for a, b in zip(after, before, strict=True)), (before, after)
+    assert sum(after) >= 0.6, (before, after)
 
 
 def test_pipeline_runs_every_stage_and_resumes(tmp_path, capsys):
@@ -64,6 +127,33 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path, capsys):
     text = doc.read_text()
     assert text.count("## Generalist: reach") == 1 and "kept" in text
     assert set(summary(results)) >= {"generalist_over_base", "heldout_over_in_distribution"}
+
+
+def test_navigate_pipeline_trains_specialists_over_twist_bases(tmp_path, capsys):
+    """The same stages on wheeled bases: the cloned base is exported with the body's own
+    twist actions, residual PPO trains over it, held-out bases are sampled with a wider
+    wheelbase than the training range allows."""
+    out = tmp_path / "n"
+    args = [
+        "--task", "navigate", "--out", str(out), "--train-bodies", "0,1",
+        "--heldout-bodies", "101", "--demo-episodes", "8", "--bc-epochs", "2",
+        "--specialist-iterations", "2", "--specialist-envs", "16",
+        "--dagger-iterations", "1", "--dagger-envs", "8", "--eval-episodes", "4", "--json",
+    ]  # fmt: skip
+    assert main(["generalist", "run", *args]) == 0
+    printed = capsys.readouterr().out
+    results = json.loads(printed[printed.index("{\n") :].rsplit("}", 1)[0] + "}")
+    names = {
+        b: json.loads((out / "base" / b / "policy.json").read_text())["action"]["names"]
+        for b in ("wheeled_s0", "wheeled_s1")
+    }
+    assert names == {"wheeled_s0": ["vx", "vy", "wz"], "wheeled_s1": ["vx", "wz"]}
+    for body in names:
+        assert list((out / "specialists" / f"navigate-{body}" / "run").glob("model_*.pt"))
+    rows = {r["body"]: r for r in results["rows"]}
+    assert set(rows) == {"wheeled_s0", "wheeled_s1", "wheeled_s101-heldout"}
+    held = resolve_body(str(out / "bodies" / "wheeled_s101-heldout.xml"))
+    assert held.params["track_width"] >= 0.70  # the training range ends at 0.65
 
 
 def test_bad_generalist_arguments_fail_with_one_line(capsys):

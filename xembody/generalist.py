@@ -28,18 +28,38 @@ import torch
 
 from xembody.config import add_arguments, field, from_args
 
-TEACHERS = {"reach": "xembody.models.teachers:ReachIKTeacher"}
+# Per task: its scripted teacher and the defaults of the options left empty.
+TASKS = {
+    "reach": {
+        "teacher": "xembody.models.teachers:ReachIKTeacher",
+        "out": "runs/generalist-reach",
+        "train_bodies": "0,1,2,3",
+        "heldout_overrides": "link_length=0.30:0.36",  # longer links than any training arm
+    },
+    "navigate": {
+        "teacher": "xembody.models.teachers:NavigatePlannerTeacher",
+        "out": "runs/generalist-navigate",
+        "train_bodies": "0,1,2,6",  # two omnidirectional, two differential bases
+        # a wider wheelbase and a longer chassis than any training base
+        "heldout_overrides": "track_width=0.70:0.80,length=0.62:0.72",
+    },
+}
 
 
 @dataclasses.dataclass(kw_only=True)
 class GeneralistConfig:
-    task: str = field("reach", f"task ({', '.join(TEACHERS)})")
-    out: str = field("runs/generalist-reach", "output folder (stages resume from it)")
-    train_bodies: str = field("0,1,2,3", "seeds of the training bodies (comma-separated)")
+    task: str = field("reach", f"task ({', '.join(TASKS)})")
+    out: str = field("", "output folder (stages resume from it); empty: runs/generalist-<task>")
+    train_bodies: str = field(
+        "",
+        "seeds of the training bodies (comma-separated); empty: "
+        + "; ".join(f"{t} {d['train_bodies']}" for t, d in TASKS.items()),
+    )
     heldout_bodies: str = field("100,101", "seeds of the held-out bodies")
     heldout_overrides: str = field(
-        "link_length=0.30:0.36", "generator ranges for held-out bodies: name=lo:hi,..."
-    )
+        "", "generator ranges for held-out bodies, name=lo:hi,...; empty: "
+        + "; ".join(f"{t} {d['heldout_overrides']}" for t, d in TASKS.items())
+    )  # fmt: skip
     demo_episodes: int = field(64, "teacher episodes per training body")
     demo_noise: float = field(0.1, "action noise executed (not recorded) during demos")
     bc_epochs: int = field(20, "behaviour-cloning epochs")
@@ -49,21 +69,24 @@ class GeneralistConfig:
     dagger_iterations: int = field(12, "DAgger iterations")
     dagger_envs: int = field(32, "envs per body during DAgger")
     eval_episodes: int = field(100, "evaluation episodes per body and policy")
-    jacobian_obs: bool = field(True, "reach: per-joint Jacobian-error terms in the observation")
+    jacobian_obs: bool = field(
+        True, "reach: per-joint Jacobian-error terms in the observation (other tasks: unused)"
+    )
     seed: int = field(0, "seed of envs and networks")
     json: bool = field(False, "print the results as JSON")
     write_docs: bool = field(False, "write the table into docs/RESULTS.md")
 
     def __post_init__(self) -> None:
-        if self.task not in TEACHERS:
-            raise ValueError(f"task={self.task!r}: expected one of {sorted(TEACHERS)}")
+        if self.task not in TASKS:
+            raise ValueError(f"task={self.task!r}: expected one of {sorted(TASKS)}")
+        for name in ("out", "train_bodies", "heldout_overrides"):
+            if not getattr(self, name):
+                setattr(self, name, TASKS[self.task][name])
         for name in ("demo_episodes", "bc_epochs", "dagger_iterations", "eval_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}, expected >= 1")
         _seeds(self.train_bodies, "train_bodies")
         _overrides(self.heldout_overrides)
-        if self.jacobian_obs and self.task != "reach":
-            raise ValueError(f"jacobian_obs is a reach option, not one of task {self.task!r}")
 
 
 def _seeds(text: str, name: str) -> list[int]:
