@@ -51,8 +51,10 @@ class Pipeline:
             self._body(registry.sample(body_class, s, **overrides), tag="heldout")
             for s in _seeds(cfg.heldout_bodies, "heldout_bodies")
         ]
-        reach_jac = cfg.task == "reach" and cfg.jacobian_obs
-        self.task_overrides = {"jacobian_obs": True} if reach_jac else {}
+        reach = cfg.task == "reach"
+        self.task_overrides = {
+            name: True for name in ("jacobian_obs", "ik_obs") if reach and getattr(cfg, name)
+        }
         module, name = TASKS[cfg.task]["teacher"].split(":")
         self.teacher_cls = getattr(__import__(module, fromlist=[name]), name)
 
@@ -254,14 +256,26 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _options(cfg: dict[str, Any]) -> str:
+    """The command-line options that reproduce `cfg`: the task, and every option whose value
+    differs from that task's default."""
+    from xembody.generalist import GeneralistConfig
+
+    default = dataclasses.asdict(GeneralistConfig(task=cfg["task"]))
+    parts = [f"--task {cfg['task']}"]
+    for name, value in cfg.items():
+        if name in ("task", "json", "write_docs") or value == default.get(name):
+            continue
+        flag = "--" + name.replace("_", "-")
+        parts.append(flag if value is True else f"--no-{flag[2:]}" if value is False
+                     else f"{flag} {value}")  # fmt: skip
+    return " ".join(parts)
+
+
 def write_results_doc(results: dict[str, Any], path: Path) -> None:
     """Replace (or add) this task's generalist section of docs/RESULTS.md."""
     cfg = results["config"]
-    command = (
-        f"xembody generalist run --task {results['task']} --out {cfg['out']} "
-        f"--train-bodies {cfg['train_bodies']} --heldout-bodies {cfg['heldout_bodies']} "
-        "--write-docs"
-    )
+    command = f"xembody generalist run {_options(cfg)} --write-docs"
     section = (
         f"## Generalist: {results['task']}\n\n"
         f"Command: `{command}`. Success over {cfg['eval_episodes']} episodes per cell "

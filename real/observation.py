@@ -172,6 +172,15 @@ class ObservationBuilder:
         error = self._rot_error()
         return self._data.xaxis[self._jids] @ error
 
+    def _ik_step(self) -> np.ndarray:
+        error = np.concatenate([self._pos_error(), self.cfg["ik_rot_weight"] * self._rot_error()])
+        d = self._data
+        axis = d.xaxis[self._jids]
+        column = np.cross(axis, self._fk()[0] - d.xanchor[self._jids])
+        jac = np.concatenate([column, self.cfg["ik_rot_weight"] * axis], 1).T  # (6, J)
+        gram = jac @ jac.T + self.cfg["ik_damping"] ** 2 * np.eye(6)
+        return np.clip(jac.T @ np.linalg.solve(gram, error), -1.0, 1.0)
+
     # --- velocity (legged) --------------------------------------------------------------
     def _velocity_base_ang_vel(self) -> np.ndarray:
         return _need(self._state.imu_gyro, "an IMU gyro reading", "base_ang_vel")

@@ -197,5 +197,18 @@ def test_jacobian_terms_are_two_more_joint_channels_that_point_downhill():
         step[j] = 1e-3 * np.sign(jac[j])
         assert error(step) < e0, (j, jac)
         moved += 1
-    env.close()
     assert moved >= 3
+    # `ik_obs`: one more channel, the damped-least-squares step; taking a tenth of it
+    # removes about a tenth of the error (it points at the target, not just downhill).
+    env.close()
+    env = env_of(jacobian_obs=True, ik_obs=True)
+    assert BodyBinding.from_env(env).joint_index.shape[1] == channels + 1
+    env.step(torch.full((1, env.num_actions), 0.3))
+    task = env.task  # a target 4 cm away in the current orientation
+    task.target_pos[0] = task.ee_pos()[0] + torch.tensor([0.03, -0.02, 0.02])
+    task.target_quat[0] = task.ee_quat()[0]
+    target = task.target_pos[0].double().numpy()
+    e0, ik = error(np.zeros(len(jac))), task.ik_step()[0].double().numpy()
+    assert 0 < np.abs(ik).max() < 1.0  # not clipped here
+    assert 0.85 * e0 < error(0.1 * ik) < 0.95 * e0, (e0, error(0.1 * ik))
+    env.close()

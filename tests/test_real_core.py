@@ -71,6 +71,11 @@ def reach_obs_at_current_state(env: BodyEnv, contract: dict, obs: np.ndarray) ->
     column = np.cross(d.xaxis[jids], ee - d.xanchor[jids])
     values["jac_pos_error"] = 10.0 * column @ values["pos_error"]
     values["jac_rot_error"] = d.xaxis[jids] @ values["rot_error"]
+    cfg = task.cfg  # the damped-least-squares step, the same way from the same kinematics
+    jac = np.concatenate([column, cfg.ik_rot_weight * d.xaxis[jids]], 1).T
+    err = np.concatenate([values["pos_error"], cfg.ik_rot_weight * values["rot_error"]])
+    gram = jac @ jac.T + cfg.ik_damping**2 * np.eye(6)
+    values["ik_step"] = np.clip(jac.T @ np.linalg.solve(gram, err), -1.0, 1.0)
     out = obs.copy()
     for t in contract["observation"]["terms"]:
         if t["name"] in values:
@@ -94,6 +99,7 @@ def command_from_task(task) -> Command:
     [
         ("reach", "arm", 0, {}),
         ("reach", "arm", 1, {"jacobian_obs": True}),  # the generalist's per-joint terms
+        ("reach", "arm", 2, {"jacobian_obs": True, "ik_obs": True}),
         ("navigate", "wheeled", 1, {}),
         ("velocity", "quadruped", 0, {}),
     ],

@@ -72,6 +72,9 @@ class GeneralistConfig:
     jacobian_obs: bool = field(
         True, "reach: per-joint Jacobian-error terms in the observation (other tasks: unused)"
     )
+    ik_obs: bool = field(
+        False, "reach: a per-joint damped-least-squares IK step in the observation"
+    )
     seed: int = field(0, "seed of envs and networks")
     json: bool = field(False, "print the results as JSON")
     write_docs: bool = field(False, "write the table into docs/RESULTS.md")

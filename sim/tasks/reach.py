@@ -33,6 +33,13 @@ class ReachConfig(TaskConfig):
     # joint alone reduces the error. They do not depend on the body's layout, so a
     # joint-token student can use them on arms it has not seen (xembody generalist).
     jacobian_obs: bool = False
+    # Per-joint term `ik_step`: the damped-least-squares differential-IK step toward the
+    # target pose, dq = J^T (J J^T + ik_damping^2 I)^-1 (e_pos, ik_rot_weight * e_rot),
+    # per joint (rad, clipped to +-1). The joint-space answer of a classical controller,
+    # on any arm, for a joint-token student to refine.
+    ik_obs: bool = False
+    ik_damping: float = 0.05
+    ik_rot_weight: float = 0.5
 
 
 class ReachTask(Task):
@@ -100,8 +107,25 @@ class ReachTask(Task):
         """(N, J): axis_j . rotation error (rad)."""
         return (self.joint_axes()[0] * self.rot_error()[:, None]).sum(-1)
 
+    def ik_step(self) -> torch.Tensor:
+        """(N, J): the damped-least-squares step toward the target pose (rad, +-1)."""
+        axis, anchor = self.joint_axes()
+        cfg = self.cfg
+        column = torch.cross(axis, self.ee_pos()[:, None] - anchor, dim=-1)  # (N, J, 3)
+        jac = torch.cat([column, cfg.ik_rot_weight * axis], -1).transpose(1, 2)  # (N, 6, J)
+        err = torch.cat([self.pos_error(), cfg.ik_rot_weight * self.rot_error()], -1)
+        eye = cfg.ik_damping**2 * torch.eye(6, device=jac.device)
+        step = jac.transpose(1, 2) @ torch.linalg.solve(
+            jac @ jac.transpose(1, 2) + eye, err[..., None]
+        )
+        return step[..., 0].clamp(-1.0, 1.0)
+
     def obs_terms(self) -> list[ObsTerm]:
-        return self._base_terms() + (self._jacobian_terms() if self.cfg.jacobian_obs else [])
+        terms = self._base_terms() + (self._jacobian_terms() if self.cfg.jacobian_obs else [])
+        if self.cfg.ik_obs:
+            doc = "damped-least-squares IK step toward the target, per joint"
+            terms.append(ObsTerm("ik_step", ReachTask.ik_step, "rad", "joint", doc))
+        return terms
 
     def _jacobian_terms(self) -> list[ObsTerm]:
         return [
