@@ -35,6 +35,8 @@ TASKS = {
         "out": "runs/generalist-reach",
         "train_bodies": "0,1,2,3",
         "heldout_overrides": "link_length=0.30:0.36",  # longer links than any training arm
+        "specialist_iterations": 150,
+        "residual_scale": 0.5,
     },
     "navigate": {
         "teacher": "xembody.models.teachers:NavigatePlannerTeacher",
@@ -42,8 +44,15 @@ TASKS = {
         "train_bodies": "0,1,2,6",  # two omnidirectional, two differential bases
         # a wider wheelbase and a longer chassis than any training base
         "heldout_overrides": "track_width=0.70:0.80,length=0.62:0.72",
+        # at 0.5 and 150 iterations the specialists plateau near 80 % (docs/RESULTS.md)
+        "specialist_iterations": 300,
+        "residual_scale": 1.0,
     },
 }
+
+
+def _per_task(name: str) -> str:
+    return "unset: by task, " + "; ".join(f"{t} {d[name]}" for t, d in TASKS.items())
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -57,15 +66,19 @@ class GeneralistConfig:
     )
     heldout_bodies: str = field("100,101", "seeds of the held-out bodies")
     heldout_overrides: str = field(
-        "", "generator ranges for held-out bodies, name=lo:hi,...; empty: "
-        + "; ".join(f"{t} {d['heldout_overrides']}" for t, d in TASKS.items())
-    )  # fmt: skip
+        "",
+        "generator ranges for held-out bodies, name=lo:hi,...; " + _per_task("heldout_overrides"),
+    )
     demo_episodes: int = field(64, "teacher episodes per training body")
     demo_noise: float = field(0.1, "action noise executed (not recorded) during demos")
     bc_epochs: int = field(20, "behaviour-cloning epochs")
-    specialist_iterations: int = field(150, "residual PPO iterations per body")
+    specialist_iterations: int | None = field(
+        None, "residual PPO iterations per body; " + _per_task("specialist_iterations")
+    )
     specialist_envs: int = field(128, "envs per residual PPO run")
-    residual_scale: float = field(0.5, "bound of the residual correction (action units)")
+    residual_scale: float | None = field(
+        None, "bound of the residual correction (action units); " + _per_task("residual_scale")
+    )
     dagger_iterations: int = field(12, "DAgger iterations")
     dagger_envs: int = field(32, "envs per body during DAgger")
     eval_episodes: int = field(100, "evaluation episodes per body and policy")
@@ -82,8 +95,9 @@ class GeneralistConfig:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task={self.task!r}: expected one of {sorted(TASKS)}")
-        for name in ("out", "train_bodies", "heldout_overrides"):
-            if not getattr(self, name):
+        for name in ("out", "train_bodies", "heldout_overrides", "specialist_iterations",
+                     "residual_scale"):  # fmt: skip
+            if getattr(self, name) in ("", None):
                 setattr(self, name, TASKS[self.task][name])
         for name in ("demo_episodes", "bc_epochs", "dagger_iterations", "eval_episodes"):
             if getattr(self, name) < 1:
