@@ -33,7 +33,8 @@ TASKS = {
     "reach": {
         "teacher": "xembody.models.teachers:ReachIKTeacher",
         "out": "runs/generalist-reach",
-        "train_bodies": "0,1,2,3",
+        # long arms of 5, 6 and 7 joints (the held-out ones are longer still)
+        "train_bodies": "4,8,9,14",
         "heldout_overrides": "link_length=0.30:0.36",  # longer links than any training arm
         "specialist_iterations": 150,
         "residual_scale": 0.5,
@@ -85,9 +86,7 @@ class GeneralistConfig:
     jacobian_obs: bool = field(
         True, "reach: per-joint Jacobian-error terms in the observation (other tasks: unused)"
     )
-    ik_obs: bool = field(
-        False, "reach: a per-joint damped-least-squares IK step in the observation"
-    )
+    ik_obs: bool = field(True, "reach: a per-joint damped-least-squares IK step in the observation")
     seed: int = field(0, "seed of envs and networks")
     json: bool = field(False, "print the results as JSON")
     write_docs: bool = field(False, "write the table into docs/RESULTS.md")
