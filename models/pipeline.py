@@ -145,7 +145,9 @@ class Pipeline:
     def _specialist(self, body: Path, env: BodyEnv):
         emb = resolve_body(str(body))
         folder = self.out / "specialists" / f"{self.cfg.task}-{emb.name}" / "run"
-        return load_runner(folder, env).get_inference_policy()
+        # the base from this output folder, wherever the folder was when training ran
+        base = self.out / "base" / body.stem
+        return load_runner(folder, env, base_policy=base).get_inference_policy()
 
     def distill(self, base: JointTokenPolicy) -> JointTokenPolicy:
         path = self.out / "generalist.pt"

@@ -91,9 +91,10 @@ def latest_checkpoint(folder: str | Path) -> Path:
     return found[-1]
 
 
-def load_runner(checkpoint: str | Path, env):
+def load_runner(checkpoint: str | Path, env, *, base_policy: str | Path | None = None):
     """An rsl-rl OnPolicyRunner for `env` with the weights of `checkpoint` (a model_<it>.pt
-    or a run folder: its latest checkpoint), without logging."""
+    or a run folder: its latest checkpoint), without logging. `base_policy`: where a
+    residual run's frozen base is now, if not where training found it (a moved folder)."""
     import contextlib
     import io
 
@@ -102,6 +103,8 @@ def load_runner(checkpoint: str | Path, env):
     from xembody.models.ppo import rsl_rl_config
 
     run = Run.load(checkpoint)
+    if base_policy is not None:
+        run.ppo = dataclasses.replace(run.ppo, base_policy=str(base_policy))
     with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints the model summary
         runner = OnPolicyRunner(env, rsl_rl_config(run.ppo), log_dir=None, device="cpu")
     runner.load(str(latest_checkpoint(checkpoint)))

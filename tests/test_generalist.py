@@ -115,10 +115,13 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path, capsys):
     assert set(rows) == {"arm_s0", "arm_s1", "arm_s100-heldout"}
     assert "specialist" not in rows["arm_s100-heldout"] and rows["arm_s100-heldout"]["heldout"]
     assert rows["arm_s0"]["joints"] != rows["arm_s1"]["joints"]  # one student, 7 and 6 joints
-    # Evaluating again reuses every stage's output.
-    stamp = (out / "generalist.pt").stat().st_mtime
+    # Evaluating again reuses every stage's output, also from a folder moved since.
+    moved = tmp_path / "moved"
+    out.rename(moved)
+    stamp = (moved / "generalist.pt").stat().st_mtime
+    args[args.index(str(out))] = str(moved)
     assert main(["generalist", "eval", *args]) == 0
-    assert (out / "generalist.pt").stat().st_mtime == stamp
+    assert (moved / "generalist.pt").stat().st_mtime == stamp
     # The docs section is replaced, not appended, on a second write.
     doc = tmp_path / "RESULTS.md"
     doc.write_text("# Results\n\n## Other section\n\nkept\n")
