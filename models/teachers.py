@@ -116,8 +116,9 @@ class NavigatePlannerTeacher:
     grown obstacle cost `near_cost` times more, so the plan keeps away from walls when it
     can. Follower: each step, of `num_probes` points on a circle of `lookahead` m around the
     robot, the one with the lowest cost-to-go is the aim. A differential base turns toward
-    it (yaw rate `turn_gain` x bearing) and drives at `speed` x cos(bearing) (not backward);
-    an omnidirectional base drives straight at it. Near the goal it aims at the goal."""
+    it (yaw rate `turn_gain` x bearing) and drives at `speed` x cos^2(bearing), never
+    backward and slowly while turning; an omnidirectional base drives straight at it. Near
+    the goal it aims at the goal."""
 
     def __init__(
         self,
@@ -153,9 +154,8 @@ class NavigatePlannerTeacher:
     def plan(self, ids: torch.Tensor) -> None:
         """Cost-to-go fields of envs `ids` from their goals and obstacles."""
         t, n = self.task, len(ids)
-        obstacles = t.obstacles[ids].cpu()  # (n, K, 2)
-        half = t.obstacle_half.cpu()  # (K, 2)
-        centre, half = obstacles[..., None, None], half[None, :, :, None, None]  # (n|1, K, 2, 1, 1)
+        centre = t.obstacles[ids].cpu()[..., None, None]  # (n, K, 2, 1, 1)
+        half = t.obstacle_half.cpu()[None, :, :, None, None]  # (1, K, 2, 1, 1)
         dx = (self.gx - centre[:, :, 0]).abs() - half[:, :, 0]  # (n, K, S, S)
         dy = (self.gy - centre[:, :, 1]).abs() - half[:, :, 1]
         dist = torch.hypot(dx.clamp_min(0), dy.clamp_min(0)).amin(1)  # (n, S, S) to nearest box

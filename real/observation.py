@@ -162,21 +162,21 @@ class ObservationBuilder:
         target = _need(self._cmd.target_quat, "an end-effector target", "rot_error")
         return axis_angle_error(self._fk()[1], target)
 
+    def _jacobian(self) -> tuple[np.ndarray, np.ndarray]:
+        """Linear and angular Jacobian columns of the policy joints, (J, 3) each."""
+        ee = self._fk()[0]  # runs the kinematics: joint axes and anchors too
+        axis = self._data.xaxis[self._jids]
+        return np.cross(axis, ee - self._data.xanchor[self._jids]), axis
+
     def _jac_pos_error(self) -> np.ndarray:
-        error = self._pos_error()  # runs the kinematics: joint axes and anchors too
-        d = self._data
-        column = np.cross(d.xaxis[self._jids], self._fk()[0] - d.xanchor[self._jids])
-        return 10.0 * column @ error
+        return 10.0 * self._jacobian()[0] @ self._pos_error()
 
     def _jac_rot_error(self) -> np.ndarray:
-        error = self._rot_error()
-        return self._data.xaxis[self._jids] @ error
+        return self._jacobian()[1] @ self._rot_error()
 
     def _ik_step(self) -> np.ndarray:
         error = np.concatenate([self._pos_error(), self.cfg["ik_rot_weight"] * self._rot_error()])
-        d = self._data
-        axis = d.xaxis[self._jids]
-        column = np.cross(axis, self._fk()[0] - d.xanchor[self._jids])
+        column, axis = self._jacobian()
         jac = np.concatenate([column, self.cfg["ik_rot_weight"] * axis], 1).T  # (6, J)
         gram = jac @ jac.T + self.cfg["ik_damping"] ** 2 * np.eye(6)
         return np.clip(jac.T @ np.linalg.solve(gram, error), -1.0, 1.0)

@@ -61,9 +61,7 @@ class GeneralistConfig:
     task: str = field("reach", f"task ({', '.join(TASKS)})")
     out: str = field("", "output folder (stages resume from it); empty: runs/generalist-<task>")
     train_bodies: str = field(
-        "",
-        "seeds of the training bodies (comma-separated); empty: "
-        + "; ".join(f"{t} {d['train_bodies']}" for t, d in TASKS.items()),
+        "", "seeds of the training bodies (comma-separated); " + _per_task("train_bodies")
     )
     heldout_bodies: str = field("100,101", "seeds of the held-out bodies")
     heldout_overrides: str = field(
@@ -94,10 +92,9 @@ class GeneralistConfig:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task={self.task!r}: expected one of {sorted(TASKS)}")
-        for name in ("out", "train_bodies", "heldout_overrides", "specialist_iterations",
-                     "residual_scale"):  # fmt: skip
-            if getattr(self, name) in ("", None):
-                setattr(self, name, TASKS[self.task][name])
+        for name, value in TASKS[self.task].items():
+            if name != "teacher" and getattr(self, name) in ("", None):
+                setattr(self, name, value)
         for name in ("demo_episodes", "bc_epochs", "dagger_iterations", "eval_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}, expected >= 1")

@@ -97,11 +97,15 @@ class ReachTask(Task):
         axis = quat_rotate(quat, self._jnt_axis.expand(n, -1, -1))
         return axis, pos + quat_rotate(quat, self._jnt_pos.expand(n, -1, -1))
 
+    def jacobian(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """World-frame Jacobian columns of the arm joints, (N, J, 3) each: end-effector
+        velocity per unit joint rate, axis_j x (ee - anchor_j), and angular, axis_j."""
+        axis, anchor = self.joint_axes()
+        return torch.cross(axis, self.ee_pos()[:, None] - anchor, dim=-1), axis
+
     def jac_pos_error(self) -> torch.Tensor:
         """(N, J): 10 x (axis_j x (ee - anchor_j)) . position error (m^2 x 10)."""
-        axis, anchor = self.joint_axes()
-        column = torch.cross(axis, self.ee_pos()[:, None] - anchor, dim=-1)
-        return 10.0 * (column * self.pos_error()[:, None]).sum(-1)
+        return 10.0 * (self.jacobian()[0] * self.pos_error()[:, None]).sum(-1)
 
     def jac_rot_error(self) -> torch.Tensor:
         """(N, J): axis_j . rotation error (rad)."""
@@ -109,9 +113,8 @@ class ReachTask(Task):
 
     def ik_step(self) -> torch.Tensor:
         """(N, J): the damped-least-squares step toward the target pose (rad, +-1)."""
-        axis, anchor = self.joint_axes()
+        column, axis = self.jacobian()
         cfg = self.cfg
-        column = torch.cross(axis, self.ee_pos()[:, None] - anchor, dim=-1)  # (N, J, 3)
         jac = torch.cat([column, cfg.ik_rot_weight * axis], -1).transpose(1, 2)  # (N, 6, J)
         err = torch.cat([self.pos_error(), cfg.ik_rot_weight * self.rot_error()], -1)
         eye = cfg.ik_damping**2 * torch.eye(6, device=jac.device)
