@@ -58,6 +58,8 @@ class BodyBinding:
     body_desc: torch.Tensor  # (BODY_DESC_DIM,)
     # Body-level actions: their places in BODY_TWIST; None: one action per joint.
     body_action_index: torch.Tensor | None = None
+    joint_channels: tuple[str, ...] = ()  # names of the per-joint terms, channel order
+    action_scale: float = 1.0  # the task's action units: rad of target per unit
 
     @classmethod
     def from_env(cls, env: BodyEnv) -> BodyBinding:
@@ -92,6 +94,8 @@ class BodyBinding:
             joint_desc=torch.from_numpy(joint_descriptors(model, names)),
             body_desc=torch.from_numpy(body_descriptor(model, len(names), task.emb.floating_base)),
             body_action_index=body_index,
+            joint_channels=split.joint_names,
+            action_scale=float(task.cfg.action_scale),
         )
 
     @property
@@ -158,12 +162,23 @@ class BoundStudent(nn.Module):
         return self
 
 
-def make_student(binding: BodyBinding, **kwargs) -> JointTokenPolicy:
+def make_student(binding: BodyBinding, *, relative_to: str = "", **kwargs) -> JointTokenPolicy:
+    """A student for the binding's observation layout. `relative_to` names a per-joint
+    angle term (e.g. "joint_pos", the offset from the default pose, which is what the
+    action adds to): the network then outputs targets relative to it (a fixed skip of
+    1 / action_scale), and learns the step to take, not the absolute target."""
     body = len(BODY_TWIST) if binding.body_action_index is not None else 0
+    skip = None
+    if relative_to:
+        if relative_to not in binding.joint_channels:
+            raise ValueError(f"relative_to={relative_to!r}: expected one of the per-joint "
+                             f"terms {binding.joint_channels}")  # fmt: skip
+        skip = [float(c == relative_to) / binding.action_scale for c in binding.joint_channels]
     return JointTokenPolicy(
         int(binding.joint_index.shape[1]),
         int(binding.global_index.shape[0]),
         body_actions=body,
+        skip=skip,
         **kwargs,
     )
 

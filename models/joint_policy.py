@@ -75,6 +75,7 @@ class ObsSplit:
 
     joint_slices: tuple[slice, ...]  # each of size J: one channel per term
     global_slices: tuple[slice, ...]
+    joint_names: tuple[str, ...] = ()  # the per-joint terms' names, one per channel
 
     @classmethod
     def from_layout(
@@ -89,16 +90,18 @@ class ObsSplit:
         terms named in `exclude` are left out. A task whose actions are body-level (a base
         twist) may have no per-joint terms (`require_joint_terms=False`): its joint tokens
         are then made from the joint descriptors alone."""
-        joint, glob = [], []
+        joint, glob, names = [], [], []
         for t in terms:
             if t["name"] in exclude:
                 continue
             sl = slice(int(t["start"]), int(t["start"]) + int(t["size"]))
             per_joint = t.get("frame") in ("joint", "action") and int(t["size"]) == num_joints
             (joint if per_joint else glob).append(sl)
+            if per_joint:
+                names.append(t["name"])
         if not joint and require_joint_terms:
             raise ValueError("the observation has no per-joint terms to make joint tokens from")
-        return cls(tuple(joint), tuple(glob))
+        return cls(tuple(joint), tuple(glob), tuple(names))
 
     @property
     def channels(self) -> int:
@@ -120,7 +123,11 @@ class JointTokenPolicy(nn.Module):
 
     forward(joint_obs (B, J, C), joint_desc (B, J, JOINT_DESC_DIM), mask (B, J) bool (True:
     a real joint), global_obs (B, G), body_desc (B, BODY_DESC_DIM))
-    -> joint_actions (B, J) (zero where mask is False), body_actions (B, body_actions)."""
+    -> joint_actions (B, J) (zero where mask is False), body_actions (B, body_actions).
+
+    `skip` (C,) adds a fixed linear map of each joint's own channels to its action: with
+    1 / action_scale on the joint-angle channel, the network outputs targets relative to
+    the measured angle instead of absolute ones (a saved buffer; zero: none)."""
 
     def __init__(
         self,
@@ -131,8 +138,14 @@ class JointTokenPolicy(nn.Module):
         dim: int = 64,
         heads: int = 4,
         layers: int = 2,
+        skip: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
+        skip = torch.zeros(joint_channels) if skip is None else torch.tensor(skip).float()
+        if skip.shape != (joint_channels,):
+            raise ValueError(f"skip has {len(skip)} gains, expected one per channel "
+                             f"({joint_channels})")  # fmt: skip
+        self.register_buffer("skip", skip)
         self.joint_channels = joint_channels
         self.global_dim = global_dim
         self.body_actions = body_actions
@@ -168,11 +181,16 @@ class JointTokenPolicy(nn.Module):
         valid = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
         for block in self.blocks:
             x = block(x, valid)
-        joint_actions = self.joint_head(x[:, 1:]).squeeze(-1) * mask
+        joint_actions = (self.joint_head(x[:, 1:]).squeeze(-1) + joint_obs @ self.skip) * mask
         body_actions = (
             self.body_head(x[:, 0]) if self.body_head is not None else x.new_zeros(len(x), 0)
         )
         return joint_actions, body_actions
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # weights saved before the skip existed had none
+        state_dict.setdefault(prefix + "skip", torch.zeros(self.joint_channels))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class AttentionBlock(nn.Module):

@@ -38,6 +38,12 @@ class Pipeline:
         from xembody.generalist import TASKS, _overrides, _seeds
 
         self.cfg = cfg
+        module, _, name = cfg.teacher.partition(":")
+        try:
+            self.teacher_cls = getattr(__import__(module, fromlist=[name]), name)
+        except (ImportError, AttributeError, ValueError):
+            raise ValueError(f"teacher={cfg.teacher!r}: expected module:Class, e.g. "
+                             f"{TASKS[cfg.task]['teacher']}") from None  # fmt: skip
         self.out = Path(cfg.out)
         self._bindings: dict[Path, BodyBinding] = {}
         self.entry = tasks.get(cfg.task)
@@ -53,10 +59,12 @@ class Pipeline:
         ]
         reach = cfg.task == "reach"
         self.task_overrides = {
-            name: True for name in ("jacobian_obs", "ik_obs") if reach and getattr(cfg, name)
+            name: True
+            for name in ("jacobian_obs", "ik_obs", "gravity_obs")
+            if reach and getattr(cfg, name)
         }
-        module, name = TASKS[cfg.task]["teacher"].split(":")
-        self.teacher_cls = getattr(__import__(module, fromlist=[name]), name)
+        # reach: targets relative to the measured joint angles (navigate: body twists)
+        self.relative_to = "joint_pos" if reach and cfg.relative_actions else ""
 
     def _body(self, emb: Embodiment, tag: str = "") -> Path:
         name = f"{emb.name}-{tag}" if tag else emb.name
@@ -100,7 +108,9 @@ class Pipeline:
     def base(self) -> JointTokenPolicy:
         path = self.out / "base.pt"
         bindings = {b: self._binding(b) for b in self.train_bodies}
-        student = make_student(next(iter(bindings.values())), **STUDENT)
+        student = make_student(
+            next(iter(bindings.values())), relative_to=self.relative_to, **STUDENT
+        )
         if path.exists():
             student.load_state_dict(torch.load(path))
         else:
@@ -178,13 +188,13 @@ class Pipeline:
                 "base": BoundStudent(base, binding).eval(),
                 "generalist": BoundStudent(generalist, binding).eval(),
             }
-            policies = {k: (lambda o, p=p: p(o["policy"])) for k, p in bound.items()}
+            # each made for the env it is evaluated on (a privileged teacher reads it)
+            policies = {k: (lambda env, p=p: lambda o: p(o["policy"])) for k, p in bound.items()}
             if not heldout:
-                env = self.env(body, 1)
-                policies["specialist"] = self._specialist(body, env)
-                env.close()
-            for name, policy in policies.items():
-                row[name] = self._success(body, policy)
+                policies["specialist"] = lambda env, b=body: self._specialist(b, env)
+            policies["teacher"] = self.teacher_cls
+            for name, make in policies.items():
+                row[name] = self._success(body, make)
             rows.append(row)
             print(
                 f"eval {body.stem}: "
@@ -192,11 +202,10 @@ class Pipeline:
             )
         return {"task": self.cfg.task, "config": dataclasses.asdict(self.cfg), "rows": rows}
 
-    def _success(self, body: Path, policy) -> dict[str, Any]:
+    def _success(self, body: Path, make_policy) -> dict[str, Any]:
         n = min(64, self.cfg.eval_episodes)
         env = self.env(body, n, randomize=False, seed=self.cfg.seed + 1000)
-
-        records = run_episodes(env, policy, self.cfg.eval_episodes)
+        records = run_episodes(env, make_policy(env), self.cfg.eval_episodes)
         env.close()
         s = summarize(records)
         return {"mean": s["success_rate"]["mean"], "ci95": s["success_rate"]["ci95"],
@@ -224,6 +233,9 @@ def summary(results: dict[str, Any]) -> dict[str, float]:
         "generalist_heldout": mean(held, "generalist"),
         "base_heldout": mean(held, "base"),
     }
+    if any("teacher" in r for r in rows):
+        s["teacher"] = mean(inside, "teacher")
+        s["teacher_heldout"] = mean(held, "teacher")
     s["generalist_over_base"] = s["generalist"] / max(s["base"], 1e-9)
     s["generalist_over_specialist"] = s["generalist"] / max(s["specialist"], 1e-9)
     s["heldout_over_in_distribution"] = s["generalist_heldout"] / max(s["generalist"], 1e-9)
@@ -237,15 +249,17 @@ def table(results: dict[str, Any]) -> str:
         lo, hi = r[k]["ci95"]
         return f"{100 * r[k]['mean']:.0f}% [{100 * lo:.0f}, {100 * hi:.0f}]"
 
+    columns = {"base": "base IL", "specialist": "residual specialist", "generalist": "generalist"}
+    if any("teacher" in r for r in results["rows"]):
+        columns["teacher"] = "scripted teacher"
     lines = [
-        f"| body ({results['task']}) | joints | base IL | residual specialist | generalist |",
-        "|---|---:|---:|---:|---:|",
+        f"| body ({results['task']}) | joints | " + " | ".join(columns.values()) + " |",
+        "|---|---:|" + "---:|" * len(columns),
     ]
     for r in results["rows"]:
         name = r["body"] + (" (held out)" if r["heldout"] else "")
         lines.append(
-            f"| {name} | {r['joints']} | {cell(r, 'base')} | {cell(r, 'specialist')} | "
-            f"{cell(r, 'generalist')} |"
+            f"| {name} | {r['joints']} | " + " | ".join(cell(r, k) for k in columns) + " |"
         )
     s = summary(results)
     lines.append(
@@ -254,6 +268,12 @@ def table(results: dict[str, Any]) -> str:
         f"{100 * s['generalist_heldout']:.0f}% held out. Generalist / base "
         f"{s['generalist_over_base']:.2f}x, / specialists {s['generalist_over_specialist']:.2f}, "
         f"held-out / in-distribution {s['heldout_over_in_distribution']:.2f}."
+        + (
+            f" Scripted teacher {100 * s['teacher']:.0f}% in distribution, "
+            f"{100 * s['teacher_heldout']:.0f}% held out."
+            if "teacher" in s
+            else ""
+        )
     )
     return "\n".join(lines)
 

@@ -106,6 +106,37 @@ class ReachIKTeacher:
         return torch.from_numpy(np.clip(action, -cfg.action_clip, cfg.action_clip)).float()
 
 
+class ReachDiffIKTeacher:
+    """Reach by differential inverse kinematics with gravity feed-forward, for any arm,
+    from the policy observation alone (so it is evaluated like a policy too).
+
+    Each step: target = joint angle + `gain` x ik_step + gravity_sag, i.e. take the
+    damped-least-squares step toward the target pose and offset it by the deflection
+    the joint's PD will settle at under gravity. Needs the reach task's `ik_obs` and
+    `gravity_obs` terms. Its actions are a local, nearly linear function of the inputs on
+    every arm, which a joint-token student can copy onto arms it has not seen; the
+    `ReachIKTeacher` above jumps to a whole-arm IK solution instead."""
+
+    def __init__(self, env: BodyEnv, *, gain: float = 1.0) -> None:
+        from xembody.models.export import obs_layout
+
+        terms = {t["name"]: slice(t["start"], t["start"] + t["size"]) for t in obs_layout(env)}
+        missing = [n for n in ("joint_pos", "ik_step", "gravity_sag") if n not in terms]
+        if env.task.name != "reach" or missing:
+            raise ValueError(
+                f"ReachDiffIKTeacher needs the reach task with ik_obs and gravity_obs; "
+                f"task {env.task.name!r} lacks {missing}"
+            )
+        self.terms, self.gain = terms, gain
+        self.scale, self.clip = env.task.cfg.action_scale, env.task.cfg.action_clip
+
+    def __call__(self, obs) -> torch.Tensor:
+        o = obs if isinstance(obs, torch.Tensor) else obs["policy"]
+        t = self.terms
+        target = o[:, t["joint_pos"]] + self.gain * o[:, t["ik_step"]] + o[:, t["gravity_sag"]]
+        return (target / self.scale).clamp(-self.clip, self.clip)
+
+
 class NavigatePlannerTeacher:
     """Navigate by planning on a grid, then following the plan, for any wheeled base.
 

@@ -70,6 +70,19 @@ def yaw_of(q: np.ndarray) -> float:
     return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
 
 
+def follow_joint_equalities(model: mujoco.MjModel, data: mujoco.MjData) -> None:
+    """Set each joint that a joint equality ties to another (a mirrored finger) from the
+    one it follows, by the equality's polynomial: a robot reports only the leader."""
+    for e in range(model.neq):
+        if model.eq_type[e] != mujoco.mjtEq.mjEQ_JOINT or model.eq_obj2id[e] < 0:
+            continue
+        follower, leader = (model.jnt_qposadr[model.eq_obj1id[e]],
+                            model.jnt_qposadr[model.eq_obj2id[e]])  # fmt: skip
+        x = data.qpos[leader] - model.qpos0[leader]
+        c = model.eq_data[e, :5]
+        data.qpos[follower] = model.qpos0[follower] + c @ x ** np.arange(5)
+
+
 def _need(value: Any, what: str, term: str) -> np.ndarray:
     if value is None:
         raise ValueError(f"observation term {term!r} needs {what}, which has not arrived")
@@ -106,6 +119,10 @@ class ObservationBuilder:
             m = self._model
             self._qadr = m.jnt_qposadr[[m.joint(n).id for n in emb.joint_names]]
             self._jids = [m.joint(n).id for n in self.joint_names]
+            self._dofs = m.jnt_dofadr[self._jids]
+            self._kp = np.array(
+                [m.actuator_gainprm[list(m.actuator_trnid[:, 0]).index(j), 0] for j in self._jids]
+            )
 
     def __call__(self, state: RobotState, cmd: Command, last_action: np.ndarray) -> np.ndarray:
         """The observation (obs_dim,) float32; ValueError if an input it needs is missing."""
@@ -143,7 +160,9 @@ class ObservationBuilder:
         if self._ee is None:
             d = self._data
             d.qpos[self._qadr] = self._state.q
-            mujoco.mj_kinematics(self._model, d)
+            m = self._model
+            follow_joint_equalities(m, d)
+            mujoco.mj_kinematics(m, d)
             quat = np.empty(4)
             mujoco.mju_mat2Quat(quat, d.site_xmat[self._site])
             self._ee = d.site_xpos[self._site].copy(), quat
@@ -180,6 +199,15 @@ class ObservationBuilder:
         jac = np.concatenate([column, self.cfg["ik_rot_weight"] * axis], 1).T  # (6, J)
         gram = jac @ jac.T + self.cfg["ik_damping"] ** 2 * np.eye(6)
         return np.clip(jac.T @ np.linalg.solve(gram, error), -1.0, 1.0)
+
+    def _gravity_sag(self) -> np.ndarray:
+        self._fk()  # kinematics at the measured angles
+        m, d = self._model, self._data
+        d.qvel[:] = 0.0
+        mujoco.mj_comPos(m, d)
+        bias = np.zeros(m.nv)
+        mujoco.mj_rne(m, d, 0, bias)  # at rest: gravity's generalized force only
+        return bias[self._dofs] / self._kp
 
     # --- velocity (legged) --------------------------------------------------------------
     def _velocity_base_ang_vel(self) -> np.ndarray:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import mujoco
+import numpy as np
 import pytest
 import torch
 
@@ -20,7 +22,7 @@ from xembody.models.generalist import (
 )
 from xembody.models.pipeline import summary, write_results_doc
 from xembody.models.run import resolve_body
-from xembody.models.teachers import NavigatePlannerTeacher, ReachIKTeacher
+from xembody.models.teachers import NavigatePlannerTeacher, ReachDiffIKTeacher, ReachIKTeacher
 from xembody.real.dataset import Dataset
 from xembody.sim import tasks
 from xembody.sim.bodies import registry
@@ -115,6 +117,9 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path, capsys):
     assert set(rows) == {"arm_s0", "arm_s1", "arm_s100-heldout"}
     assert "specialist" not in rows["arm_s100-heldout"] and rows["arm_s100-heldout"]["heldout"]
     assert rows["arm_s0"]["joints"] != rows["arm_s1"]["joints"]  # one student, 7 and 6 joints
+    # With the IK-step and gravity terms on, the hand-made controller of the same terms is
+    # evaluated beside the learned policies, held-out bodies included.
+    assert all("teacher" in r for r in rows.values())
     # Evaluating again reuses every stage's output, also from a folder moved since.
     moved = tmp_path / "moved"
     out.rename(moved)
@@ -163,6 +168,8 @@ def test_bad_generalist_arguments_fail_with_one_line(capsys):
     assert main(["generalist", "eval", "--train-bodies", "a,b"]) == 2
     assert "train_bodies='a,b'" in capsys.readouterr().err
     assert main(["generalist", "eval", "--task", "velocity"]) == 2
+    assert main(["generalist", "eval", "--teacher", "xembody.models.teachers:Nope"]) == 2
+    assert "teacher='xembody.models.teachers:Nope'" in capsys.readouterr().err
 
 
 def test_jacobian_terms_are_two_more_joint_channels_that_point_downhill():
@@ -215,3 +222,39 @@ def test_jacobian_terms_are_two_more_joint_channels_that_point_downhill():
     assert 0 < np.abs(ik).max() < 1.0  # not clipped here
     assert 0.85 * e0 < error(0.1 * ik) < 0.95 * e0, (e0, error(0.1 * ik))
     env.close()
+
+
+def test_gravity_term_lets_a_long_arm_settle_on_target():
+    # A held-out-style arm (links longer than any training arm): the controller made of the
+    # observation's terms reaches with `gravity_sag`, and settles centimetres short without
+    # it (the PD sags under gravity). The term equals MuJoCo's own at-rest bias over kp.
+    emb = registry.sample("arm", 100, link_length=(0.30, 0.36))
+    cfg = tasks.make_config(
+        "reach", randomization=RandomizationCfg.off(), ik_obs=True, gravity_obs=True
+    )
+    env = BodyEnv(tasks.make_task("reach", emb, cfg), 16, seed=3, num_threads=1)
+    env.step(torch.full((16, env.num_actions), 0.4))
+    m, d = env.sim.model, mujoco.MjData(env.sim.model)
+    d.qpos[:] = env.sim.qpos[0].numpy()
+    mujoco.mj_forward(m, d)  # zero velocity: the bias is gravity's
+    task = env.task
+    dofs = [m.joint(n).dofadr[0] for n in task.joint_names]
+    want = d.qfrc_bias[dofs] / task._kp.numpy()
+    assert abs(want).max() > 5e-3
+    assert np.allclose(task.gravity_sag()[0].numpy(), want, atol=1e-5)
+
+    controller = ReachDiffIKTeacher(env)
+    sag = controller.terms["gravity_sag"]
+
+    def without_sag(obs):
+        o = obs["policy"].clone()
+        o[:, sag] = 0.0
+        return controller(o)
+
+    rates = {}
+    for name, policy in (("with", controller), ("without", without_sag)):
+        with torch.inference_mode():
+            env.reset()
+            rates[name] = summarize(run_episodes(env, policy, 16))["success_rate"]["mean"]
+    env.close()
+    assert rates["with"] >= 0.9 and rates["without"] <= 0.3, rates

@@ -76,6 +76,8 @@ def reach_obs_at_current_state(env: BodyEnv, contract: dict, obs: np.ndarray) ->
     err = np.concatenate([values["pos_error"], cfg.ik_rot_weight * values["rot_error"]])
     gram = jac @ jac.T + cfg.ik_damping**2 * np.eye(6)
     values["ik_step"] = np.clip(jac.T @ np.linalg.solve(gram, err), -1.0, 1.0)
+    kp = [m.actuator_gainprm[list(m.actuator_trnid[:, 0]).index(j), 0] for j in jids]
+    values["gravity_sag"] = d.qfrc_bias[m.jnt_dofadr[jids]] / kp  # at rest: gravity only
     out = obs.copy()
     for t in contract["observation"]["terms"]:
         if t["name"] in values:
@@ -99,7 +101,7 @@ def command_from_task(task) -> Command:
     [
         ("reach", "arm", 0, {}),
         ("reach", "arm", 1, {"jacobian_obs": True}),  # the generalist's per-joint terms
-        ("reach", "arm", 2, {"jacobian_obs": True, "ik_obs": True}),
+        ("reach", "arm", 2, {"jacobian_obs": True, "ik_obs": True, "gravity_obs": True}),
         ("navigate", "wheeled", 1, {}),
         ("velocity", "quadruped", 0, {}),
     ],

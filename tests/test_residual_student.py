@@ -171,3 +171,31 @@ def test_obs_split_reads_per_joint_terms_from_the_layout():
     assert joint[0, 2].tolist() == [2.0, 8.0, 17.0]  # joint 2: pos, vel, last action
     with pytest.raises(ValueError, match="no per-joint terms"):
         ObsSplit.from_layout(terms[2:3], 6)
+
+
+def test_relative_student_outputs_the_measured_angle_plus_what_it_learned():
+    # `relative_to="joint_pos"`: a fixed skip adds each joint's angle (over the action
+    # scale) to its action, so a student whose head outputs zero holds the arm where it is.
+    from xembody.models.generalist import BodyBinding, BoundStudent, make_student
+    from xembody.sim import tasks
+    from xembody.sim.env import BodyEnv
+
+    env = BodyEnv(tasks.make_task("reach", registry.sample("arm", 0)), 4, num_threads=1)
+    env.step(torch.full((4, env.num_actions), 0.5))
+    binding = BodyBinding.from_env(env)
+    student = make_student(binding, relative_to="joint_pos", dim=16, heads=2, layers=1)
+    student.joint_head[-1].weight.data.zero_()
+    student.joint_head[-1].bias.data.zero_()
+    obs = env.get_observations()["policy"]
+    action = BoundStudent(student, binding)(obs)
+    angle = obs[:, binding.joint_index[:, binding.joint_channels.index("joint_pos")]]
+    assert angle.abs().max() > 0.05
+    assert torch.allclose(action, angle / env.task.cfg.action_scale)
+    # The skip is saved with the weights; weights saved before it existed load as absolute.
+    old = {k: v for k, v in student.state_dict().items() if k != "skip"}
+    again = make_student(binding, relative_to="joint_pos", dim=16, heads=2, layers=1)
+    again.load_state_dict(old)
+    assert not again.skip.any()
+    with pytest.raises(ValueError, match="relative_to='angle'.*joint_pos"):
+        make_student(binding, relative_to="angle")
+    env.close()

@@ -31,7 +31,7 @@ from xembody.config import add_arguments, field, from_args
 # Per task: its scripted teacher and the defaults of the options left empty.
 TASKS = {
     "reach": {
-        "teacher": "xembody.models.teachers:ReachIKTeacher",
+        "teacher": "xembody.models.teachers:ReachDiffIKTeacher",
         "out": "runs/generalist-reach",
         # long arms of 5, 6 and 7 joints (the held-out ones are longer still)
         "train_bodies": "4,8,9,14",
@@ -68,6 +68,7 @@ class GeneralistConfig:
         "",
         "generator ranges for held-out bodies, name=lo:hi,...; " + _per_task("heldout_overrides"),
     )
+    teacher: str = field("", "scripted teacher, module:Class; " + _per_task("teacher"))
     demo_episodes: int = field(64, "teacher episodes per training body")
     demo_noise: float = field(0.1, "action noise executed (not recorded) during demos")
     bc_epochs: int = field(20, "behaviour-cloning epochs")
@@ -85,6 +86,14 @@ class GeneralistConfig:
         True, "reach: per-joint Jacobian-error terms in the observation (other tasks: unused)"
     )
     ik_obs: bool = field(True, "reach: a per-joint damped-least-squares IK step in the observation")
+    gravity_obs: bool = field(
+        True, "reach: each joint's deflection under gravity (torque / kp) in the observation"
+    )
+    relative_actions: bool = field(
+        True,
+        "reach: the student outputs joint targets relative to the measured angles (a fixed "
+        "skip), not absolute ones",
+    )
     seed: int = field(0, "seed of envs and networks")
     json: bool = field(False, "print the results as JSON")
     write_docs: bool = field(False, "write the table into docs/RESULTS.md")
@@ -93,7 +102,7 @@ class GeneralistConfig:
         if self.task not in TASKS:
             raise ValueError(f"task={self.task!r}: expected one of {sorted(TASKS)}")
         for name, value in TASKS[self.task].items():
-            if name != "teacher" and getattr(self, name) in ("", None):
+            if getattr(self, name) in ("", None):
                 setattr(self, name, value)
         for name in ("demo_episodes", "bc_epochs", "dagger_iterations", "eval_episodes"):
             if getattr(self, name) < 1:

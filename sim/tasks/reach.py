@@ -40,6 +40,11 @@ class ReachConfig(TaskConfig):
     ik_obs: bool = False
     ik_damping: float = 0.05
     ik_rot_weight: float = 0.5
+    # Per-joint term `gravity_sag`: how far gravity deflects each joint from its position
+    # target under its PD at the current pose, tau_gravity / kp (rad), from the body's
+    # nominal masses and gains. A target offset by it lets the arm settle where it aims;
+    # without it a long arm settles centimetres short (docs/RESULTS.md).
+    gravity_obs: bool = False
 
 
 class ReachTask(Task):
@@ -75,6 +80,18 @@ class ReachTask(Task):
         self._jnt_body = torch.tensor(m.jnt_bodyid[jids], device=dev)
         self._jnt_pos = torch.tensor(m.jnt_pos[jids], dtype=torch.float32, device=dev)
         self._jnt_axis = torch.tensor(m.jnt_axis[jids], dtype=torch.float32, device=dev)
+        # gravity: every body with mass below each policy joint, nominal masses and gains
+        below = np.zeros((len(jids), m.nbody), np.float32)
+        for b in range(1, m.nbody):
+            chain, p = set(), b
+            while p > 0:
+                chain.add(p)
+                p = m.body_parentid[p]
+            below[:, b] = [m.jnt_bodyid[j] in chain for j in jids]
+        kp = [m.actuator_gainprm[list(m.actuator_trnid[:, 0]).index(j), 0] for j in jids]
+        f32 = lambda x: torch.tensor(np.asarray(x), dtype=torch.float32, device=dev)  # noqa: E731
+        self._below, self._kp = f32(below), f32(kp)
+        self._body_com, self._weight = f32(m.body_ipos), f32(-m.body_mass[:, None] * m.opt.gravity)
 
     # --- terms --------------------------------------------------------------------------
     def ee_pos(self) -> torch.Tensor:
@@ -123,11 +140,27 @@ class ReachTask(Task):
         )
         return step[..., 0].clamp(-1.0, 1.0)
 
+    def gravity_sag(self) -> torch.Tensor:
+        """(N, J): gravity's torque on each joint at the current pose over its kp (rad): the
+        joint deflection its PD settles at under gravity. The torque is the weight of every
+        body below the joint, m_b g, acting at the body's centre of mass, about the joint's
+        axis (nominal model; equals MuJoCo's qfrc_bias at rest over kp)."""
+        quat, pos = self.sim.body_quat.float(), self.sim.body_pos.float()
+        com = pos + quat_rotate(quat, self._body_com.expand(quat.shape[0], -1, -1))  # (N, B, 3)
+        axis, anchor = self.joint_axes()
+        arm = com[:, None] - anchor[:, :, None]  # (N, J, B, 3)
+        moment = torch.cross(arm, self._weight.expand_as(arm), dim=-1)
+        torque = (self._below[..., None] * moment).sum(2)  # (N, J, 3)
+        return (axis * torque).sum(-1) / self._kp
+
     def obs_terms(self) -> list[ObsTerm]:
         terms = self._base_terms() + (self._jacobian_terms() if self.cfg.jacobian_obs else [])
         if self.cfg.ik_obs:
             doc = "damped-least-squares IK step toward the target, per joint"
             terms.append(ObsTerm("ik_step", ReachTask.ik_step, "rad", "joint", doc))
+        if self.cfg.gravity_obs:
+            doc = "gravity torque over kp: the PD's deflection under gravity, per joint"
+            terms.append(ObsTerm("gravity_sag", ReachTask.gravity_sag, "rad", "joint", doc))
         return terms
 
     def _jacobian_terms(self) -> list[ObsTerm]:
