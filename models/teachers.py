@@ -14,6 +14,7 @@ import mujoco
 import numpy as np
 import torch
 
+from xembody.sim.bodies.embodiment import joint_kp
 from xembody.sim.env import BodyEnv
 
 
@@ -52,8 +53,7 @@ class ReachIKTeacher:
         self.dofs = np.array([j.dofadr[0] for j in joints])
         self.lo = np.array([m.jnt_range[j.id][0] for j in joints])
         self.hi = np.array([m.jnt_range[j.id][1] for j in joints])
-        acts = [next(a for a in range(m.nu) if m.actuator_trnid[a, 0] == j.id) for j in joints]
-        self.kp = np.array([m.actuator_gainprm[a, 0] for a in acts])
+        self.kp = joint_kp(m, [j.id for j in joints])
         self.site = m.site(task.emb.sensors.ee_site).id
         self.default = task.default_pose.numpy().astype(np.float64)
         self.goal = np.tile(self.default, (env.num_envs, 1))  # solved joint targets

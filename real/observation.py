@@ -27,7 +27,7 @@ import mujoco
 import numpy as np
 
 from xembody.real.robot import RobotState
-from xembody.sim.bodies.embodiment import Embodiment
+from xembody.sim.bodies.embodiment import Embodiment, joint_kp
 
 
 @dataclass
@@ -120,9 +120,7 @@ class ObservationBuilder:
             self._qadr = m.jnt_qposadr[[m.joint(n).id for n in emb.joint_names]]
             self._jids = [m.joint(n).id for n in self.joint_names]
             self._dofs = m.jnt_dofadr[self._jids]
-            self._kp = np.array(
-                [m.actuator_gainprm[list(m.actuator_trnid[:, 0]).index(j), 0] for j in self._jids]
-            )
+            self._kp = joint_kp(m, self._jids)
 
     def __call__(self, state: RobotState, cmd: Command, last_action: np.ndarray) -> np.ndarray:
         """The observation (obs_dim,) float32; ValueError if an input it needs is missing."""

@@ -29,6 +29,15 @@ BODY_CLASSES = ("humanoid", "quadruped", "arm", "wheeled", "custom")
 ACTION_KINDS = ("joint_position", "joint_velocity")
 
 
+def joint_kp(model: mujoco.MjModel, joint_ids) -> np.ndarray:
+    """The position gain (kp) of the actuator that drives each of the joints `joint_ids`."""
+    driven = list(model.actuator_trnid[:, 0])
+    missing = [int(j) for j in joint_ids if j not in driven]
+    if missing:
+        raise ValueError(f"joints {missing} have no actuator; expected position-driven joints")
+    return np.array([model.actuator_gainprm[driven.index(j), 0] for j in joint_ids])
+
+
 @dataclass(frozen=True, kw_only=True)
 class JointInfo:
     """One actuated joint. Angles in rad (hinge) or m (slide); gains in N m/rad or N/m."""

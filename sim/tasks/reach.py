@@ -15,6 +15,7 @@ import mujoco
 import numpy as np
 import torch
 
+from ..bodies.embodiment import joint_kp
 from .base import ObsTerm, RewardTerm, Task, TaskConfig, add_frame_sensors
 from .math import axis_angle_error, quat_rotate
 
@@ -88,9 +89,8 @@ class ReachTask(Task):
                 chain.add(p)
                 p = m.body_parentid[p]
             below[:, b] = [m.jnt_bodyid[j] in chain for j in jids]
-        kp = [m.actuator_gainprm[list(m.actuator_trnid[:, 0]).index(j), 0] for j in jids]
         f32 = lambda x: torch.tensor(np.asarray(x), dtype=torch.float32, device=dev)  # noqa: E731
-        self._below, self._kp = f32(below), f32(kp)
+        self._below, self._kp = f32(below), f32(joint_kp(m, jids))
         self._body_com, self._weight = f32(m.body_ipos), f32(-m.body_mass[:, None] * m.opt.gravity)
 
     # --- terms --------------------------------------------------------------------------
