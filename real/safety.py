@@ -2,21 +2,34 @@
 
 Every control tick the filter turns the latest policy command into the target the robot
 gets, in the Embodiment's joint order (position targets in rad or m for position-actuated
-joints, velocity targets in rad/s or m/s for velocity-actuated ones):
+joints, velocity targets in rad/s or m/s for velocity-actuated ones). The stages, in order:
 
-- commands are checked on arrival (`command`): a NaN/inf value or a target outside the
-  joint's limits raises ValueError naming the joint, the value and the limit; the caller
-  logs it and the previous good command stays (so a stream of bad commands goes stale);
-- limits on every output: position range, target rate (`velocity_limit`, rad/s) and effort:
-  a position target is kept where the PD torque kp (target - q) - kd dq stays within
-  +-effort_limit (what the actuator would clip to anyway);
-- watchdog: no state for `state_timeout_s` or no command for `command_timeout_s` -> the
-  robot is held ("hold": the pose measured when it went stale; "damp": the latest measured
-  pose, so the joints give way; velocity actuators: zero velocity);
-- a latching e-stop (`estop`), cleared only by `reset`;
-- soft start: whenever control (re)starts after a hold, the target ramps from the measured
-  pose to the commanded one over `ramp_s` (a watchdog hold shorter than `blip_s`, a late
-  message on a busy machine, picks the ramp up where it was; an e-stop always ramps anew).
+1. inputs are checked on arrival:
+   - `command`: a NaN/inf value or a target outside the joint's limits raises ValueError
+     naming the joint, the value and the limit; the previous good command stays (so a
+     stream of bad commands goes stale);
+   - `state`: a reading whose position jumped from the last accepted one by more than
+     `plausible_factor` x velocity limit x dt + `plausible_margin` (a spike, a glitching
+     encoder) raises ValueError naming the joint and is *not* taken: the robot is held on
+     the last good reading until a plausible one arrives;
+2. the wanted target: the command (after a soft start), or a hold when something is wrong:
+   - watchdog: no state for `state_timeout_s`, no command for `command_timeout_s`, or an
+     implausible reading -> hold ("hold": the pose measured when it went wrong; "damp":
+     the latest good measured pose, so the joints give way; velocity actuators: zero);
+   - a latching e-stop (`estop`), cleared only by `reset`; an e-stop before the first
+     state holds the first measured pose;
+   - soft start: whenever control (re)starts after a hold, the target ramps from the
+     measured pose to the command over `ramp_s` (a watchdog hold shorter than `blip_s`
+     picks the ramp up where it was; an e-stop always ramps anew);
+3. effort: a position target is kept where the PD torque kp (target - q) - kd dq stays
+   within +-effort_limit (what the actuator would clip to anyway);
+4. the joint's position range;
+5. **the bound, last**: the target moves at most velocity_limit x `velocity_scale` x dt
+   from the previous output (dt capped at `max_dt_s`), so no reading, command or hold
+   can move a command further than that in one tick. Velocity targets are bounded by
+   their range alone.
+
+Before the first joint state nothing is commanded (`output` returns None).
 """
 
 from __future__ import annotations
@@ -38,13 +51,18 @@ class SafetyConfig:
     ramp_s: float = 1.0  # s of soft start from the measured pose to the command
     velocity_scale: float = 1.0  # fraction of each joint's velocity limit allowed
     blip_s: float = 0.2  # s: a watchdog hold shorter than this resumes without a new ramp
+    max_dt_s: float = 0.1  # s: the longest tick the rate bound allows for
+    plausible_factor: float = 2.0  # a reading may move this x velocity limit x dt ...
+    plausible_margin: float = 0.05  # ... plus this (rad or m) from the last good one
 
     def __post_init__(self) -> None:
-        for name in ("state_timeout_s", "command_timeout_s", "velocity_scale", "blip_s"):
+        for name in ("state_timeout_s", "command_timeout_s", "velocity_scale", "blip_s",
+                     "max_dt_s", "plausible_factor"):  # fmt: skip
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}={getattr(self, name)}, expected > 0")
-        if self.ramp_s < 0:
-            raise ValueError(f"ramp_s={self.ramp_s}, expected >= 0")
+        for name in ("ramp_s", "plausible_margin"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)}, expected >= 0")
         if self.stale_mode not in STALE_MODES:
             raise ValueError(f"stale_mode={self.stale_mode!r}, expected one of {STALE_MODES}")
 
@@ -108,26 +126,43 @@ class SafetyFilter:
         self.q = np.zeros(n)
         self.dq = np.zeros(n)
         self.t_state: float | None = None
+        self.suspect = ""  # why the latest reading was refused; "" when it was taken
         self.cmd: np.ndarray | None = None
         self.t_cmd: float | None = None
         self.estopped = ""  # reason, "" when not latched
         self.mode = "waiting"  # waiting | hold | ramp | active | estop
         self.reason = "no joint state yet"
-        self.hold_pose = np.zeros(n)
+        self.hold_pose: np.ndarray | None = None  # None: the next measured pose
         self.last_out: np.ndarray | None = None
         self.t_out: float | None = None
         self.ramp_from = np.zeros(n)
         self.ramp_t0 = 0.0
         self.t_hold = -1e9
         self.interrupted = False  # the last hold cut a running ramp or active control
-        self.counts = {"rejected": 0, "holds": 0, "limited": 0}
+        self.counts = {"rejected": 0, "implausible": 0, "holds": 0, "limited": 0}
 
     # --- inputs -------------------------------------------------------------------------
     def state(self, t: float, q: np.ndarray, dq: np.ndarray) -> None:
-        """A measured state: positions (nj,) and velocities (nj,) in joint order."""
-        self.q = np.asarray(q, dtype=float)
-        self.dq = np.asarray(dq, dtype=float)
-        self.t_state = t
+        """A measured state: positions (nj,) and velocities (nj,) in joint order. Raises
+        ValueError (and keeps the last good reading) if the positions jumped implausibly."""
+        q = np.asarray(q, dtype=float)
+        dq = np.asarray(dq, dtype=float)
+        if self.t_state is not None and not self.limits.velocity_actuated:
+            dt = max(t - self.t_state, 0.0)
+            allowed = (
+                self.cfg.plausible_factor * self.limits.velocity * dt + self.cfg.plausible_margin
+            )
+            jump = np.abs(q - self.q)
+            bad = np.flatnonzero(jump > allowed)
+            if bad.size:
+                i = int(bad[0])
+                self.counts["implausible"] += 1
+                self.suspect = (
+                    f"implausible joint state: {self.limits.names[i]!r} jumped "
+                    f"{jump[i]:.4g} in {1e3 * dt:.0f} ms (at most {allowed[i]:.4g} plausible)"
+                )
+                raise ValueError(self.suspect)
+        self.q, self.dq, self.t_state, self.suspect = q.copy(), dq.copy(), t, ""
 
     def command(self, t: float, targets: np.ndarray) -> None:
         """A policy command (nj,); raises ValueError (and keeps the last good one) if bad."""
@@ -153,17 +188,17 @@ class SafetyFilter:
         """The target (nj,) to send at time `t`, or None before the first joint state."""
         if self.t_state is None:
             return None
-        stale = self._stale(t)
+        wrong = self._wrong(t)
         if self.estopped:
             self.mode, self.reason = "estop", self.estopped
-            out = self._hold_target()
-        elif stale:
+            wanted = self._hold_target()
+        elif wrong:
             if self.mode not in ("hold", "waiting"):
                 self.counts["holds"] += 1
             if self.mode != "hold":
-                self._hold(stale)
-            self.reason = stale
-            out = self._hold_target()
+                self._hold(wrong)
+            self.reason = wrong
+            wanted = self._hold_target()
         else:
             if self.mode in ("hold", "waiting", "estop"):
                 blip = (
@@ -177,11 +212,14 @@ class SafetyFilter:
                     self.ramp_from = (
                         np.zeros_like(self.q) if self.limits.velocity_actuated else self.q.copy()
                     )
-            out = self._active_target(t)
+            wanted = self._ramp_target(t)
+        out = self._bound(t, wanted)
         self.last_out, self.t_out = out, t
         return out
 
-    def _stale(self, t: float) -> str:
+    def _wrong(self, t: float) -> str:
+        if self.suspect:
+            return self.suspect
         if t - self.t_state > self.cfg.state_timeout_s:
             return f"joint state stale ({1e3 * (t - self.t_state):.0f} ms old)"
         if self.t_cmd is None:
@@ -194,34 +232,41 @@ class SafetyFilter:
         self.interrupted = self.mode in ("ramp", "active") and not self.estopped
         self.mode, self.reason = ("estop" if self.estopped else "hold"), reason
         self.t_hold = self.t_out if self.t_out is not None else 0.0
-        self.hold_pose = self.q.copy()
+        self.hold_pose = self.q.copy() if self.t_state is not None else None
 
     def _hold_target(self) -> np.ndarray:
         if self.limits.velocity_actuated:
             return np.zeros_like(self.q)
-        pose = self.q if self.cfg.stale_mode == "damp" else self.hold_pose
-        return np.clip(pose, self.limits.low, self.limits.high)
+        if self.hold_pose is None:  # held before any state: the first measured pose
+            self.hold_pose = self.q.copy()
+        return self.q if self.cfg.stale_mode == "damp" else self.hold_pose
 
-    def _active_target(self, t: float) -> np.ndarray:
-        lim = self.limits
+    def _ramp_target(self, t: float) -> np.ndarray:
         alpha = 1.0 if self.cfg.ramp_s == 0 else min(1.0, (t - self.ramp_t0) / self.cfg.ramp_s)
         if alpha >= 1.0:
             self.mode, self.reason = "active", ""
-        target = self.ramp_from + alpha * (self.cmd - self.ramp_from)
-        wanted = target.copy()
+        return self.ramp_from + alpha * (self.cmd - self.ramp_from)
+
+    def _bound(self, t: float, wanted: np.ndarray) -> np.ndarray:
+        """Effort, range, then the rate bound: nothing after it moves the target."""
+        lim = self.limits
+        target = wanted
         if not lim.velocity_actuated:
-            if self.last_out is not None and self.t_out is not None:
-                dt = min(max(t - self.t_out, 0.0), 0.1)
-                step = lim.velocity * self.cfg.velocity_scale * dt
-                target = np.clip(target, self.last_out - step, self.last_out + step)
             # keep |kp (target - q) - kd dq| <= effort
             base = self.q + lim.kd * self.dq / lim.kp
             reach = lim.effort / lim.kp
             target = np.clip(target, base - reach, base + reach)
         target = np.clip(target, lim.low, lim.high)
-        if not np.allclose(target, wanted):
+        if not lim.velocity_actuated and self.last_out is not None:
+            step = lim.velocity * self.cfg.velocity_scale * self.max_step_dt(t)
+            target = np.clip(target, self.last_out - step, self.last_out + step)
+        if self.mode in ("ramp", "active") and not np.allclose(target, wanted):
             self.counts["limited"] += 1
         return target
+
+    def max_step_dt(self, t: float) -> float:
+        """The dt (s) the rate bound allows for between the last output and `t`."""
+        return 0.0 if self.t_out is None else min(max(t - self.t_out, 0.0), self.cfg.max_dt_s)
 
     def status(self) -> dict:
         return {"mode": self.mode, "reason": self.reason, **self.counts}

@@ -87,7 +87,7 @@ class RecorderNode(Node):
                 f"{self.path}: its features differ from this node's in {sorted(missing)}"
             )
         self.recorder = Recorder(self.dataset, max_queue=self.max_queue)
-        self.check = JointStateCheck(self.emb.joint_names, require_velocity=False)
+        self.check = JointStateCheck(self.emb.joint_names, velocity="off")
         self.reporter = Reporter(self)
         self.latest: dict[str, np.ndarray] = {}
         self.recording = False
