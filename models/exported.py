@@ -4,7 +4,9 @@ An export folder (written by `xembody export`, see `xembody.models.export`) hold
 
     policy.onnx   obs (B, obs_dim) float32 -> actions (B, num_actions) float32
     policy.pt     the same network as TorchScript
-    policy.json   the sidecar: the policy's contract (format "xembody-policy/1")
+    policy.json   the sidecar: the policy's contract (format "xembody-policy/2")
+    body.xml      the body's MJCF the policy was trained on (+ body.xml.json, its joint
+                  facts, and assets/ with any mesh files); format /2 only
 
 The networks output the *raw* action: the deterministic mean, with the observation
 normalisation inside. What the robot does with it is in the sidecar's "action" entry
@@ -30,10 +32,15 @@ from typing import Any
 
 import numpy as np
 
-FORMAT = "xembody-policy/1"
+FORMAT = "xembody-policy/2"
+# /1: no conventions, no joint limits or gains, no bundled model (bodies rebuilt from
+# body.source); /2 adds them and changes nothing /1 had, so both load.
+READABLE_FORMATS = ("xembody-policy/1", FORMAT)
 SIDECAR_FILE = "policy.json"
 ONNX_FILE = "policy.onnx"
 TORCHSCRIPT_FILE = "policy.pt"
+MODEL_FILE = "body.xml"  # the body's MJCF, bundled (format /2)
+MODEL_FACTS_FILE = "body.xml.json"  # its joint, sensor and action facts (Embodiment.write)
 BACKENDS = ("onnx", "torchscript")
 
 
@@ -48,10 +55,10 @@ def read_contract(folder: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: no policy sidecar (write one with `xembody export`)")
     contract = json.loads(path.read_text())
     found = contract.get("format")
-    if found != FORMAT:
+    if found not in READABLE_FORMATS:
         raise ValueError(
-            f"{path}: format {found!r}, this loader reads {FORMAT!r} (re-export the checkpoint "
-            "with this version's `xembody export`)"
+            f"{path}: format {found!r}, this loader reads {' and '.join(READABLE_FORMATS)} "
+            "(re-export the checkpoint with this version's `xembody export`)"
         )
     return contract
 
@@ -125,26 +132,21 @@ class ExportedPolicy:
             f"{t['name']}[{t['start']}:{t['start'] + t['size']}]" for t in self.obs_terms()
         )
 
-    def check_joint_names(
-        self, names_from_robot: Sequence[str], *, allow_unknown: bool = False
-    ) -> np.ndarray:
+    def check_joint_names(self, names_from_robot: Sequence[str]) -> np.ndarray:
         """Index array `idx` with `robot_values[idx]` in the policy's joint order.
 
         `names_from_robot` is the robot's joint order (e.g. sensor_msgs/JointState.name).
-        Every policy joint must be there exactly once. Joints of the body that the policy
-        does not drive (a gripper, say) may be present; names the body does not have are an
-        error unless `allow_unknown`.
+        The rule of the ROS nodes (`xembody.real.validate.JointStateCheck`): every policy
+        joint must be there exactly once; missing ones are an error naming them; extra
+        joints (a gripper the policy does not drive, another controller's joints) are
+        ignored.
         """
         names = list(names_from_robot)
-        dupes = sorted({n for n in names if names.count(n) > 1})
         missing = [n for n in self.joint_names if n not in names]
-        body = set(self.contract["body"].get("joint_names", self.joint_names))
-        unknown = [] if allow_unknown else [n for n in names if n not in body]
+        dupes = sorted({n for n in self.joint_names if names.count(n) > 1})
         problems = []
         if missing:
             problems.append(f"missing policy joint(s) {missing}")
-        if unknown:
-            problems.append(f"extra joint(s) {unknown} that body {self.body_name!r} does not have")
         if dupes:
             problems.append(f"duplicate name(s) {dupes}")
         if problems:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import mujoco
 import numpy as np
 import pytest
 import torch
@@ -104,6 +105,102 @@ def test_sidecar_describes_the_task(trained, exported):
     env.close()
 
 
+def test_sidecar_states_conventions_limits_and_bundles_the_body(trained, exported):
+    """Format /2: the body's MJCF travels with the policy, with per-joint limits and gains;
+    the IMU-free arm names its end-effector site in that model; every term has a formula."""
+    folder, contract = exported
+    run = Run.load(trained)
+    emb = run.body
+    body = contract["body"]
+    assert (folder / body["model"]).read_text() == emb.mjcf  # exactly what it trained on
+    model = mujoco.MjModel.from_xml_path(str(folder / body["model"]))
+    assert model.nq == emb.compile().nq
+    joints = {j["name"]: j for j in body["joints"]}
+    assert list(joints) == list(emb.joint_names)
+    for j in emb.joints:
+        got = joints[j.name]
+        assert (got["kp"], got["kd"], got["effort_limit"]) == (j.kp, j.kd, j.effort_limit)
+        assert tuple(got["range"]) == j.range and got["velocity_limit"] == j.velocity_limit
+    conv = contract["conventions"]
+    assert conv["quaternion"].startswith("w, x, y, z")
+    ee = conv["end_effector"]
+    assert ee["site"] == emb.sensors.ee_site and ee["model"] == body["model"]
+    assert mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, ee["site"]) >= 0
+    assert conv["imu"] is None and conv["gait_clock"] is None  # a fixed arm: neither
+    assert all(t["formula"] for t in contract["observation"]["terms"])
+    assert contract["sha256"]["model"]
+
+
+def test_bundled_body_with_meshes_loads_from_the_export_folder(tmp_path, monkeypatch):
+    """A body loaded from a file with meshes: the meshes are copied beside body.xml, and the
+    robot side rebuilds the body from the bundle, not from the original path."""
+    from xembody.models.export import bundle_body
+    from xembody.real.ros.common import load_body
+    from xembody.sim.bodies.loader import load_body as load_file
+
+    src = tmp_path / "src"
+    (src / "meshes").mkdir(parents=True)
+    (src / "meshes" / "cube.obj").write_text(CUBE_OBJ)
+    (src / "robot.xml").write_text(MESH_ARM)
+    emb = load_file(src / "robot.xml")
+    out = tmp_path / "export"
+    out.mkdir()
+    assets = bundle_body(emb, out)
+    assert assets == ["assets/0_cube.obj"] and (out / assets[0]).is_file()
+    assert str(tmp_path) not in (out / "body.xml").read_text()  # the folder can move
+    contract = {"format": FORMAT, "body": {"model": "body.xml", "assets": assets}}
+    (out / SIDECAR_FILE).write_text(json.dumps(contract))
+    shutil.rmtree(src)  # the original files are gone: only the bundle remains
+    monkeypatch.chdir(tmp_path)
+    again = load_body("", 0, str(out))
+    model = again.compile()
+    assert model.nmesh == 1 and again.joint_names == emb.joint_names
+    assert mujoco.MjModel.from_xml_path(str(out / "body.xml")).nmesh == 1  # foreign runtimes
+
+
+def test_old_exports_without_the_bundle_still_load():
+    from xembody.models.exported import read_contract
+    from xembody.real.ros.common import load_body
+
+    folder = Path(__file__).parent / "assets" / "policies" / "reach"
+    assert read_contract(folder)["format"] == "xembody-policy/1"
+    emb = load_body("", 0, str(folder))
+    assert emb.name == "arm_s0"
+    assert ExportedPolicy.load(folder).num_actions == 7
+
+
+CUBE_OBJ = """v -0.05 -0.05 -0.05
+v 0.05 -0.05 -0.05
+v 0.05 0.05 -0.05
+v -0.05 0.05 -0.05
+v -0.05 -0.05 0.05
+v 0.05 -0.05 0.05
+v 0.05 0.05 0.05
+v -0.05 0.05 0.05
+f 1 2 3 4
+f 5 6 7 8
+f 1 2 6 5
+f 2 3 7 6
+f 3 4 8 7
+f 4 1 5 8
+"""
+MESH_ARM = """<mujoco model="mesh_arm">
+  <compiler angle="radian" meshdir="meshes"/>
+  <asset><mesh name="cube" file="cube.obj"/></asset>
+  <worldbody>
+    <body name="base">
+      <geom type="cylinder" size="0.05 0.05"/>
+      <body name="link1" pos="0 0 0.1">
+        <joint name="joint1" type="hinge" axis="0 0 1" range="-2 2"/>
+        <geom type="mesh" mesh="cube"/>
+        <site name="ee" pos="0 0 0.1"/>
+      </body>
+    </body>
+  </worldbody>
+</mujoco>
+"""
+
+
 def test_joint_names_map_by_name(exported):
     folder, contract = exported
     policy = ExportedPolicy.load(folder)
@@ -115,9 +212,9 @@ def test_joint_names_map_by_name(exported):
 
     with pytest.raises(ValueError, match=r"missing policy joint\(s\) \['joint3'\]"):
         policy.check_joint_names([n for n in robot if n != "joint3"])
-    with pytest.raises(ValueError, match="extra joint.*'caster'"):
-        policy.check_joint_names([*robot, "caster"])
-    assert len(policy.check_joint_names([*robot, "caster"], allow_unknown=True)) == 7
+    # the nodes' rule: extra joints (another controller's, a caster) are ignored
+    extra = ["caster", *robot, "other_arm_joint1"]
+    assert [extra[int(i)] for i in policy.check_joint_names(extra)] == contract["joint_names"]
     with pytest.raises(ValueError, match="duplicate.*joint1"):
         policy.check_joint_names([*robot, "joint1"])
 

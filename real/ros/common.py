@@ -82,14 +82,39 @@ def declare(
 
 
 def load_body(body: str, seed: int, policy: str = "") -> Embodiment:
-    """The Embodiment a node runs: the one in the policy's sidecar when `policy` names an
-    export folder, else `body` (a body class sampled with `seed`, or a body file)."""
+    """The Embodiment a node runs: with `policy` (an export folder), the body bundled in it
+    (body.xml and its facts, format /2; asset files resolved beside it) or, for an export
+    without the bundle (/1), the one its sidecar's body.source names; else `body` (a body
+    class sampled with `seed`, or a body file)."""
     from xembody.sim import bodies
 
     if policy:
         from xembody.models.exported import read_contract
 
-        source = read_contract(policy)["body"]["source"]
+        contract = read_contract(policy)
+        bundled = contract["body"].get("model")
+        if bundled:  # checked against the sidecar's hash; assets made absolute for compile()
+            import dataclasses
+
+            import mujoco
+
+            from xembody.models.exported import file_sha256
+
+            path = Path(policy) / bundled
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: the sidecar bundles this body but it is missing")
+            if contract.get("sha256", {}).get("model") not in (None, file_sha256(path)):
+                raise ValueError(f"{path}: contents differ from what the sidecar was written for")
+            emb = Embodiment.read(path)
+            if not contract["body"].get("assets"):
+                return emb
+            spec = mujoco.MjSpec.from_file(str(path))
+            for group in (spec.meshes, spec.textures, spec.hfields, spec.skins):
+                for asset in group:
+                    if asset.file and not Path(asset.file).is_absolute():
+                        asset.file = str((path.parent / asset.file).resolve())
+            return dataclasses.replace(emb, mjcf=spec.to_xml())
+        source = contract["body"]["source"]
         found = re.fullmatch(r"generator:(\w+)\(seed=(-?\d+)\)", source)
         if found:
             return bodies.sample(found[1], seed=int(found[2]))

@@ -17,8 +17,10 @@ after the previous step's, so the latency from state to command is one inference
 timer's phase, and a simulation running slower than real time still gets one step per
 simulated period. Bad joint states (mismatched lengths, unknown or missing names, NaN/inf,
 out-of-order stamps, a flood beyond `max_state_hz`) are rejected with an error log and the
-node carries on. ~/status (String, JSON, 1 Hz) reports the loop's rate, jitter, latency
-and rejection counts.
+node carries on. Everything from the arrays to the command (observation, network, action
+map, clip, adaptation) is the ROS-free `PolicyController` (`xembody.real.controller`);
+this node only converts messages to arrays and back. ~/status (String, JSON, 1 Hz) reports
+the loop's rate, jitter, latency, time per stage and rejection counts.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from xembody.models.exported import ExportedPolicy
 from xembody.real.adapt import AdaptConfig, load_adapter
-from xembody.real.observation import ActionMap, Command, ObservationBuilder, twist_limits
+from xembody.real.controller import PolicyController
+from xembody.real.observation import Command
 from xembody.real.robot import RobotState, target_limits
 from xembody.real.ros.common import (
     COMMAND_QOS,
@@ -100,28 +103,23 @@ class PolicyNode(Node):
             )
 
         self.policy = ExportedPolicy.load(self.folder, self.backend)
-        contract = self.policy.contract
         self.emb = load_body("", 0, self.folder)
-        self.builder = ObservationBuilder(contract, self.emb)
-        self.actions = ActionMap(contract, self.emb)
-        self.lo, self.hi = target_limits(self.emb)
-        if self.actions.twist_output:  # what the wheels can do
-            self.hi = twist_limits(self.emb)
-            self.lo = -self.hi
-        self.adapter = None
+        adapter = None
         if adapter_model:
             import torch
 
             torch.set_num_threads(1)  # batch-1 rollouts of a small model: threads only cost
-            if self.actions.twist_output:
-                raise ValueError("adapter_model: a body-twist policy has no joint targets to adapt")
-            self.adapter = load_adapter(
+            adapter = load_adapter(
                 adapter_model, adapter_ref or None, AdaptConfig(**adapt),
-                joint_names=self.emb.joint_names, limits=(self.lo, self.hi),
+                joint_names=self.emb.joint_names, limits=target_limits(self.emb),
             )  # fmt: skip
+        self.controller = PolicyController(
+            self.policy, self.emb, adapter, control_hz=self.control_hz or None
+        )
+        self.adapter = adapter
         self.offsets: deque[float] = deque(maxlen=2000)  # max |adapted - desired| per step
-        self.hz = self.control_hz or self.policy.control_hz
-        self.period = 1.0 / self.hz
+        self.hz = self.controller.control_hz
+        self.period = self.controller.period
         self.check = JointStateCheck(self.emb.joint_names)
         self.gate = RateGate(self.max_state_hz or 5 * self.hz, burst=10, what="joint states")
         self.reporter = Reporter(self)
@@ -137,13 +135,12 @@ class PolicyNode(Node):
         if self.ee_target:
             t = check_vector(self.ee_target, 7, "parameter ee_target")
             self.cmd.target_pos, self.cmd.target_quat = t[:3], t[3:] / np.linalg.norm(t[3:])
-        self.last_action = np.zeros(self.policy.num_actions)
         self.imu: Imu | None = None
         self.odom: Odometry | None = None
         self.t_step = -1e9
 
         # the outgoing message is built once and refilled each step (publish serialises it)
-        if self.actions.twist_output:
+        if self.controller.twist_output:
             self.msg = Twist()
             self.pub = self.create_publisher(Twist, self.topic["twist_topic"], COMMAND_QOS)
         elif self.command_type == "trajectory":
@@ -242,29 +239,20 @@ class PolicyNode(Node):
                 np.array([v.x, v.y, v.z]),
                 np.array([w.x, w.y, w.z]),
             )
-        t0 = time.perf_counter_ns()
         try:
-            obs = self.builder(state, self.cmd, self.last_action)
-            t1 = time.perf_counter_ns()
-            action = self.policy(obs)
+            out = self.controller.step(state, self.cmd)
         except ValueError as err:
             return self.reporter.reject("observation", f"no command this step: {err}")
         t2 = time.perf_counter_ns()
-        self.last_action = action.astype(float)
-        self.builder.advance(self.period)
         msg = self.msg
-        if self.actions.twist_output:
-            vx, vy, wz = np.clip(self.actions.twist(action), self.lo, self.hi)
+        if self.controller.twist_output:
+            vx, vy, wz = out
             msg.linear.x, msg.linear.y, msg.angular.z = float(vx), float(vy), float(wz)
         else:
-            desired = np.clip(self.actions.targets(action), self.lo, self.hi)
             if self.adapter is not None:
-                adapted = self.adapter(state.q, state.dq, desired)
-                self.offsets.append(float(np.abs(adapted - desired).max()))
-                desired = adapted
-                self.stages["adapt"].append(time.perf_counter_ns() - t2)
+                self.offsets.append(float(np.abs(out - self.controller.desired).max()))
             # array('d') is taken as is by the message; a list is checked entry by entry
-            targets = array("d", desired.tobytes())
+            targets = array("d", np.ascontiguousarray(out, dtype=np.float64).tobytes())
             if self.command_type == "array":
                 msg.data = targets
             else:  # one point, reached one period after the state whose stamp it carries
@@ -275,8 +263,11 @@ class PolicyNode(Node):
         self.latency.append(now - received)
         self.loop.tick(received)
         t3 = time.perf_counter_ns()
-        self.stages["observation"].append(t1 - t0)
-        self.stages["inference"].append(t2 - t1)
+        ns = self.controller.stage_ns
+        self.stages["observation"].append(ns["observation"])
+        self.stages["inference"].append(ns["inference"])
+        if "adapt" in ns:
+            self.stages["adapt"].append(ns["adapt"])
         self.stages["publish"].append(t3 - t2)
         if self.loop.ticks % 50 == 0 and not gc.isenabled():
             gc.collect(1)  # just after a command: the next state is a period away (see main)
