@@ -95,6 +95,7 @@ class Graph:
             "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
             "PYTHONUNBUFFERED": "1",
             "OMP_NUM_THREADS": "1",
+            "ROS_HOME": str(self.log_dir / "ros"),  # the safety node's e-stop latch file too
         }
         self.procs: dict[str, subprocess.Popen] = {}
         self.args: dict[str, tuple[str, dict]] = {}

@@ -4,28 +4,46 @@
 
 Joint mode (default): policy joint targets in on `input_topic` (Float64MultiArray in the
 body's joint order, or with `input_type:=trajectory` a JointTrajectory whose first point is
-taken, joints by name), limited targets out on `output_topic` at `rate_hz`. Twist mode (mobile
-bases, `mode:=twist`): a body twist in and out (geometry_msgs/Twist or TwistStamped), bounded
-by `max_linear` / `max_angular`; the watchdog sends zero velocity. A good command is passed on
-at once (limited); besides, every tick publishes, even when the policy or the state has
-gone quiet: then the hold (or damp) target.
-Services: ~/estop (std_srvs/Trigger, latching) and ~/reset. ~/status (String, JSON) is
-published on every mode change and at 2 Hz: mode, reason, counters. Commands beyond the
-limits, with NaN/inf or the wrong length, or arriving faster than `max_command_hz` are
-rejected with an error log and the last good command stays.
+taken, joints by name), limited targets out on `output_topic` at `rate_hz`, as the robot's
+controller expects them (`output_type`): `array`, a Float64MultiArray for a ros2_control
+forward command controller (the default), or `trajectory`, a one-point JointTrajectory
+(reached one tick later) for a joint trajectory controller. Twist mode (mobile bases,
+`mode:=twist`): a body twist in and out (geometry_msgs/Twist or TwistStamped with
+`cmd_vel_stamped`), bounded by `max_linear` / `max_angular`; the watchdog sends zero velocity.
+A good command is passed on at once (limited); besides, every tick publishes, even when the
+policy or the state has gone quiet: then the hold (or damp) target.
+
+Joint states are taken as ros2_control drivers publish them (`xembody.real.validate`):
+merged by name across messages, extra joints and NaN effort ignored, position-only states
+given a filtered velocity; a spiked reading, a stamp ahead of this node's clock or out of
+order is refused and logged (a clock stepping back is re-synced, with a log line).
+
+Services: ~/estop (std_srvs/Trigger, latching) and ~/reset. The latch is kept on disk
+(`latch_file`, default $ROS_HOME/xembody/<node name>.estop, or ~/.ros/...): a restarted
+node comes up e-stopped until ~/reset. More than one publisher sending on `input_topic`
+within `publisher_window_s` (two policies, a rogue script) latches an alarm e-stop
+(`multiple_publishers:=refuse`, the default) or is logged (`log`); the flood gate
+(`max_command_hz`) counts per publisher. ~/status (String, JSON) is published on every
+mode change and at 2 Hz: mode, reason, counters, publishers. Commands beyond the limits,
+with NaN/inf or the wrong length, or arriving faster than `max_command_hz` are rejected
+with an error log and the last good command stays.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from array import array
+from pathlib import Path
 
 import numpy as np
+from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Twist, TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from xembody.real.observation import twist_limits
 from xembody.real.ros.common import (
@@ -40,7 +58,10 @@ from xembody.real.ros.common import (
     stamp_seconds,
 )
 from xembody.real.safety import JointLimits, SafetyConfig, SafetyFilter
-from xembody.real.validate import InputError, JointStateCheck, RateGate, check_vector
+from xembody.real.validate import InputError, JointStateCheck, RateGates, check_vector
+
+PUBLISHER_RULES = ("refuse", "log")
+OUTPUT_TYPES = ("array", "trajectory")
 
 
 class SafetyNode(Node):
@@ -86,13 +107,34 @@ class SafetyNode(Node):
             low=0.0, high=20.0,
         )  # fmt: skip
         self.cmd_vel_stamped = declare(self, "cmd_vel_stamped", False, "TwistStamped in and out")
+        self.output_type = declare(
+            self, "output_type", "array", "joint mode output: array (forward command "
+            "controller) or trajectory (joint trajectory controller)",
+        )  # fmt: skip
+        self.multiple_publishers = declare(
+            self, "multiple_publishers", "refuse", "more than one publisher on input_topic: "
+            "refuse (latched alarm e-stop) or log",
+        )  # fmt: skip
+        self.publisher_window_s = declare(
+            self, "publisher_window_s", 0.5, "s: publishers heard within this are active",
+            low=0.01, high=60.0,
+        )  # fmt: skip
+        self.max_ahead_s = declare(
+            self, "max_ahead_s", 0.5, "s: joint state stamps further ahead of this node's "
+            "clock are refused", low=0.0, high=3600.0,
+        )  # fmt: skip
+        latch = declare(self, "latch_file", "", "e-stop latch on disk ('' default, 'none': off)")
         twist = self.mode == "twist"
         if self.mode not in ("joint", "twist"):
             raise ValueError(f"parameter mode={self.mode!r}, expected 'joint' or 'twist'")
-        if self.input_type not in ("array", "trajectory"):
-            raise ValueError(
-                f"parameter input_type={self.input_type!r}, expected 'array' or 'trajectory'"
-            )
+        for name, value, allowed in (
+            ("input_type", self.input_type, OUTPUT_TYPES),
+            ("output_type", self.output_type, OUTPUT_TYPES),
+            ("multiple_publishers", self.multiple_publishers, PUBLISHER_RULES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"parameter {name}={value!r}, expected one of {allowed}")
+        self.latch_path = latch_path(latch, self.get_name())
         topics = {
             "joint_state_topic": "/joint_states",
             "input_topic": "/policy/cmd_vel" if twist else "/policy/commands",
@@ -101,14 +143,33 @@ class SafetyNode(Node):
         self.topic = {k: declare(self, k, v, f"topic ({k})") for k, v in topics.items()}
 
         self.emb = load_body(self.body_name, self.body_seed, self.policy)
-        self.check = JointStateCheck(self.emb.joint_names)
+        self.check = JointStateCheck(self.emb.joint_names, max_ahead_s=self.max_ahead_s)
         limits = self._twist_limits() if twist else JointLimits.from_embodiment(self.emb)
         self.filter = SafetyFilter(self.cfg, limits)
-        self.gate = RateGate(self.max_command_hz, burst=10, what="commands")
+        self.gate = RateGates(self.max_command_hz, burst=10, what="commands")
         self.reporter = Reporter(self)
         self.last_mode = ""
+        self.resyncs = 0
+        self.heard: dict[bytes, float] = {}  # publisher gid -> last command received
+        self.alarm = ""
+        if self.latch_path is not None and self.latch_path.is_file():
+            reason = self.latch_path.read_text().strip() or "e-stop"
+            self.filter.estop(f"latched before restart: {reason}")
+            self.get_logger().error(
+                f"E-STOP still latched from before this start ({reason}; {self.latch_path}): "
+                "holding until ~/reset"
+            )
         self.twist_type = TwistStamped if self.cmd_vel_stamped else Twist
-        out_type = self.twist_type if twist else Float64MultiArray
+        out_type = Float64MultiArray
+        if twist:
+            out_type = self.twist_type
+        elif self.output_type == "trajectory":
+            out_type = JointTrajectory
+            ns = round(1e9 / self.rate_hz)
+            self.point = JointTrajectoryPoint(
+                time_from_start=Duration(sec=ns // 10**9, nanosec=ns % 10**9)
+            )
+            self.traj = JointTrajectory(joint_names=list(self.emb.joint_names), points=[self.point])
         self.pub = self.create_publisher(out_type, self.topic["output_topic"], COMMAND_QOS)
         self.pub_status = self.create_publisher(String, "~/status", COMMAND_QOS)
         self.create_subscription(
@@ -138,20 +199,31 @@ class SafetyNode(Node):
 
     # --- callbacks ----------------------------------------------------------------------
     def on_joints(self, msg: JointState) -> None:
+        received = time.monotonic()
         try:
             q, dq, _ = self.check(
-                msg.name, msg.position, msg.velocity, msg.effort, stamp_seconds(msg.header.stamp)
-            )
+                msg.name, msg.position, msg.velocity, msg.effort,
+                stamp_seconds(msg.header.stamp), now=self.get_clock().now().nanoseconds * 1e-9,
+                received=received,
+            )  # fmt: skip
         except InputError as err:
             return self.reporter.reject(err.kind, str(err))
+        if self.check.resyncs != self.resyncs:
+            self.resyncs = self.check.resyncs
+            self.get_logger().warn(self.check.last_resync)
         if self.mode == "twist":  # the joint state only proves the robot is alive
             q = dq = np.zeros(3)
-        self.filter.state(time.monotonic(), q, dq)
+        try:  # the least recently heard joint sets the state's age (per-joint staleness)
+            self.filter.state(self.check.oldest, q, dq)
+        except ValueError as err:
+            self.reporter.reject("implausible", f"{err}: holding the last good reading")
 
-    def on_command(self, msg: Float64MultiArray | Twist | TwistStamped) -> None:
+    def on_command(self, msg: Float64MultiArray | Twist | TwistStamped, info: dict) -> None:
         now = time.monotonic()
+        gid = bytes((info.get("publisher_gid") or {}).get("data", b""))
         try:
-            self.gate(now)
+            self._one_publisher(now, gid)
+            self.gate(now, gid)
             if isinstance(msg, Float64MultiArray):
                 values = check_vector(msg.data, len(self.filter.limits.names), "joint command")
             elif isinstance(msg, JointTrajectory):
@@ -167,22 +239,62 @@ class SafetyNode(Node):
             return self.reporter.reject("limits", f"command rejected: {err}")
         self.tick()  # pass a fresh command on at once, not at the next timer tick
 
+    def _one_publisher(self, now: float, gid: bytes) -> None:
+        """Commands from a second publisher within publisher_window_s: alarm (or log)."""
+        self.heard[gid] = now
+        window = self.publisher_window_s
+        self.heard = {g: t for g, t in self.heard.items() if now - t <= window}
+        if len(self.heard) < 2:
+            return
+        topic = self.topic["input_topic"]
+        reason = (
+            f"{len(self.heard)} publishers sent commands on {topic} within {window:g} s "
+            f"({self.count_publishers(topic)} matched): only the policy may command"
+        )
+        if self.multiple_publishers == "log":
+            return self.reporter.reject("publishers", reason)
+        if not self.alarm:
+            self.alarm = reason
+            self.latch(f"alarm: {reason}")
+        raise InputError("publishers", f"command refused: {reason}")
+
     def _first_point(self, msg: JointTrajectory) -> np.ndarray:
         """The first point's positions in our joint order (a forward position command)."""
         if not msg.points:
             raise InputError("lengths", "JointTrajectory has no points")
-        idx = self.names.index(msg.joint_names)
+        ours, theirs = self.names.index(msg.joint_names)
+        if len(ours) != len(self.emb.joint_names):
+            missing = sorted(set(self.emb.joint_names) - set(msg.joint_names))
+            raise InputError("names", f"JointTrajectory lacks joint(s) {missing}")
         pos = check_vector(msg.points[0].positions, len(msg.joint_names), "trajectory point")
-        return pos[idx]
+        out = np.empty(len(ours))
+        out[ours] = pos[theirs]
+        return out
 
     def on_estop(self, req: Trigger.Request, resp: Trigger.Response) -> Trigger.Response:
-        self.filter.estop("e-stop service called")
-        self.get_logger().error("E-STOP latched: holding until ~/reset")
+        self.latch("e-stop service called")
         resp.success, resp.message = True, "e-stop latched"
         return resp
 
+    def latch(self, reason: str) -> None:
+        """Latch the e-stop, on disk too: a restarted node comes up e-stopped."""
+        self.filter.estop(reason)
+        if self.latch_path is not None:
+            self.latch_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.latch_path.with_suffix(".tmp")
+            with open(tmp, "w") as f:
+                f.write(reason + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.latch_path)
+        self.get_logger().error(f"E-STOP latched ({reason}): holding until ~/reset")
+
     def on_reset(self, req: Trigger.Request, resp: Trigger.Response) -> Trigger.Response:
         self.filter.reset()
+        self.alarm = ""
+        self.heard.clear()
+        if self.latch_path is not None:
+            self.latch_path.unlink(missing_ok=True)
         resp.success, resp.message = True, "e-stop cleared; control resumes with a soft start"
         self.get_logger().warn(resp.message)
         return resp
@@ -196,6 +308,10 @@ class SafetyNode(Node):
                 t.linear.x, t.linear.y, t.angular.z = (float(x) for x in out)
                 if isinstance(msg, TwistStamped):
                     msg.header.stamp = self.get_clock().now().to_msg()
+            elif self.output_type == "trajectory":
+                msg = self.traj
+                msg.header.stamp = self.get_clock().now().to_msg()
+                self.point.positions = array("d", np.asarray(out, dtype=np.float64).tobytes())
             else:
                 msg = float_array(out)
             self.pub.publish(msg)
@@ -210,9 +326,27 @@ class SafetyNode(Node):
             self.report()
 
     def report(self) -> None:
+        topic = self.topic["input_topic"]
         publish_json(
-            self.pub_status, {**self.filter.status(), "rejected": dict(self.reporter.counts)}
+            self.pub_status,
+            {
+                **self.filter.status(),
+                "rejected": dict(self.reporter.counts),
+                "publishers": self.count_publishers(topic),
+                "alarm": self.alarm,
+                "clock_resyncs": self.resyncs,
+            },
         )
+
+
+def latch_path(param: str, node_name: str) -> Path | None:
+    """Where the e-stop latch lives: `param`, or $ROS_HOME/xembody/<node>.estop ('none': off)."""
+    if param == "none":
+        return None
+    if param:
+        return Path(param).expanduser()
+    home = Path(os.environ.get("ROS_HOME") or Path.home() / ".ros")
+    return home / "xembody" / f"{node_name}.estop"
 
 
 def main(args: list[str] | None = None) -> None:
