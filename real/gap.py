@@ -1,17 +1,22 @@
 """Measuring the sim-to-proxy gap of a sim-trained policy in closed loop.
 
 `RobotSim` puts N single robots (`SimRobot` for the nominal simulator, `ProxyRobot` for the
-real-proxy) behind the batched-physics contract, so that the policy's own task computes the
-observations, rewards and metrics exactly as in training. Only the dynamics differ between
-the cases compared: same exported policy, same task code, same seeds, and the same stepping
-code (the nominal case is a `SimRobot` run through this class too). The policy sees the
-robot's *readings* of its joints (with the proxy's sensor noise and bias); the task's
-other sensors (IMU, velocimeter, end-effector frame) are read from the physics.
+real-proxy) behind the batched-physics contract, so that the policy's own task draws the
+targets and commands and computes rewards and metrics as in training. The policy itself
+runs as on a robot: one `PolicyController` per robot (`xembody.real.controller`, the
+code the ROS policy node runs) builds the observation from the robot's *readings* (joint
+readings with the proxy's sensor noise and bias; IMU and odometry read from the physics)
+and the task's command, runs the network and maps and clips the action into targets.
+Only the dynamics differ between the cases compared: same exported policy, same
+controller and task code, same seeds, and the same stepping code (the nominal case is a
+`SimRobot` run through this class too).
 
-Each control period the desired targets (what the task wrote into `ctrl`) go through the
-optional adapter, then to the robots. With `predict=True` the policy is fed the adapter's
-prediction of the readings `adapter.delay` periods ahead instead (a Smith predictor), and
-the task's sensors are recomputed for that predicted joint state. Joint tracking error:
+Each control period the controllers' targets go through the optional adapter, then to the
+robots. The adapter runs here, batched over the N robots (one `ActionAdapter` keeps all N
+histories; a controller's own adapter slot is the N = 1 case of the same call). With
+`predict=True` the controllers are fed the adapter's prediction of the readings
+`adapter.delay` periods ahead instead (a Smith predictor), and the task's sensors are
+recomputed for that predicted joint state. Joint tracking error:
 mean over the policy's joints and all periods of |q_true(t+1) - desired(t)| (rad), true
 positions without sensor error.
 """
@@ -24,8 +29,9 @@ import mujoco
 import numpy as np
 import torch
 
+from xembody.real.observation import Command
 from xembody.real.proxy import RobotConfig
-from xembody.real.robot import SimRobot, target_limits
+from xembody.real.robot import RobotState, SimRobot, target_limits
 from xembody.sim.physics.backend import BatchedSim, param_shape
 from xembody.sim.physics.cpu import _read_param, _write_param
 
@@ -54,6 +60,7 @@ class RobotSim(BatchedSim):
         self._dq = np.zeros((n, self.nj))
         self._obs = (self._q, self._dq)  # what the policy sees of the joints
         self._scratch: dict[int, mujoco.MjData] = {}
+        self.desired: np.ndarray | None = None  # (N, nj) targets from controllers, if set
         self.error_sum, self.error_steps = 0.0, 0
         self.sat_error_sum, self.sat_steps = 0.0, 0  # periods ending torque-saturated
         self.reset()
@@ -100,6 +107,8 @@ class RobotSim(BatchedSim):
     def step(self, substeps: int = 1) -> None:
         if substeps != self.robots[0].substeps:
             raise ValueError(f"substeps={substeps}, the robots step {self.robots[0].substeps}")
+        if self.desired is not None:  # the controllers' targets (else what the task wrote)
+            self.ctrl[:, : self.nj] = torch.from_numpy(self.desired)
         desired = self.ctrl[:, : self.nj].numpy().copy()
         command = desired if self.adapter is None else self.adapter(self._q, self._dq, desired)
         err = np.zeros(self.num_envs)
@@ -212,8 +221,10 @@ def policy_setup(policy_dir):
 def closed_loop(policy_dir, robot_cfg: RobotConfig, *, adapter=None, predict: bool = False,
                 num_envs: int = 8, episodes: int = 1, seed: int = 0) -> dict:  # fmt: skip
     """Run the exported policy on N robots of `robot_cfg` (each env its own robot, seeds
-    seed+i) for `episodes` episode lengths. Returns the joint tracking error (rad), the
-    success rate and the task's metrics averaged over finished episodes."""
+    seed+i; one `PolicyController` each) for `episodes` episode lengths. Returns the joint
+    tracking error (rad), the success rate and the task's metrics averaged over finished
+    episodes."""
+    from xembody.real.controller import PolicyController
     from xembody.sim import tasks
     from xembody.sim.env import BodyEnv
 
@@ -229,12 +240,25 @@ def closed_loop(policy_dir, robot_cfg: RobotConfig, *, adapter=None, predict: bo
         adapter.set_limits(*target_limits(emb))
     env.sim = RobotSim(robots, adapter, measure=task.ctrl_index.tolist(), predict=predict)
     task.bind(env.sim, env.rng)
-    obs = env.reset()
+    controllers = [PolicyController(policy, emb, control_hz=cfg.control_hz)
+                   for _ in range(num_envs)]  # fmt: skip
+    if controllers[0].twist_output:
+        raise ValueError(f"{policy_dir}: closed_loop drives joint targets, not a body twist")
+    env.reset()
+    _restart(controllers, task, range(num_envs))
+    actions = np.zeros((num_envs, policy.num_actions), dtype=np.float32)
+    desired = np.zeros((num_envs, env.sim.nj))
     finished: dict[str, list] = {}
     for _ in range(env.max_episode_length * episodes):
-        act = policy(obs["policy"].numpy())
-        obs, _, _, extras = env.step(torch.from_numpy(act))
-        for k, v in extras.get("finished", {}).items():
+        for i, c in enumerate(controllers):
+            desired[i] = c.step(robot_reading(env.sim, i), task_command(task, i))
+            actions[i] = c.action
+        env.sim.desired = desired
+        _, _, _, extras = env.step(torch.from_numpy(actions))
+        done = extras.get("finished", {})
+        if "env_ids" in done:
+            _restart(controllers, task, done["env_ids"].tolist())
+        for k, v in done.items():
             if k != "env_ids":
                 finished.setdefault(k, []).extend(v.float().tolist())
     rs = env.sim
@@ -245,6 +269,51 @@ def closed_loop(policy_dir, robot_cfg: RobotConfig, *, adapter=None, predict: bo
     for k, v in finished.items():
         out[k] = float(np.mean(v))
     return out
+
+
+def _restart(controllers, task, env_ids) -> None:
+    """New episodes: the controllers start over (their gait clock at the task's phase)."""
+    phase = getattr(task, "phase", None)
+    for i in env_ids:
+        controllers[i].reset(float(phase[i]) if phase is not None else 0.0)
+
+
+def robot_reading(sim: RobotSim, i: int) -> RobotState:
+    """What robot `i`'s driver reports, as a `RobotState`: its joint readings (or the
+    adapter's prediction, with `predict`), IMU from its sensors and, for a floating base,
+    odometry from the free joint (velocities in the base frame)."""
+    r = sim.robots[i]
+    m, qpos, qvel = sim.model, sim.qpos[i].numpy(), sim.qvel[i].numpy()
+    q, dq = sim._obs[0][i].copy(), sim._obs[1][i].copy()
+    s = RobotState(float(sim.time[i]), r.joint_names, q, dq, np.zeros(len(q)))
+    sens = sim.sensordata[i].numpy()
+    for name in ("imu_quat", "imu_gyro"):
+        k = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SENSOR, name)
+        if k >= 0:
+            a, d = m.sensor_adr[k], m.sensor_dim[k]
+            setattr(s, name, sens[a : a + d].copy())
+    free = np.flatnonzero(m.jnt_type == mujoco.mjtJoint.mjJNT_FREE)
+    if len(free):
+        qa, da = m.jnt_qposadr[free[0]], m.jnt_dofadr[free[0]]
+        s.base_pos, s.base_quat = qpos[qa : qa + 3].copy(), qpos[qa + 3 : qa + 7].copy()
+        rot = np.empty(9)
+        mujoco.mju_quat2Mat(rot, s.base_quat)
+        s.base_lin_vel = rot.reshape(3, 3).T @ qvel[da : da + 3]
+        s.base_ang_vel = qvel[da + 3 : da + 6].copy()
+    return s
+
+
+def task_command(task, i: int) -> Command:
+    """The operator's command for env `i` of `task`: its target pose, goal and range scan,
+    or velocity command."""
+    c = Command()
+    if task.name == "reach":
+        c.target_pos, c.target_quat = task.target_pos[i].numpy(), task.target_quat[i].numpy()
+    elif task.name == "navigate":
+        c.goal, c.ranges = task.goal[i].numpy(), task.ranges()[i].numpy()
+    elif hasattr(task, "commands"):
+        c.twist = tuple(task.commands[i].tolist())
+    return c
 
 
 def replay_tracking(robot_cfg: RobotConfig, targets: np.ndarray, adapter=None) -> float:
