@@ -94,8 +94,8 @@ def test_mjcf_without_actuators_gets_pd_actuators(tmp_path: Path) -> None:
     hip1, knee1, hip2 = emb.joints
     assert hip2.range == pytest.approx((-math.pi, math.pi))  # unlimited hinge
     assert knee1.default == pytest.approx(0.2)  # qpos0 = 0 clamped into range
-    assert hip1.kp > knee1.kp > 0  # scaled by the moved mass
-    assert hip1.kd == pytest.approx(0.1 * hip1.kp)
+    assert hip1.kp > knee1.kp > 0  # scaled by the moved inertia and load
+    assert all(j.kd > 0 for j in emb.joints)  # the rule's values: tests/test_body_card.py
     assert emb.params["default_pose"] == "qpos0"
     assert emb.sensors.imu_site == "imu" and emb.sensors.ee_site == "ee_site"
     assert emb.sensors.base_body == "torso"

@@ -1,119 +1,249 @@
-"""Load a user's robot description (MJCF `.xml` or URDF `.urdf`) as an `Embodiment`.
+"""Load a user's robot description (MJCF `.xml`, URDF `.urdf`, or a body card `.yaml` that
+names one) as an `Embodiment`, deciding what the file does not say and recording why.
 
-MuJoCo parses both formats (`mujoco.MjSpec.from_file`); the file's own compiler settings
-are kept. The loader then fills in what xembody needs:
+MuJoCo parses both formats (`mujoco.MjSpec.from_file`). The loader then:
 
-- Actuators. A file with actuators keeps them, in order: position actuators give kp/kd
+- reads the body card (`card.py`): the `card` argument, else `<robot>.card.yaml` or
+  `<robot>.yaml` beside the file; keyword options (`body_class`, `base`, `ee`, `feet`,
+  `imu`, `package_path`: the CLI's `--class/--base/--ee/--feet/--imu/--package-path`)
+  replace its fields.
+- handles URDF conventions: fixed-joint child links stay bodies (MuJoCo would fuse them
+  away), so `tool0` or `FL_calf_foot` can be named, and each gets a site at its frame;
+  visual meshes are kept for pictures (they do not collide); `package://` meshes are found
+  near the file or on the package path; unreadable meshes (.dae, ...) are converted once
+  (`meshes.py`); URDF velocity limits are kept on the joints.
+- guesses what neither says (`guess.py`): base, class, feet, end effector, IMU, base body.
+  A floating base gets a free joint (a URDF has none) and spawns with its lowest collision
+  geom on the floor in the default pose (`SPAWN_CLEARANCE` above it); an IMU site with
+  gyro, accelerometer and orientation sensors is added at the base when there is none.
+- actuators: a file with actuators keeps them, in order: position actuators give kp/kd
   (`gainprm[0]`, `-biasprm[2]`), velocity actuators give kd and make the action
-  "joint_velocity", plain motors are turned into PD position actuators with the default
-  gains below. A file without actuators gets one PD position actuator per hinge/slide
-  joint (`build.add_position_actuators`). Gear is taken as 1.
-- Default gains (added or converted actuators): kp = `DEFAULT_KP_PER_KG` x the mass the
-  joint moves (its body's subtree mass), at least `MIN_KP`; kd = `KD_RATIO` x kp, which is
-  near critical damping for a limb of ~0.3 m. `kp`/`kd` arguments replace these.
-- Effort limit: the actuator's forcerange, else the joint's actuatorfrcrange, else
-  kp x `DEFAULT_EFFORT_ERROR` (the PD force at a 1 rad / 0.1 m error).
-- Limits: the joint range; an unlimited joint gets `UNLIMITED_RANGE` (hinge: (-pi, pi)).
-- Default pose: the keyframe named "home" or "stand", else the first keyframe, else
-  qpos0; clamped into the limits. A "home" keyframe is added when missing.
-- A floor plane (and a light) is added when the model has none. Relative asset folders
-  are made absolute so that `Embodiment.compile()` finds the meshes from the MJCF text;
-  URDF `package://` mesh paths are looked up next to the file and in its parent folders.
+  "joint_velocity", plain motors become PD position actuators. A file without actuators
+  gets one PD position actuator per hinge/slide joint that the card does not `exclude`,
+  with gains from the card's per-joint values, else the `kp`/`kd` arguments, else the
+  natural-frequency rule (`gains.py`). Gear is taken as 1.
+- effort limit: the actuator's forcerange, else the joint's actuatorfrcrange (URDF
+  `effort`), else kp x `DEFAULT_EFFORT_ERROR`. Limits: the joint range; an unlimited joint
+  gets `UNLIMITED_RANGE`.
+- default pose: the card's `keyframe`, else the keyframe named "home" or "stand", else the
+  first, else qpos0; then the card's `default_pose`; clamped into the limits. It is
+  written as the "home" keyframe (PD targets in ctrl).
+- a floor plane (and a light) is added when the model has none; asset paths are made
+  absolute so `Embodiment.compile()` finds the meshes from the MJCF text.
+
+The decisions, with their evidence, are in `LoadReport.decisions` (`load_report`) and in
+`Embodiment.params["decisions"]`.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mujoco
 import numpy as np
 
-from . import build
+from . import build, gains
 from .build import IMU_SENSORS, add_position_actuators, finish
+from .card import CARD_SUFFIXES, BodyCard, CardError, card_from_dict, find_card, read_card
 from .embodiment import Embodiment, JointInfo, SensorLayout
+from .guess import Decision, Guesser, collision_geoms, geom_bottom
+from .meshes import resolve_meshes
 
-SUFFIXES = (".xml", ".mjcf", ".urdf")
-DEFAULT_KP_PER_KG = {"hinge": 40.0, "slide": 400.0}  # N m/rad per kg, N/m per kg
-MIN_KP = {"hinge": 1.0, "slide": 10.0}
-KD_RATIO = 0.1  # kd = KD_RATIO * kp, in s
+SUFFIXES = (".xml", ".mjcf", ".urdf", *CARD_SUFFIXES)
 DEFAULT_EFFORT_ERROR = {"hinge": 1.0, "slide": 0.1}  # rad, m
 UNLIMITED_RANGE = {"hinge": (-math.pi, math.pi), "slide": (-1.0, 1.0)}  # rad, m
 DEFAULT_VELOCITY_LIMIT = 10.0  # rad/s or m/s, for velocity actuators without a ctrlrange
+SPAWN_CLEARANCE = 0.002  # m between the floor and the lowest collision geom at spawn
 HOME_KEYS = ("home", "stand")
 _EE_PATTERN = re.compile(r"(^|_)(ee|eef|tcp)(_|$)|end_?effector", re.IGNORECASE)
 _KINDS = {int(mujoco.mjtJoint.mjJNT_HINGE): "hinge", int(mujoco.mjtJoint.mjJNT_SLIDE): "slide"}
 _JOINT_TRN = (int(mujoco.mjtTrn.mjTRN_JOINT), int(mujoco.mjtTrn.mjTRN_JOINTINPARENT))
+_OPTIONS = ("body_class", "base", "ee", "feet", "imu", "package_path")
 
 
-def load_body(
+@dataclass
+class LoadReport:
+    """A loaded body with how each item was decided (see `guess.Decision`)."""
+
+    embodiment: Embodiment
+    decisions: dict[str, Decision]
+    card: BodyCard
+    notes: list[str] = field(default_factory=list)  # converted meshes, welded joints
+    gain_reasons: dict[str, str] = field(default_factory=dict)  # joint -> which bound set kp
+
+
+def load_body(path: str | Path, **kwargs) -> Embodiment:
+    """Load an MJCF/URDF file (or a card naming one) as an `Embodiment`; see `load_report`."""
+    return load_report(path, **kwargs).embodiment
+
+
+def load_report(
     path: str | Path,
     *,
-    body_class: str = "custom",
+    card: BodyCard | str | Path | dict | None = None,
+    find: bool = True,
     name: str | None = None,
     kp: float | None = None,
     kd: float | None = None,
     floor: bool = True,
-) -> Embodiment:
-    """Load an MJCF or URDF file as an `Embodiment` (see the module docstring for rules).
+    body_class: str | None = None,
+    base: str | None = None,
+    ee: str | None = None,
+    feet: list[str] | tuple[str, ...] | None = None,
+    imu: str | None = None,
+    package_path: list[str] | tuple[str, ...] | None = None,
+) -> LoadReport:
+    """Load a robot file and decide what it does not say (module docstring for the rules).
 
+    `card`: a BodyCard, a card file or a dict; None looks beside the file (unless `find`
+    is False). The keyword options replace card fields (they are the CLI's options).
     `kp`/`kd` set the gains of actuators the loader adds or converts; `floor=False` skips
-    adding a floor plane. Raises FileNotFoundError for a missing file and ValueError for an
-    unsupported extension, a file MuJoCo rejects, or a model with nothing to actuate.
-    """
+    adding a floor plane. Raises FileNotFoundError for a missing file and ValueError
+    (CardError for card fields) naming the file, the item and the fix."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"robot description not found: {path}")
-    if path.suffix.lower() not in SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
         raise ValueError(
             f"{path}: unsupported extension {path.suffix!r}; expected one of {SUFFIXES}"
         )
-    try:
-        spec = mujoco.MjSpec.from_file(str(path))
-    except ValueError as e:
-        raise ValueError(f"{path}: MuJoCo could not parse this file: {e}") from e
+    if suffix in CARD_SUFFIXES:
+        card = read_card(path)
+        path = card.robot_path() or path
+        if path.suffix.lower() in CARD_SUFFIXES:
+            raise CardError(f"{card.path}: robot: not set; set it to the robot file (robot.urdf)")
+        if not path.is_file():
+            raise FileNotFoundError(f"{card.path}: robot: {card.robot!r}: no such file ({path})")
+    card = _the_card(card, path, find)
+    options = dict(
+        body_class=body_class, base=base, ee=ee, imu=imu,
+        feet=tuple(feet) if feet else None,
+        package_path=tuple(package_path) if package_path else None,
+    )  # fmt: skip
+    how = {("class" if k == "body_class" else k): "option" for k, v in options.items() if v}
+    card = card.merged(**options)
+    spec, velocity = _parse(path)
     folder = path.resolve().parent
-    if path.suffix.lower() == ".urdf":
-        _resolve_package_paths(spec, folder)
+    card_dir = Path(card.path).parent if card.path else Path.cwd()
+    # --package-path folders are relative to the working folder, the card's to the card
+    pkg = [Path(p) for p in package_path or ()] or [card_dir / p for p in card.package_path]
+    notes = [f"converted mesh {n}" for n in resolve_meshes(spec, path, folder, pkg)]
     _absolute_asset_dirs(spec, folder)
     _name_unnamed(spec)
+    if spec.option.integrator == mujoco.mjtIntegrator.mjINT_EULER:
+        # PD damping (actuator kv) is only integrated implicitly by implicitfast
+        spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+        notes.append("integrator Euler -> implicitfast (implicit PD damping)")
     model = _compile(spec, path)
-
     movable = [j for j in range(model.njnt) if model.jnt_type[j] in _KINDS]
     if not movable:
         raise ValueError(f"{path}: the model has no movable (hinge or slide) joints to actuate")
-    key = _pick_key(model)
-    qpos = model.key_qpos[key].copy() if key is not None else model.qpos0.copy()
-    pose_source = f"keyframe {model.key(key).name or key!r}" if key is not None else "qpos0"
+    qpos, pose_source, from_key = _default_pose(model, card, path)
+    decisions = Guesser(model, qpos, card, how).run()
+    _check_names(model, decisions, card, path)
 
-    if model.nu:
-        joints, action_kind, note = _read_actuators(spec, model, qpos, kp, kd, path)
+    changed = _set_base(spec, model, decisions["base"].value == "floating", path)
+    sensors = _add_sites(spec, model, decisions)
+    for joint in [model.joint(j).name for j in movable if card.excluded(model.joint(j).name)]:
+        notes.append(_weld(spec, model, joint, qpos))
+        changed = True
+    if changed:
+        for key in list(spec.keys):
+            spec.delete(key)
+    model1 = _compile(spec, path)
+    qpos1 = _carry_pose(model, qpos, model1)
+    spawn = ""
+    if decisions["base"].value == "floating" and (changed or not from_key):
+        spawn = _spawn(model1, qpos1, card.spawn_height)
+        notes.append(spawn)
+    movable1 = [j for j in range(model1.njnt) if model1.jnt_type[j] in _KINDS]
+    reasons: dict[str, str] = {}
+    if model1.nu:
+        joints, action_kind, note = _read_actuators(spec, model1, qpos1, kp, kd, path)
     else:
-        joints = [_joint_info(model, j, qpos, kp, kd) for j in movable]
+        foot_bodies = [model1.site_bodyid[model1.site(s).id] for s in _foot_sites(model1)]
+        joints, reasons = _added_joints(
+            model1, qpos1, movable1, card, kp, kd, velocity, foot_bodies
+        )
         action_kind, note = "joint_position", f"added {len(joints)} PD position actuators"
         add_position_actuators(spec, joints)
-    _add_home_key(spec, model, key, qpos, joints, action_kind)
-    if floor and not np.any(model.geom_type == mujoco.mjtGeom.mjGEOM_PLANE):
-        _add_floor(spec, model)
-
-    sensors = _sensor_layout(spec, model)
-    free = model.jnt_type == mujoco.mjtJoint.mjJNT_FREE
-    floating = bool(np.any(free & (model.body_parentid[model.jnt_bodyid] == 0)))
+    _add_home_key(spec, model1, qpos1, joints, action_kind)
+    if floor and not np.any(model1.geom_type == mujoco.mjtGeom.mjGEOM_PLANE):
+        _add_floor(spec, model1)
+    cls = decisions["class"].value
+    params = {
+        "actuators": note,
+        "default_pose": pose_source,
+        "card": card.path,
+        "decisions": {k: d.line(k) for k, d in decisions.items()},
+    }
+    if spawn:
+        params["spawn"] = spawn
     try:
-        return finish(
+        emb = finish(
             spec,
-            name=name or spec.modelname or path.stem,
-            body_class=body_class,
+            name=name or card.name or spec.modelname or path.stem,
+            body_class=cls or "custom",
             joints=joints,
             sensors=sensors,
-            floating_base=floating,
+            floating_base=decisions["base"].value == "floating",
             source=str(path),
-            params={"actuators": note, "default_pose": pose_source},
+            params=params,
             action_kind=action_kind,
         )
     except ValueError as e:
         raise ValueError(f"{path}: the edited model does not compile: {e}") from e
+    return LoadReport(emb, decisions, card, notes, reasons)
+
+
+def _the_card(card, path: Path, find: bool) -> BodyCard:
+    if isinstance(card, BodyCard):
+        return card
+    if isinstance(card, dict):
+        return card_from_dict(card)
+    if card is not None:
+        return read_card(card)
+    found = find_card(path) if find else None
+    return read_card(found) if found else BodyCard()
+
+
+def _parse(path: Path) -> tuple[mujoco.MjSpec, dict[str, float]]:
+    """The spec of the file; for a URDF also its joints' velocity limits (MuJoCo drops them)."""
+    velocity: dict[str, float] = {}
+    try:
+        if path.suffix.lower() != ".urdf":
+            return mujoco.MjSpec.from_file(str(path)), velocity
+        try:
+            root = ET.parse(path).getroot()
+        except ET.ParseError as e:
+            raise ValueError(f"{path}: not valid XML: {e}") from None
+        for j in root.iter("joint"):
+            lim = j.find("limit")
+            if lim is not None and lim.get("velocity") and j.get("name"):
+                velocity[j.get("name")] = float(lim.get("velocity"))
+        # Keep fixed-joint child links as bodies (frames to name), and visual geoms.
+        mj = root.find("mujoco")
+        if mj is None:
+            mj = ET.Element("mujoco")
+            root.insert(0, mj)
+        compiler = mj.find("compiler")
+        if compiler is None:
+            compiler = ET.SubElement(mj, "compiler")
+        compiler.set("fusestatic", "false")
+        compiler.set("discardvisual", "false")
+        compiler.set("strippath", "false")
+        spec = mujoco.MjSpec.from_string(ET.tostring(root, encoding="unicode"))
+        spec.modelname = spec.modelname or path.stem
+        return spec, velocity
+    except ValueError as e:
+        if str(e).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: MuJoCo could not parse this file: {e}") from e
 
 
 def _compile(spec: mujoco.MjSpec, path: Path) -> mujoco.MjModel:
@@ -121,22 +251,6 @@ def _compile(spec: mujoco.MjSpec, path: Path) -> mujoco.MjModel:
         return spec.compile()
     except ValueError as e:
         raise ValueError(f"{path}: MuJoCo could not compile this model: {e}") from e
-
-
-def _resolve_package_paths(spec: mujoco.MjSpec, folder: Path) -> None:
-    """Point URDF `package://pkg/sub/file` meshes at a file found near the URDF."""
-    for mesh in spec.meshes:
-        ref = mesh.file
-        for prefix in ("package://", "file://"):
-            if ref.startswith(prefix):
-                rest = ref[len(prefix) :]
-                sub = rest.partition("/")[2]
-                roots = [folder, *list(folder.parents)[:3]]
-                found = [r / c for r in roots for c in (rest, sub) if c and (r / c).is_file()]
-                if prefix == "file://" and Path(rest).is_absolute():
-                    found.insert(0, Path(rest))
-                if found:
-                    mesh.file = str(found[0].resolve())
 
 
 def _absolute_asset_dirs(spec: mujoco.MjSpec, folder: Path) -> None:
@@ -147,6 +261,262 @@ def _absolute_asset_dirs(spec: mujoco.MjSpec, folder: Path) -> None:
     for asset in [*spec.hfields, *spec.skins]:
         if asset.file and not Path(asset.file).is_absolute():
             asset.file = str((base / asset.file).resolve())
+
+
+def _default_pose(
+    model: mujoco.MjModel, card: BodyCard, path: Path
+) -> tuple[np.ndarray, str, bool]:
+    """qpos of the default pose, where it came from, and whether a file keyframe gave it."""
+    names = [model.key(k).name for k in range(model.nkey)]
+    if card.keyframe is not None:
+        if card.keyframe not in names:
+            raise CardError(
+                f"{card.path or path}: keyframe: {card.keyframe!r} is not a keyframe of "
+                f"{path.name}; set it to one of {names or 'none (use default_pose:)'}"
+            )
+        key = names.index(card.keyframe)
+    else:
+        key = _pick_key(model)
+    qpos = model.key_qpos[key].copy() if key is not None else model.qpos0.copy()
+    source = f"keyframe {model.key(key).name or key!r}" if key is not None else "qpos0"
+    joints = [model.joint(j).name for j in range(model.njnt) if model.jnt_type[j] in _KINDS]
+    for pattern in card.default_pose:
+        if not any(card.pose_for(n) is not None and _match(n, pattern) for n in joints):
+            raise CardError(
+                f"{card.path or 'body card'}: default_pose: {pattern!r} matches no joint of "
+                f"{path.name}; set it to joint names (or patterns) among {', '.join(joints)}"
+            )
+    posed = 0
+    for j in range(model.njnt):
+        v = card.pose_for(model.joint(j).name) if model.jnt_type[j] in _KINDS else None
+        if v is not None:
+            qpos[model.jnt_qposadr[j]] = v
+            posed += 1
+    if posed:
+        source += f" + card default_pose ({posed} joints)"
+    for j in range(model.njnt):
+        if model.jnt_type[j] in _KINDS:
+            _, rng = _joint_range(model, j)
+            a = model.jnt_qposadr[j]
+            qpos[a] = np.clip(qpos[a], *rng)
+    return qpos, source, key is not None
+
+
+def _match(name: str, pattern: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _check_names(
+    model: mujoco.MjModel, decisions: dict[str, Decision], card: BodyCard, path: Path
+) -> None:
+    """Names from the card or options must be a site or a body of the model."""
+    sites = {model.site(s).name for s in range(model.nsite)}
+    bodies = {model.body(b).name for b in range(1, model.nbody)}
+    where = card.path or "--option"
+    for item in ("ee", "imu", "feet"):
+        d = decisions[item]
+        if d.how not in ("card", "option") or d.value is None:
+            continue
+        for n in d.value if isinstance(d.value, list) else [d.value]:
+            if n not in sites | bodies:
+                flag = f"--{item} LINK" if item != "feet" else "--feet LINK [LINK ...]"
+                frames = sorted(b for b in bodies if model.body_jntnum[model.body(b).id] == 0)
+                raise CardError(
+                    f"{where}: {item}: {n!r} is neither a link (body) nor a site of {path.name}; "
+                    f"set {item}: in the card, or {flag}; frames without joints: "
+                    f"{', '.join(frames[:12]) or 'none'}"
+                )
+
+
+def _set_base(spec: mujoco.MjSpec, model: mujoco.MjModel, floating: bool, path: Path) -> bool:
+    """Add a free joint to the root body (floating) or remove it (fixed); True if changed."""
+    roots = [b for b in spec.worldbody.bodies]
+    free = [j for r in roots for j in r.joints if j.type == mujoco.mjtJoint.mjJNT_FREE]
+    if floating and not free:
+        if len(roots) != 1:
+            raise ValueError(
+                f"{path}: base: floating needs one root body, found {len(roots)}; "
+                "set base: fixed in the card, or --base fixed"
+            )
+        roots[0].add_freejoint(name="floating_base")
+        return True
+    if not floating and free:
+        for j in free:
+            spec.delete(j)
+        return True
+    return False
+
+
+def _weld(spec: mujoco.MjSpec, model: mujoco.MjModel, joint: str, qpos: np.ndarray) -> str:
+    """Remove `joint`, welding its body at the joint's default position."""
+    j = model.joint(joint).id
+    value = float(qpos[model.jnt_qposadr[j]])
+    sj = spec.joint(joint)
+    body = sj.parent
+    axis, anchor = np.asarray(sj.axis, float), np.asarray(sj.pos, float)
+    axis = axis / (np.linalg.norm(axis) or 1.0)
+    quat, pos = np.asarray(body.quat, float), np.asarray(body.pos, float)
+    rot = np.zeros(9)
+    mujoco.mju_quat2Mat(rot, quat)
+    rot = rot.reshape(3, 3)
+    if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE:
+        dq = np.zeros(4)
+        mujoco.mju_axisAngle2Quat(dq, axis, value)
+        r = np.zeros(9)
+        mujoco.mju_quat2Mat(r, dq)
+        body.pos = pos + rot @ (anchor - r.reshape(3, 3) @ anchor)
+        out = np.zeros(4)
+        mujoco.mju_mulQuat(out, quat, dq)
+        body.quat = out
+    else:
+        body.pos = pos + rot @ (axis * value)
+    spec.delete(sj)
+    return f"excluded joint {joint!r}: welded at {value:.4g}"
+
+
+def _carry_pose(model: mujoco.MjModel, qpos: np.ndarray, model1: mujoco.MjModel) -> np.ndarray:
+    """The default pose moved to the edited model (joints matched by name)."""
+    out = model1.qpos0.copy()
+    for j in range(model1.njnt):
+        name = model1.joint(j).name
+        if name and mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name) >= 0:
+            a, b = model1.jnt_qposadr[j], model.jnt_qposadr[model.joint(name).id]
+            n = {0: 7, 1: 4}.get(int(model1.jnt_type[j]), 1)
+            out[a : a + n] = qpos[b : b + n]
+        elif model1.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE:
+            a = model1.jnt_qposadr[j]
+            out[a : a + 3] = model1.body_pos[model1.jnt_bodyid[j]]
+            out[a + 3 : a + 7] = model1.body_quat[model1.jnt_bodyid[j]]
+    return out
+
+
+def _spawn(model: mujoco.MjModel, qpos: np.ndarray, height: float | None) -> str:
+    """Set the free joint's height: the card's, else lowest collision geom on the floor."""
+    free = [j for j in range(model.njnt) if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE]
+    a = model.jnt_qposadr[free[0]]
+    if height is not None:
+        qpos[a + 2] = height
+        return f"spawn height {height:.3f} m (card spawn_height)"
+    data = mujoco.MjData(model)
+    data.qpos[:] = qpos
+    mujoco.mj_kinematics(model, data)
+    geoms = collision_geoms(model)
+    if geoms.size == 0:
+        return "spawn height kept: no collision geoms"
+    low = float(geom_bottom(model, data, geoms).min())
+    qpos[a + 2] += SPAWN_CLEARANCE - low
+    return f"spawn height {qpos[a + 2]:.3f} m: lowest collision geom {SPAWN_CLEARANCE} m up"
+
+
+def _add_sites(
+    spec: mujoco.MjSpec, model: mujoco.MjModel, decisions: dict[str, Decision]
+) -> SensorLayout:
+    """Sites for every frame link, the ee, the feet ("*_foot") and the IMU; the layout."""
+    sites = {s.name for s in spec.sites}
+    for b in range(1, model.nbody):  # URDF frame links (tool0, imu_link, ...) as sites
+        nm = model.body(b).name
+        if nm and model.body_jntnum[b] == 0 and model.body_geomnum[b] == 0 and nm not in sites:
+            spec.body(nm).add_site(name=nm, size=[0.005, 0, 0], group=4)
+            sites.add(nm)
+    ee = decisions["ee"].value
+    if ee is not None:
+        _site_for(spec, model, ee, ee, sites)
+    for foot in decisions["feet"].value or []:
+        name = foot if foot.endswith("_foot") else f"{foot}_foot"
+        _site_for(spec, model, foot, name, sites, at_bottom=True)
+    base = decisions["base_body"].value
+    imu = decisions["imu"].value
+    if imu is None:
+        imu = "imu" if "imu" not in sites else "xembody_imu"
+        spec.body(base).add_site(name=imu, size=[0.01, 0, 0], group=4)
+        sites.add(imu)
+    else:
+        imu = _site_for(spec, model, imu, imu, sites)
+    taken = {s.name for s in spec.sensors}
+    if not taken & set(IMU_SENSORS):
+        site, types = mujoco.mjtObj.mjOBJ_SITE, mujoco.mjtSensor
+        kinds = (types.mjSENS_GYRO, types.mjSENS_ACCELEROMETER, types.mjSENS_FRAMEQUAT)
+        for sensor_name, kind in zip(IMU_SENSORS, kinds, strict=True):
+            spec.add_sensor(name=sensor_name, type=kind, objtype=site, objname=imu)
+    fixed = mujoco.mjtCamLight.mjCAMLIGHT_FIXED  # onboard: fixed to a robot body
+    cams = [
+        model.camera(c).name
+        for c in range(model.ncam)
+        if model.cam_bodyid[c] != 0 and model.cam_mode[c] == fixed
+    ]
+    if ee is None:  # the old convention: a site named like an end effector
+        ee = next((s for s in sorted(sites) if _EE_PATTERN.search(s)), None)
+    return SensorLayout(
+        imu_site=imu, base_body=base, ee_site=ee, camera=next((c for c in cams if c), None)
+    )
+
+
+def _site_for(spec, model, ref: str, name: str, sites: set[str], at_bottom: bool = False) -> str:
+    """A site called `name` at the site or body `ref` (at its lowest collision geom for
+    feet); returns the site name."""
+    if ref in sites:
+        if ref == name:
+            return name
+        s = spec.site(ref)
+        s.parent.add_site(name=name, pos=s.pos, quat=s.quat, size=[0.01, 0, 0], group=4)
+    elif name not in sites:
+        b = model.body(ref).id
+        pos = [0.0, 0.0, 0.0]
+        geoms = [g for g in collision_geoms(model) if model.geom_bodyid[g] == b]
+        if at_bottom and geoms:
+            pos = model.geom_pos[
+                min(geoms, key=lambda g: model.geom_pos[g][2] - model.geom_rbound[g])
+            ].tolist()
+        spec.body(ref).add_site(name=name, pos=pos, size=[0.01, 0, 0], group=4)
+    sites.add(name)
+    return name
+
+
+def _foot_sites(model: mujoco.MjModel) -> list[str]:
+    return [model.site(s).name for s in range(model.nsite) if model.site(s).name.endswith("_foot")]
+
+
+def _added_joints(
+    model, qpos, movable, card: BodyCard, kp, kd, velocity, feet
+) -> tuple[list[JointInfo], dict[str, str]]:
+    """JointInfo per movable joint for added actuators: card gains, kp/kd, else the rule."""
+    effort = [_frc(model, j) for j in movable]
+    rule = card.gains
+    kps, kds, why = gains.natural_frequency_gains(
+        model, qpos, movable, effort,
+        frequency_hz=rule.frequency_hz if rule else 10.0,
+        damping_ratio=rule.damping_ratio if rule else 1.0,
+        feet=feet,
+    )  # fmt: skip
+    joints, reasons = [], {}
+    for i, j in enumerate(movable):
+        name = model.joint(j).name
+        given = card.gains_for(name)
+        if given:
+            k, d, reasons[name] = given["kp"], given.get("kd", kds[i]), "card gains.joints"
+        elif kp is not None:
+            k, d, reasons[name] = kp, kd if kd is not None else kds[i], "kp argument"
+        else:
+            k, d, reasons[name] = kps[i], kd if kd is not None else kds[i], why[i]
+        joints.append(
+            _joint_info(model, j, qpos, k, d, velocity_limit=velocity.get(name, float("inf")))
+        )
+    return joints, reasons
+
+
+def _add_home_key(spec, model, qpos, joints: list[JointInfo], action_kind: str) -> None:
+    """The "home" keyframe: the default pose, PD targets in ctrl (replaces one in the file)."""
+    for key in list(spec.keys):
+        if key.name == "home":
+            spec.delete(key)
+    home = qpos.copy()
+    for info in joints:
+        home[model.jnt_qposadr[model.joint(info.name).id]] = info.default
+    spec.add_key(name="home", qpos=home.tolist())
+    if action_kind == "joint_position" and len(spec.actuators) == len(joints):
+        spec.keys[-1].ctrl = [info.default for info in joints]
 
 
 def _name_unnamed(spec: mujoco.MjSpec) -> None:
@@ -191,10 +561,10 @@ def _joint_info(
 ) -> JointInfo:
     """JointInfo for joint `j`, with default gains/effort where not given."""
     kind, rng = _joint_range(model, j, ctrl)
-    if kp is None:
-        mass = float(model.body_subtreemass[model.jnt_bodyid[j]])
-        kp = max(DEFAULT_KP_PER_KG[kind] * mass, MIN_KP[kind])
-    kd = KD_RATIO * kp if kd is None else kd
+    if kp is None or kd is None:  # the natural-frequency rule (gains.py)
+        k, d, _ = gains.natural_frequency_gains(model, qpos, [j], [effort or _frc(model, j)])
+        kp = float(k[0]) if kp is None else kp
+        kd = float(d[0]) if kd is None else kd
     effort = effort or _frc(model, j) or max(kp * DEFAULT_EFFORT_ERROR[kind], 1e-3)
     default = float(np.clip(qpos[model.jnt_qposadr[j]], *rng))
     return JointInfo(
@@ -279,52 +649,8 @@ def _frc(model: mujoco.MjModel, j: int) -> float | None:
     return float(np.abs(model.jnt_actfrcrange[j]).max()) if model.jnt_actfrclimited[j] else None
 
 
-def _add_home_key(
-    spec: mujoco.MjSpec,
-    model: mujoco.MjModel,
-    key: int | None,
-    qpos: np.ndarray,
-    joints: list[JointInfo],
-    action_kind: str,
-) -> None:
-    """Add a "home" keyframe (default pose, PD targets in ctrl) unless one exists."""
-    if key is not None and model.key(key).name == "home":
-        return
-    home = qpos.copy()
-    for info in joints:
-        home[model.jnt_qposadr[model.joint(info.name).id]] = info.default
-    spec.add_key(name="home", qpos=home.tolist())
-    if action_kind == "joint_position" and len(spec.actuators) == len(joints):
-        spec.keys[-1].ctrl = [info.default for info in joints]
-
-
 def _add_floor(spec: mujoco.MjSpec, model: mujoco.MjModel) -> None:
     """A checkered floor plane at z=0 (and a light when the model has none)."""
     build.add_floor(spec, prefix="xembody_")
     if model.nlight == 0:
         spec.worldbody.add_light(name="xembody_sun", pos=[0, 0, 4], dir=[0, 0, -1])
-
-
-def _sensor_layout(spec: mujoco.MjSpec, model: mujoco.MjModel) -> SensorLayout:
-    """IMU site (named *imu*, with IMU sensors added if absent), base body, ee site, camera."""
-    sites = [model.site(s).name for s in range(model.nsite)]
-    imu = next((s for s in sites if "imu" in s.lower()), None)
-    taken = {model.sensor(s).name for s in range(model.nsensor)}
-    if imu is not None and not taken & set(IMU_SENSORS):
-        site, types = mujoco.mjtObj.mjOBJ_SITE, mujoco.mjtSensor
-        kinds = (types.mjSENS_GYRO, types.mjSENS_ACCELEROMETER, types.mjSENS_FRAMEQUAT)
-        for sensor_name, kind in zip(IMU_SENSORS, kinds, strict=True):
-            spec.add_sensor(name=sensor_name, type=kind, objtype=site, objname=imu)
-    roots = [b for b in range(1, model.nbody) if model.body_parentid[b] == 0]
-    fixed = mujoco.mjtCamLight.mjCAMLIGHT_FIXED  # onboard: fixed to a robot body
-    cams = [
-        model.camera(c).name
-        for c in range(model.ncam)
-        if model.cam_bodyid[c] != 0 and model.cam_mode[c] == fixed
-    ]
-    return SensorLayout(
-        imu_site=imu,
-        base_body=(model.body(roots[0]).name or None) if roots else None,
-        ee_site=next((s for s in sites if _EE_PATTERN.search(s)), None),
-        camera=next((c for c in cams if c), None),
-    )
