@@ -240,3 +240,33 @@ def test_report_is_json_ready() -> None:
     emb = load_report(QUAD).embodiment
     json.dumps(emb.params)
     assert "feet" in emb.params["decisions"]
+
+
+# --- the CLI: xembody bodies check ---------------------------------------------------------
+def test_bodies_check_json_and_written_card(tmp_path: Path, capsys) -> None:
+    from xembody.cli import main
+
+    card = tmp_path / "arm6.yaml"
+    assert main(["bodies", "check", str(ARM6), "--json", "--write-card", str(card)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["passed"] and doc["checks"][0]["name"] == "hold"
+    assert {k: doc["decisions"][k]["value"] for k in ("class", "base", "ee")} == {
+        "class": "arm", "base": "fixed", "ee": "tool0",
+    }  # fmt: skip
+    assert "candidates" in doc["decisions"]["ee"]["evidence"]
+    text = card.read_text()
+    assert "ee: tool0" in text and "# ee: [guess] name matches" in text
+    # the written card stands for the robot file (its robot: field) and is then obeyed
+    assert main(["bodies", "check", str(card), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["decisions"]["ee"]["how"] == "card" and again["class"] == "arm"
+
+
+def test_bodies_check_generated_and_failing(capsys) -> None:
+    from xembody.cli import main
+
+    assert main(["bodies", "check", "--class", "quadruped", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["checks"][0]["name"] == "stand"
+    assert main(["bodies", "check", str(ARM6), "--ee", "nowhere"]) == 2
+    err = capsys.readouterr().err
+    assert "ee: 'nowhere' is neither a link" in err and "--ee LINK" in err

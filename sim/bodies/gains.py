@@ -4,17 +4,20 @@ Each joint is treated as a second-order system: the inertia it moves, `I`, on a 
 `kp` and damper `kd`. Given a target natural frequency `w = 2 pi f` and damping ratio
 `zeta` (the card's `gains:`; default 10 Hz, critically damped):
 
-    I    = M[i, i] at the default pose: the joint's armature (reflected rotor inertia) plus
-           the inertia of everything it moves about its axis, the other joints held
+    I    = M[i, i], the joint's armature (reflected rotor inertia) plus the inertia of
+           everything it moves about its axis with the other joints held: the largest
+           over the default pose and `POSES` poses drawn within the joint limits (an arm's
+           base joint moves far more inertia stretched out than standing up)
     kp   = I w^2                       the spring that rings at f
     kp  >= tau_load / HOLD_ERROR       stiff enough that the static load sags it at most
                                        HOLD_ERROR (tau_load: the worst-case gravity torque
-                                       of the subtree about the axis; for legged robots
+                                       of the subtree about the axis over those poses; for
+                                       legged robots
                                        also the torque that carries the robot's weight,
                                        shared by the feet, in the default pose)
     kp  <= I' (STABLE_W_DT / dt)^2     no stiffer than the timestep integrates stably (I':
                                        the inertia felt with the other joints free,
-                                       1 / (M^-1)[i, i], at most I)
+                                       1 / (M^-1)[i, i], the smallest over those poses)
     kp  <= effort / SATURATION_ERROR   past it the motor saturates within that error anyway
     kd   = 2 zeta sqrt(kp I)           the damping ratio at the kp finally chosen
 
@@ -36,6 +39,8 @@ HOLD_ERROR = 0.02  # rad (m for slides): static sag allowed under the load
 STABLE_W_DT = 0.5  # largest w * timestep allowed (semi-implicit Euler is stable below 2)
 SATURATION_ERROR = 0.02  # rad (m): kp beyond effort / this only saturates sooner
 MIN_INERTIA = 1e-6  # kg m^2: a joint moving nothing still gets a finite gain
+POSES = 8  # random poses (besides the default) over which inertia and gravity are taken
+_HINGE_SLIDE = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
 
 
 def natural_frequency_gains(
@@ -53,16 +58,20 @@ def natural_frequency_gains(
     `qpos` is the default pose, `effort[i]` the joint's effort limit (None: unbounded),
     `feet` the body ids that carry a floating robot's weight (None or empty: fixed base)."""
     data = mujoco.MjData(model)
-    data.qpos[:] = qpos
-    mujoco.mj_forward(model, data)
     dof = [int(model.jnt_dofadr[j]) for j in joint_ids]
     full = np.zeros((model.nv, model.nv))
-    mujoco.mj_fullM(model, data, full)
-    inertia = np.maximum(full[dof, dof], MIN_INERTIA)
-    # The inertia a joint feels when the others move too (1 / (M^-1)_ii) is smaller; the
-    # timestep bound uses it, so coupled light links still integrate stably.
-    felt = np.maximum(1.0 / np.diag(np.linalg.inv(full))[dof], MIN_INERTIA)
-    load = _gravity_load(model, data, joint_ids) + _weight_load(model, data, dof, feet or [])
+    inertia, felt, gravity = np.zeros(len(dof)), np.full(len(dof), np.inf), np.zeros(len(dof))
+    for pose in _poses(model, qpos):
+        data.qpos[:] = pose
+        mujoco.mj_forward(model, data)
+        mujoco.mj_fullM(model, data, full)
+        inertia = np.maximum(inertia, full[dof, dof])
+        felt = np.minimum(felt, 1.0 / np.diag(np.linalg.inv(full))[dof])
+        gravity = np.maximum(gravity, _gravity_load(model, data, joint_ids))
+    inertia, felt = np.maximum(inertia, MIN_INERTIA), np.maximum(felt, MIN_INERTIA)
+    data.qpos[:] = qpos
+    mujoco.mj_forward(model, data)
+    load = gravity + _weight_load(model, data, dof, feet or [])
     w = 2 * math.pi * frequency_hz
     w_max = STABLE_W_DT / model.opt.timestep
     kp, kd, why = np.zeros(len(dof)), np.zeros(len(dof)), []
@@ -78,6 +87,20 @@ def natural_frequency_gains(
         kd[i] = 2 * damping_ratio * math.sqrt(k * inertia[i])
         why.append(reason)
     return kp, kd, why
+
+
+def _poses(model: mujoco.MjModel, qpos: np.ndarray) -> list[np.ndarray]:
+    """The default pose and `POSES` poses drawn uniformly within the joint limits (seeded)."""
+    rng = np.random.default_rng(0)
+    out = [qpos.copy()]
+    movable = [j for j in range(model.njnt) if model.jnt_type[j] in _HINGE_SLIDE]
+    for _ in range(POSES):
+        q = qpos.copy()
+        for j in movable:
+            lo, hi = model.jnt_range[j] if model.jnt_limited[j] else (-math.pi, math.pi)
+            q[model.jnt_qposadr[j]] = rng.uniform(lo, hi)
+        out.append(q)
+    return out
 
 
 def _gravity_load(model: mujoco.MjModel, data: mujoco.MjData, joint_ids: list[int]) -> np.ndarray:
