@@ -19,9 +19,11 @@ logs it and keeps running with the last good input:
     time constant `velocity_tau_s`); `velocity="measured"` refuses them.
   Time cannot be poisoned: a stamp more than `max_ahead_s` ahead of the caller's clock
   (`now`, same time base as the stamps) is refused and leaves the ordering state alone; a
-  stamp not after its joints' last one is refused as out of order, but `resync_after`
-  such stamps in a row that advance among themselves (a clock stepped back: a sim reset,
-  NTP) re-sync the ordering to the new clock, counted in `resyncs` with a log line.
+  stamp not after its joints' last one is refused as out of order, but such stamps that
+  advance among themselves, at least `resync_after` of them over `resync_s` (0.1 s) of
+  receipt time with no message taken in between (a clock stepped back: a sim reset, NTP),
+  re-sync the ordering to the new clock, counted in `resyncs` with a log line. A second
+  publisher with another clock, interleaved with the genuine stream, never re-syncs it.
 - `RateGate(max_hz)`: a token bucket; a flood beyond `max_hz` (with a burst of `burst`
   messages) is rejected message by message. `RateGates` keeps one per publisher.
 - `check_vector(values, size, what)`: a command vector of the right size, all finite.
@@ -52,6 +54,7 @@ class JointStateCheck:
         velocity: str = "auto",
         max_ahead_s: float = 0.5,
         resync_after: int = 3,
+        resync_s: float = 0.1,
         velocity_tau_s: float = 0.02,
     ):
         if velocity not in VELOCITY_MODES:
@@ -60,6 +63,7 @@ class JointStateCheck:
         self.velocity = velocity
         self.max_ahead_s = max_ahead_s
         self.resync_after = resync_after
+        self.resync_s = resync_s
         self.velocity_tau_s = velocity_tau_s
         n = len(self.names)
         self.q = np.full(n, np.nan)
@@ -68,7 +72,7 @@ class JointStateCheck:
         self.stamp = np.full(n, -np.inf)  # last accepted stamp per joint
         self.received = np.full(n, -np.inf)  # caller's receipt time per joint
         self.seen = np.zeros(n, dtype=bool)
-        self.behind: list[float] = []  # stamps refused as out of order, in a row
+        self.behind: list[tuple[float, float]] = []  # (stamp, received) refused in a row
         self.resyncs = 0
         self.last_resync = ""  # what the last re-sync did, for the caller's log
         self._index_cache: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
@@ -129,16 +133,6 @@ class JointStateCheck:
                     "(arrays must have one entry per name, or none for velocity and effort)",
                 )
         ours, theirs = self.index(names)
-        if now is not None and stamp > now + self.max_ahead_s:
-            raise InputError(
-                "future",
-                f"JointState rejected: stamp {stamp:.6f} s is {stamp - now:.3f} s ahead of "
-                f"this node's clock (at most {self.max_ahead_s:g} s allowed)",
-            )
-        prev_stamp = self.stamp[ours]
-        if (stamp <= prev_stamp).any():
-            self._behind(stamp, float(prev_stamp.max()))
-            prev_stamp = self.stamp[ours]
         pos = np.asarray(position, dtype=float)[theirs]
         self._finite(pos, "position", names, theirs)
         vel = (
@@ -148,8 +142,19 @@ class JointStateCheck:
         )
         if self.velocity == "measured":
             self._finite(vel, "velocity", names, theirs)
-        elif self.velocity == "auto":
+        elif self.velocity == "auto":  # NaN: not measured (filled below); inf: refused
             self._finite(vel[~np.isnan(vel)], "velocity", names, theirs[~np.isnan(vel)])
+        if now is not None and stamp > now + self.max_ahead_s:
+            raise InputError(
+                "future",
+                f"JointState rejected: stamp {stamp:.6f} s is {stamp - now:.3f} s ahead of "
+                f"this node's clock (at most {self.max_ahead_s:g} s allowed)",
+            )
+        prev_stamp = self.stamp[ours]
+        if (stamp <= prev_stamp).any():
+            self._behind(stamp, float(prev_stamp.max()), stamp if received is None else received)
+            prev_stamp = self.stamp[ours]
+        if self.velocity == "auto":
             missing = np.isnan(vel)
             if missing.any():  # position-only: filtered difference of the positions
                 dt = stamp - prev_stamp
@@ -185,18 +190,20 @@ class JointStateCheck:
                 f"JointState rejected: {key} of joint {names[int(theirs[i])]!r} is {values[i]}",
             )
 
-    def _behind(self, stamp: float, last: float) -> None:
-        """A stamp not after its joints' last: out of order, or the clock stepped back."""
-        if self.behind and stamp > self.behind[-1]:
-            self.behind.append(stamp)
+    def _behind(self, stamp: float, last: float, received: float) -> None:
+        """A stamp not after its joints' last: out of order, or the clock stepped back (then
+        nothing else is taken for `resync_s` while the new stamps advance)."""
+        if self.behind and stamp > self.behind[-1][0]:
+            self.behind.append((stamp, received))
         else:
-            self.behind = [stamp]
-        if len(self.behind) < self.resync_after:
+            self.behind = [(stamp, received)]
+        span = self.behind[-1][1] - self.behind[0][1]
+        if len(self.behind) < self.resync_after or span < self.resync_s:
             raise InputError(
                 "order",
                 f"JointState rejected: stamp {stamp:.6f} s is not after the previous "
-                f"{last:.6f} s (out of order or repeated; {self.resync_after} in a row that "
-                "advance re-sync to a clock that stepped back)",
+                f"{last:.6f} s (out of order or repeated; stamps that advance for "
+                f"{self.resync_s:g} s with nothing else taken re-sync to a stepped-back clock)",
             )
         self.resyncs += 1
         self.last_resync = (

@@ -263,7 +263,8 @@ def test_bad_input_is_rejected_with_a_named_error_and_control_goes_on(tmp_path):
     n = len(names)
     with Graph(tmp_path) as g:
         g.start("sim_robot", policy=policy)
-        g.start("safety", policy=policy, ramp_s=0.3)
+        # the probe's bad commands come from a second publisher: logged, not an alarm here
+        g.start("safety", policy=policy, ramp_s=0.3, multiple_publishers="log")
         g.start("policy", policy=policy, ee_target=target)
         probe = g.probe()
         probe.listen("/joint_states", JointState, SENSOR_QOS)
@@ -282,17 +283,17 @@ def test_bad_input_is_rejected_with_a_named_error_and_control_goes_on(tmp_path):
         q = list(ee.emb.default_pose)
         bad_states = {
             "3 names but 2 velocity": joint_state(names[:3], q[:3], q[:2], 1e9),
-            "unknown joint name(s) ['bogus']": joint_state(
-                [*names, "bogus"], q + [0], q + [0], 1e9
+            f"duplicate joint name(s) ['{names[0]}']": joint_state(
+                [*names, names[0]], q + [0], q + [0], 1e9
             ),
-            f"missing joint name(s) ['{names[-1]}']": joint_state(names[:-1], q[:-1], q[:-1], 1e9),
+            "none of its joints": joint_state(["bogus"], [0.0], [0.0], 1e9),
             f"position of joint '{names[1]}' is nan": joint_state(
                 names, [q[0], float("nan"), *q[2:]], q, 1e9
             ),
             f"velocity of joint '{names[0]}' is inf": joint_state(
                 names, q, [float("inf"), *q[1:]], 1e9
             ),
-            "(out of order or repeated)": joint_state(names, q, [0.0] * n, 1.0),
+            "(out of order or repeated;": joint_state(names, q, [0.0] * n, 1.0),
         }
         limits = np.array([j.range[1] for j in ee.emb.joints])
         beyond = np.array(q)

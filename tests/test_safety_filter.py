@@ -135,19 +135,31 @@ def test_a_stamp_from_the_future_is_refused_without_freezing_the_stream():
 
 
 def test_a_clock_that_steps_back_is_re_synced():
-    check = JointStateCheck(("a",), resync_after=3)
+    check = JointStateCheck(("a",), resync_after=3, resync_s=0.1)
     for k in range(10):
-        check(("a",), [0.0], [0.0], [], 50.0 + 0.01 * k)
-    with pytest.raises(InputError, match="not after the previous"):
-        check(("a",), [0.0], [0.0], [], 0.0)  # a sim reset: time 0 again
-    with pytest.raises(InputError, match="not after the previous"):
-        check(("a",), [0.0], [0.0], [], 0.01)
-    q, _, _ = check(("a",), [0.3], [0.0], [], 0.02)  # third advancing stamp: re-sync
+        check(("a",), [0.0], [0.0], [], 50.0 + 0.01 * k, received=0.01 * k)
+    t = 0.1  # a sim reset: the stamps start again from 0, received every 10 ms
+    for k in range(10):
+        with pytest.raises(InputError, match="not after the previous"):
+            check(("a",), [0.0], [0.0], [], 0.01 * k, received=t + 0.01 * k)
+    q, _, _ = check(("a",), [0.3], [0.0], [], 0.1, received=t + 0.1)  # 0.1 s of them: re-sync
     assert q[0] == 0.3 and check.resyncs == 1 and "stepped back" in check.last_resync
-    check(("a",), [0.3], [0.0], [], 0.03)  # and it keeps going
+    check(("a",), [0.3], [0.0], [], 0.11, received=t + 0.11)  # and it keeps going
     with pytest.raises(InputError, match="not after the previous"):  # one late message alone
-        check(("a",), [0.3], [0.0], [], 0.025)  # does not re-sync
+        check(("a",), [0.3], [0.0], [], 0.105, received=t + 0.12)  # does not re-sync
     assert check.resyncs == 1
+
+
+def test_a_second_clock_interleaved_with_the_genuine_one_never_re_syncs():
+    check = JointStateCheck(("a",), resync_after=3, resync_s=0.1)
+    for k in range(200):  # genuine at 100 Hz (stamps near 1e9), a rogue at 500 Hz (near 2)
+        t = 0.002 * k
+        if k % 5 == 0:
+            check(("a",), [0.0], [0.0], [], 1e9 + t, received=t)
+        else:
+            with pytest.raises(InputError, match="not after the previous"):
+                check(("a",), [1.0], [0.0], [], 2.0 + t, received=t)
+    assert check.resyncs == 0 and check.q[0] == 0.0
 
 
 def test_a_flooding_publisher_does_not_take_the_others_down():

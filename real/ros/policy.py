@@ -138,6 +138,7 @@ class PolicyNode(Node):
         self.imu: Imu | None = None
         self.odom: Odometry | None = None
         self.t_step = -1e9
+        self.resyncs = 0
 
         # the outgoing message is built once and refilled each step (publish serialises it)
         if self.controller.twist_output:
@@ -212,9 +213,16 @@ class PolicyNode(Node):
         stamp = stamp_seconds(msg.header.stamp)
         try:
             self.gate(received)
-            q, dq, tau = self.check(msg.name, msg.position, msg.velocity, msg.effort, stamp)
+            q, dq, tau = self.check(
+                msg.name, msg.position, msg.velocity, msg.effort, stamp,
+                now=self.get_clock().now().nanoseconds * 1e-9, received=received,
+            )  # fmt: skip
         except InputError as err:
             return self.reporter.reject(err.kind, str(err))
+        if self.check.resyncs != self.resyncs:  # the robot's clock stepped back
+            self.resyncs = self.check.resyncs
+            self.get_logger().warn(self.check.last_resync)
+            self.t_step = -1e9
         if stamp - self.t_step < 0.9 * self.period:
             return  # the control period is counted in the robot's time (its stamps)
         self.t_step = stamp
