@@ -223,3 +223,49 @@ def test_stock_ros2_control_states_in_and_a_trajectory_controller_out(tmp_path):
         assert list(last.joint_names) == NAMES
         assert np.allclose(last.points[0].positions, drv.cmd, atol=1e-9)
         assert mode(probe)["rejected"].get("nonfinite", 0) == 0
+
+
+def test_the_arm_reaches_through_a_stand_in_joint_state_broadcaster(tmp_path):
+    """The sim robot's states reach the nodes only as a joint_state_broadcaster would publish
+    them: the arm's joints (in another order) with a passive joint we do not drive and
+    effort filled with NaN, the gripper in a message of its own, each with its stamp."""
+    from test_ros_nodes import ArmEE, need, reach_target
+
+    policy = need("reach")
+    target = reach_target(policy, 1)
+    ee = ArmEE(policy)
+    names = list(ee.emb.joint_names)
+    with Graph(tmp_path) as g:
+        g.start("sim_robot", policy=policy, joint_state_topic="/sim/joint_states")
+        g.start("safety", policy=policy, ramp_s=0.5)
+        g.start("policy", policy=policy, ee_target=target)
+        probe = g.probe()
+        pub = probe.node.create_publisher(JointState, "/joint_states", SENSOR_QOS)
+        sent = []
+
+        def broadcast(msg: JointState) -> None:
+            q = dict(zip(msg.name, msg.position, strict=True))
+            v = dict(zip(msg.name, msg.velocity, strict=True))
+            arm = [n for n in names if n != "gripper"][::-1]
+            a = JointState(header=msg.header, name=[*arm, "camera_pan"])
+            a.position = [q[n] for n in arm] + [0.0]
+            a.velocity = [v[n] for n in arm] + [0.0]
+            a.effort = [float("nan")] * len(a.name)
+            grip = JointState(header=msg.header, name=["gripper"], position=[q["gripper"]])
+            grip.effort = [float("nan")]  # and no velocity: a position-only controller
+            pub.publish(a)
+            pub.publish(grip)
+            sent.append(msg)
+
+        probe.node.create_subscription(JointState, "/sim/joint_states", broadcast, SENSOR_QOS)
+
+        def error() -> float:
+            return float(np.linalg.norm(ee(sent[-1]) - target[:3])) if sent else float("inf")
+
+        assert probe.spin_until(lambda: error() < 10, 30), g.log("sim_robot")
+        start = error()
+        ok = probe.spin_until(lambda: error() < 0.03, 40)
+        print(f"reach through the stand-in broadcaster: {start:.3f} -> {error():.4f} m")
+        assert ok, f"error {error():.3f} m\n{g.log('policy')}\n{g.log('safety')}"
+        for name in ("policy", "safety"):
+            assert "nonfinite" not in g.log(name) and "unknown joint" not in g.log(name)
