@@ -270,3 +270,42 @@ def test_bodies_check_generated_and_failing(capsys) -> None:
     assert main(["bodies", "check", str(ARM6), "--ee", "nowhere"]) == 2
     err = capsys.readouterr().err
     assert "ee: 'nowhere' is neither a link" in err and "--ee LINK" in err
+
+
+# --- training on a file through the CLI (a few PPO iterations each) -------------------------
+@pytest.mark.parametrize(
+    ("task", "path", "extra"),
+    [
+        ("reach", ARM6, ["--ee", "tool0"]),
+        ("reach", ARM7, []),
+        ("reach", PAN_TILT, []),
+        ("velocity", QUAD, ["--card", str(QUAD_CARD)]),
+    ],
+)
+def test_train_on_a_fixture_through_the_cli(task, path, extra, tmp_path: Path) -> None:
+    from xembody.cli import main
+
+    argv = ["train", "--task", task, "--body", str(path), *extra, "--num-envs", "8"]
+    argv += ["--iterations", "2", "--steps-per-env", "8", "--threads", "1"]
+    assert main([*argv, "--log-root", str(tmp_path), "--run-name", "smoke"]) == 0
+    (run,) = tmp_path.glob("*/smoke")
+    assert (run / "model_1.pt").is_file()
+    facts = json.loads(next(run.glob("*.xml.json")).read_text())
+    assert facts["body_class"] == {"reach": "arm", "velocity": "quadruped"}[task]
+
+
+def test_task_errors_name_the_card_field(capsys) -> None:
+    import dataclasses
+
+    from xembody.bodies import check_for_task
+    from xembody.cli import main
+
+    assert main(["train", "--task", "velocity", "--body", str(ARM6), "--iterations", "1"]) == 2
+    assert "set class: in the card, or --body-class quadruped" in capsys.readouterr().err
+    emb = load_report(ARM6).embodiment
+    no_ee = dataclasses.replace(emb, sensors=dataclasses.replace(emb.sensors, ee_site=None))
+    with pytest.raises(ValueError, match=r"no end effector: set ee: in the card, or --ee LINK; "
+                       r"candidate frames: flange, tool0$"):  # fmt: skip
+        check_for_task("reach", no_ee)
+    with pytest.raises(ValueError, match=r"needs a floating base: set base: floating"):
+        check_for_task("velocity", load_report(QUAD, base="fixed").embodiment)

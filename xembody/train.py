@@ -24,6 +24,14 @@ class TrainConfig:
     task: str = field("reach", "task name (xembody train --list-tasks)")
     body: str = field("", "body class or MJCF/URDF file (default: the task's body class)")
     body_seed: int = field(0, "seed of the sampled body")
+    card: str = field("", "body card (YAML) of a --body file (default: <robot>.yaml beside it)")
+    body_class: str = field(
+        "", "class of a --body file: arm|quadruped|humanoid|wheeled (card: class)"
+    )
+    base: str = field("", "base of a --body file: fixed|floating (card: base)")
+    ee: str = field("", "end-effector link or site of a --body file (card: ee)")
+    feet: tuple[str, ...] = field((), "foot links or sites of a --body file (card: feet)")
+    package_path: tuple[str, ...] = field((), "folders holding the ROS packages of its meshes")
     num_envs: int = field(256, "parallel envs")
     iterations: int = field(300, "PPO iterations")
     seed: int = field(0, "seed of the env and the policy")
@@ -111,9 +119,10 @@ def _run_cli(args: argparse.Namespace) -> int:
 
 def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
     """Train; returns the run folder. `task_overrides` edit the task config (tests)."""
+    from xembody.bodies import check_for_task, load_for_training
     from xembody.models import distributed
     from xembody.models.ppo import PPOConfig, rsl_rl_config
-    from xembody.models.run import Run, latest_checkpoint, make_env, resolve_body
+    from xembody.models.run import Run, latest_checkpoint, make_env
     from xembody.sim import tasks
     from xembody.sim.tasks.base import RandomizationCfg
 
@@ -143,7 +152,17 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
         ppo = PPOConfig(
             **ppo_values, num_steps_per_env=cfg.steps_per_env, save_interval=cfg.save_interval
         )
-        body = resolve_body(cfg.body or entry.default_body, cfg.body_seed)
+        body = load_for_training(
+            cfg.body or entry.default_body,
+            cfg.body_seed,
+            card=cfg.card,
+            body_class=cfg.body_class,
+            base=cfg.base,
+            ee=cfg.ee,
+            feet=cfg.feet,
+            package_path=cfg.package_path,
+        )
+        check_for_task(cfg.task, body)
         run = Run(cfg.task, task_cfg, ppo, body, dataclasses.asdict(cfg))
     folder = (
         Path(cfg.log_root)

@@ -314,11 +314,11 @@ def _check_names(
     """Names from the card or options must be a site or a body of the model."""
     sites = {model.site(s).name for s in range(model.nsite)}
     bodies = {model.body(b).name for b in range(1, model.nbody)}
-    where = card.path or "--option"
     for item in ("ee", "imu", "feet"):
         d = decisions[item]
         if d.how not in ("card", "option") or d.value is None:
             continue
+        where = card.path if d.how == "card" else f"{path} (--{item})"
         for n in d.value if isinstance(d.value, list) else [d.value]:
             if n not in sites | bodies:
                 flag = f"--{item} LINK" if item != "feet" else "--feet LINK [LINK ...]"
