@@ -300,6 +300,7 @@ class SafetyNode(Node):
         return resp
 
     def tick(self) -> None:
+        stamp = self.get_clock().now().to_msg()  # the instant the filter's output is for
         out = self.filter.output(time.monotonic())
         if out is not None:
             if self.mode == "twist":
@@ -307,10 +308,10 @@ class SafetyNode(Node):
                 t = msg.twist if isinstance(msg, TwistStamped) else msg
                 t.linear.x, t.linear.y, t.angular.z = (float(x) for x in out)
                 if isinstance(msg, TwistStamped):
-                    msg.header.stamp = self.get_clock().now().to_msg()
+                    msg.header.stamp = stamp
             elif self.output_type == "trajectory":
                 msg = self.traj
-                msg.header.stamp = self.get_clock().now().to_msg()
+                msg.header.stamp = stamp
                 self.point.positions = array("d", np.asarray(out, dtype=np.float64).tobytes())
             else:
                 msg = float_array(out)
