@@ -216,9 +216,11 @@ def test_stand_check_says_when_it_falls() -> None:
         assert result["message"].startswith("falls after") and result["fell_after_s"] < 2
 
 
-@pytest.mark.parametrize("body_class", bodies.names())
-def test_generated_bodies_are_guessed_right_and_pass(body_class: str, tmp_path: Path) -> None:
-    emb = bodies.sample(body_class, seed=0)
+@pytest.mark.parametrize(
+    ("body_class", "seed"), [(c, 0) for c in bodies.names()] + [("wheeled", 1)]
+)  # wheeled seed 1: a differential drive on a free joint
+def test_generated_bodies_are_guessed_right_and_pass(body_class, seed, tmp_path: Path) -> None:
+    emb = bodies.sample(body_class, seed=seed)
     (result,) = run_checks(emb)
     assert result["passed"], result["message"]
     path = emb.write(tmp_path / f"{body_class}.xml")

@@ -7,10 +7,11 @@ The rules, on the model compiled as the file describes it, posed in its default 
   further down the limb) whose lowest point lies within `FOOT_TOL` of the robot's lowest
   point, clearly below the root body; a fixed-joint frame child (URDF `FL_calf_foot`)
   stands for its limb end.
-- base: floating when the file has a free joint, or when >= 2 feet were found (a URDF
-  robot with legs); else fixed.
-- class: 4 feet: quadruped; 2 feet: humanoid; slide x/y joints at the root: wheeled; a
-  fixed base with a chain of >= 2 joints: arm; otherwise none (set `class:`).
+- base: floating when the file has a free joint, or when >= 2 feet or wheels were found
+  (a URDF robot with legs or wheels); else fixed.
+- class: 4 feet: quadruped; 2 feet: humanoid; slide x/y joints at the root, or >= 2
+  wheels (unlimited hinges with a round collision geom on the floor): wheeled; a fixed
+  base with a chain of >= 2 joints: arm; otherwise none (set `class:`).
 - end effector (arms): a site or frame named like a tool frame (`EE_NAMES`, in that
   order), else the deepest limb end.
 - IMU: a site or body named *imu*, else a site added at the base body.
@@ -137,6 +138,7 @@ class Guesser:
             and self.m.body_parentid[self.m.jnt_bodyid[j]] == 0
         ]
         self._feet()
+        self._wheels()
         self._base()
         self._class()
         self._base_body()
@@ -183,6 +185,26 @@ class Guesser:
         )
         self.decisions["feet"] = Decision(feet, "guess", ev)
 
+    def _wheels(self) -> None:
+        """Unlimited hinges with a round collision geom on the floor (not recorded as an
+        item: they make the base floating and the class wheeled)."""
+        gt = mujoco.mjtGeom
+        round_ = {
+            int(t)
+            for t in (gt.mjGEOM_CYLINDER, gt.mjGEOM_SPHERE, gt.mjGEOM_ELLIPSOID, gt.mjGEOM_MESH)
+        }
+        low = min(self.bottom.values(), default=0.0)
+        self.wheels = []
+        for j in range(self.m.njnt):
+            b = int(self.m.jnt_bodyid[j])
+            if self.m.jnt_type[j] != mujoco.mjtJoint.mjJNT_HINGE or self.m.jnt_limited[j]:
+                continue
+            geoms = [g for g in self.coll if self.m.geom_bodyid[g] == b]
+            if any(
+                self.m.geom_type[g] in round_ and self.bottom[g] <= low + FOOT_TOL for g in geoms
+            ):
+                self.wheels.append(self.m.joint(j).name)
+
     def _welded(self, b: int) -> list[int]:
         out = []
         for c in self.children[b]:
@@ -199,6 +221,9 @@ class Guesser:
             self.decisions["base"] = Decision("floating", "file", f"free joint on {root!r}")
         elif len(feet) >= 2:
             ev = f"{len(feet)} limb ends touch the floor (legs) and the file has no free joint"
+            self.decisions["base"] = Decision("floating", "guess", ev)
+        elif len(self.wheels) >= 2:
+            ev = f"wheels on the floor ({', '.join(self.wheels)}) and the file has no free joint"
             self.decisions["base"] = Decision("floating", "guess", ev)
         else:
             self.decisions["base"] = Decision("fixed", "guess", "no free joint and no legs")
@@ -221,6 +246,9 @@ class Guesser:
             value, ev = "humanoid", "2 feet"
         elif len(slides) >= 2 and not floating:
             value, ev = "wheeled", f"planar slide joints at the root ({', '.join(slides[:2])})"
+        elif floating and len(self.wheels) >= 2 and not feet:
+            value = "wheeled"
+            ev = f"unlimited hinges with round geoms on the floor: {', '.join(self.wheels)}"
         elif not floating and chain >= 2:
             value, ev = "arm", f"fixed base, a chain of {chain} joints"
         else:
