@@ -139,11 +139,11 @@ class ExportedPolicy:
         The rule of the ROS nodes (`xembody.real.validate.JointStateCheck`): every policy
         joint must be there exactly once; missing ones are an error naming them; extra
         joints (a gripper the policy does not drive, another controller's joints) are
-        ignored.
+        ignored; a name given twice is an error.
         """
         names = list(names_from_robot)
         missing = [n for n in self.joint_names if n not in names]
-        dupes = sorted({n for n in self.joint_names if names.count(n) > 1})
+        dupes = sorted({n for n in names if names.count(n) > 1})
         problems = []
         if missing:
             problems.append(f"missing policy joint(s) {missing}")
