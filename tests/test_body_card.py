@@ -311,3 +311,33 @@ def test_task_errors_name_the_card_field(capsys) -> None:
         check_for_task("reach", no_ee)
     with pytest.raises(ValueError, match=r"needs a floating base: set base: floating"):
         check_for_task("velocity", load_report(QUAD, base="fixed").embodiment)
+
+
+@pytest.mark.parametrize(("body_class", "seed"), [("humanoid", 1), ("quadruped", 0), ("arm", 0)])
+def test_rule_gains_hold_generated_bodies_without_actuators(body_class, seed, tmp_path) -> None:
+    """The generated bodies with their actuators (and PD targets) removed, as a vendor MJCF
+    without actuators comes: the rule's gains hold them."""
+    import re
+
+    mjcf = bodies.sample(body_class, seed=seed).mjcf
+    mjcf = re.sub(r'<actuator>.*?</actuator>|ctrl="[^"]*"', "", mjcf, flags=re.S)
+    path = tmp_path / "bare.xml"
+    path.write_text(mjcf)
+    r = load_report(path)
+    assert r.embodiment.params["actuators"].startswith("added")
+    assert _decided(r)["class"] == body_class
+    (result,) = run_checks(r.embodiment)
+    assert result["passed"] and result["divergences"] == 0, result["message"]
+
+
+def test_urdf_picture_shows_visual_meshes(tmp_path: Path) -> None:
+    from xembody.sim.render import render_model
+
+    model = load_report(ARM6).embodiment.compile()
+    data = mujoco.MjData(model)
+    mujoco.mj_resetDataKeyframe(model, data, model.key("home").id)
+    mujoco.mj_forward(model, data)
+    shown = render_model(model, data, width=160, height=120)
+    model.geom_rgba[(model.geom_contype == 0) & (model.geom_conaffinity == 0), 3] = 0
+    hidden = render_model(model, data, width=160, height=120)  # visual meshes made invisible
+    assert np.abs(shown.astype(int) - hidden.astype(int)).sum() > 0
