@@ -341,3 +341,11 @@ def test_urdf_picture_shows_visual_meshes(tmp_path: Path) -> None:
     model.geom_rgba[(model.geom_contype == 0) & (model.geom_conaffinity == 0), 3] = 0
     hidden = render_model(model, data, width=160, height=120)  # visual meshes made invisible
     assert np.abs(shown.astype(int) - hidden.astype(int)).sum() > 0
+
+
+def test_unreadable_mesh_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    shutil.copytree(ROBOTS / "dae_robot", folder)
+    (folder / "meshes" / "head.dae").write_text("<COLLADA>not a mesh")
+    with pytest.raises(ValueError, match=r"head\.dae: mesh format '\.dae' .*convert it to STL"):
+        load_report(folder / "urdf" / "pan_tilt.urdf")
