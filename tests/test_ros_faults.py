@@ -128,11 +128,14 @@ def test_a_spiked_reading_cannot_move_the_command(tmp_path):
         drv.cmd = np.clip(MID + 0.02, LIM.low, LIM.high)
         wait_active(probe, drv)
         t0 = time.monotonic()
-        for spike in (0.51, 0.97, 3.3):
+        for k, spike in enumerate((0.51, 0.97, 3.3)):
             bad = MID.copy()
             bad[2] += spike
-            drv.send_state(bad)
-            drv.run(0.3)
+            for _ in range(5):  # best-effort QoS may drop one on a busy machine: send again
+                drv.send_state(bad)
+                drv.run(0.6)
+                if mode(probe).get("implausible", 0) > k:
+                    break
         cmds = commands(probe, t0)
         assert_bounded(received(probe, t0))
         # between the measured pose and the command (a hold, then a soft start): the spikes
