@@ -42,6 +42,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 import xembody
@@ -334,6 +335,56 @@ def bundle_body(emb: Embodiment, out_dir: Path) -> list[str]:
     text = spec.to_xml().replace(f'"{out_dir.resolve()}/', '"')  # relative to body.xml
     (out_dir / MODEL_FILE).write_text(text)
     return copied
+
+
+def upgrade_export(folder: Path) -> dict[str, Any]:
+    """Bring an export folder of an older format (/1) to this one, in place, without the
+    checkpoint: the networks stay (their hashes are checked first), the contract is
+    rebuilt from the task, task settings and body the old sidecar names (the body made
+    again from `body.source`) and must describe the same observation layout, actions and
+    joints, and the body's MJCF is bundled. Returns the new sidecar."""
+    from xembody.models.exported import body_from_source, read_contract
+    from xembody.sim import tasks
+    from xembody.sim.tasks.base import RandomizationCfg
+
+    folder = Path(folder)
+    old = read_contract(folder)
+    if old["format"] == FORMAT:
+        return old
+    for key, expected in old.get("sha256", {}).items():
+        if file_sha256(folder / old["files"][key]) != expected:
+            raise ValueError(f"{folder / old['files'][key]}: differs from its sidecar's hash")
+    emb = body_from_source(old["body"]["source"])
+    cfg = tasks.config_from_dict(old["task"], old["task_cfg"])
+    cfg.randomization = RandomizationCfg.off()
+    env = BodyEnv(tasks.make_task(old["task"], emb, cfg), 1, num_threads=1)
+    try:
+        new = policy_contract(env)
+    finally:
+        env.close()
+    layout = lambda c: [(t["name"], t["start"], t["size"]) for t in c["observation"]["terms"]]  # noqa: E731
+    same = {
+        "observation layout": (layout(old), layout(new)),
+        "action": ({k: old["action"][k] for k in ("mapping", "action_scale", "action_clip")},
+                   {k: new["action"][k] for k in ("mapping", "action_scale", "action_clip")}),
+        "joint_names": (old["joint_names"], new["joint_names"]),
+        "body joints": (old["body"]["joint_names"], new["body"]["joint_names"]),
+        "control_hz": (old["control_hz"], new["control_hz"]),
+    }  # fmt: skip
+    for what, (a, b) in same.items():
+        if a != b:
+            raise ValueError(f"{folder}: rebuilt contract differs in {what}: {a} (old) vs {b}")
+    if not np.allclose(old["default_pose"], new["default_pose"]) or not np.allclose(
+        old["body"]["default_pose"], new["body"]["default_pose"]
+    ):
+        raise ValueError(f"{folder}: the body made again from its source has another default pose")
+    new["checkpoint"], new["xembody"] = old["checkpoint"], old["xembody"]
+    new["upgraded"] = {"from": old["format"], "by": xembody.__version__}
+    new["body"]["assets"] = bundle_body(emb, folder)
+    new["sha256"] = {key: file_sha256(folder / name) for key, name in new["files"].items()}
+    text = json.dumps(new, indent=2, default=float)
+    (folder / SIDECAR_FILE).write_text(text)
+    return json.loads(text)
 
 
 def load_runner(

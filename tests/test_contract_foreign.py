@@ -100,10 +100,9 @@ def robot_side(controller: PolicyController, r: dict) -> tuple[np.ndarray, np.nd
     return controller.obs, controller.action
 
 
-def test_foreign_runtime_matches_the_robot_side(exported, tmp_path):
-    task, folder = exported
+def assert_foreign_runtime_matches(folder: Path, tmp_path: Path) -> dict:
     contract = json.loads((folder / "policy.json").read_text())
-    assert contract["format"] == "xembody-policy/2" and contract["task"] == task
+    assert contract["format"] == "xembody-policy/2"
     controller = PolicyController.load(folder)
     rng = np.random.default_rng(7)
     steps = [random_readings(controller, rng) for _ in range(STEPS)]
@@ -117,7 +116,22 @@ def test_foreign_runtime_matches_the_robot_side(exported, tmp_path):
     for k, (obs, action) in enumerate(want):
         np.testing.assert_allclose(got["obs"][k], obs, atol=1e-5, rtol=0, err_msg=f"step {k}")
         np.testing.assert_allclose(got["actions"][k], action, atol=1e-5, rtol=0)
-    if task == "velocity":  # the clock moved: the contract's origin and rate were used
+    if contract["task"] == "velocity":  # the clock moved: the contract's origin and rate
         clock = next(t for t in contract["observation"]["terms"] if t["name"] == "gait_clock")
         phases = [np.arctan2(*o[clock["start"] : clock["start"] + 2]) for o, _ in want]
         assert len({round(p, 6) for p in phases}) == STEPS
+    return contract
+
+
+def test_foreign_runtime_matches_the_robot_side(exported, tmp_path):
+    task, folder = exported
+    assert assert_foreign_runtime_matches(folder, tmp_path)["task"] == task
+
+
+@pytest.mark.parametrize("name", ["reach", "velocity", "navigate"])
+def test_foreign_runtime_runs_the_trained_test_policies(name, tmp_path):
+    """The same for the trained policies the ROS tests run (upgraded to format 2)."""
+    folder = Path(__file__).parent / "assets" / "policies" / name
+    if not (folder / "policy.json").is_file():
+        pytest.skip(f"{folder}: no exported policy (bash tests/assets/make_policies.sh)")
+    assert assert_foreign_runtime_matches(folder, tmp_path)["task"] == name

@@ -2,7 +2,7 @@
 adaptation, with the last action fed back and the gait clock advanced per step.
 
 A scripted network (an `ExportedPolicy` around a function) makes every stage checkable by
-hand; the exported test policies check that `load` reads old (/1) export folders.
+hand; the exported test policies check `load` (format /1 folders: tests/test_export.py).
 """
 
 from __future__ import annotations
@@ -132,9 +132,9 @@ def test_adapter_gets_the_clipped_targets_and_its_command_goes_out():
 
 
 @pytest.mark.parametrize("name", ["reach", "velocity", "navigate"])
-def test_load_reads_old_exports_and_equals_the_parts(name):
-    """A /1 folder (no bundled body) loads the body from its source; the controller's
-    output is the network's action through the map, exactly."""
+def test_load_runs_the_test_policies_and_equals_the_parts(name):
+    """An export folder loads with its bundled body; the controller's output is the
+    network's action through the map and clip, exactly."""
     folder = ASSETS / name
     if not (folder / "policy.json").is_file():
         pytest.skip(f"{folder}: no exported policy")

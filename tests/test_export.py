@@ -158,15 +158,56 @@ def test_bundled_body_with_meshes_loads_from_the_export_folder(tmp_path, monkeyp
     assert mujoco.MjModel.from_xml_path(str(out / "body.xml")).nmesh == 1  # foreign runtimes
 
 
-def test_old_exports_without_the_bundle_still_load():
+def as_format_1(src: Path, dst: Path) -> dict:
+    """A copy of export `src` as format /1 wrote it: no conventions, formulas, joint facts
+    or bundled body."""
+    dst.mkdir()
+    c = json.loads((src / SIDECAR_FILE).read_text())
+    for name in ("policy.onnx", "policy.pt"):
+        shutil.copyfile(src / name, dst / name)
+    c["format"] = "xembody-policy/1"
+    for key in ("conventions", "upgraded"):
+        c.pop(key, None)
+    for key in ("joints", "sensors", "model", "facts", "assets"):
+        c["body"].pop(key)
+    for key in ("model", "facts"):
+        c["files"].pop(key)
+        c["sha256"].pop(key)
+    for t in c["observation"]["terms"]:
+        t.pop("formula")
+    (dst / SIDECAR_FILE).write_text(json.dumps(c, indent=2))
+    return c
+
+
+def test_old_exports_load_the_old_way_and_upgrade_in_place(exported, tmp_path):
+    """A /1 folder (body rebuilt from body.source) still loads everywhere; upgrade_export
+    brings it to /2 with the networks untouched and the contract a fresh export writes."""
+    from xembody.models.export import upgrade_export
     from xembody.models.exported import read_contract
+    from xembody.real.controller import PolicyController
     from xembody.real.ros.common import load_body
 
-    folder = Path(__file__).parent / "assets" / "policies" / "reach"
-    assert read_contract(folder)["format"] == "xembody-policy/1"
-    emb = load_body("", 0, str(folder))
-    assert emb.name == "arm_s0"
-    assert ExportedPolicy.load(folder).num_actions == 7
+    folder, contract = exported
+    old = tmp_path / "old"
+    as_format_1(folder, old)
+    assert read_contract(old)["format"] == "xembody-policy/1"
+    emb = load_body("", 0, str(old))
+    assert emb.mjcf == (folder / "body.xml").read_text()  # the same body, made again
+    assert ExportedPolicy.load(old).num_actions == 7
+    assert PolicyController.load(old).emb.joint_names == emb.joint_names
+    onnx = (old / "policy.onnx").read_bytes()
+    new = upgrade_export(old)
+    assert (old / "policy.onnx").read_bytes() == onnx
+    assert new["upgraded"]["from"] == "xembody-policy/1"
+    for key in ("conventions", "observation", "action", "body", "sha256", "files"):
+        assert new[key] == contract[key], key
+    assert upgrade_export(old) == new  # already current: untouched
+    bad = tmp_path / "bad"
+    as_format_1(folder, bad)
+    (bad / "policy.pt").write_bytes(b"not the network")
+    with pytest.raises(ValueError, match="hash"):
+        upgrade_export(bad)
+    assert read_contract(bad)["format"] == "xembody-policy/1"  # left as it was
 
 
 CUBE_OBJ = """v -0.05 -0.05 -0.05

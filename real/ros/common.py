@@ -114,11 +114,9 @@ def load_body(body: str, seed: int, policy: str = "") -> Embodiment:
                     if asset.file and not Path(asset.file).is_absolute():
                         asset.file = str((path.parent / asset.file).resolve())
             return dataclasses.replace(emb, mjcf=spec.to_xml())
-        source = contract["body"]["source"]
-        found = re.fullmatch(r"generator:(\w+)\(seed=(-?\d+)\)", source)
-        if found:
-            return bodies.sample(found[1], seed=int(found[2]))
-        body, seed = source, 0
+        from xembody.models.exported import body_from_source
+
+        return body_from_source(contract["body"]["source"])
     if body in bodies.names():
         return bodies.sample(body, seed=seed)
     path = Path(body)

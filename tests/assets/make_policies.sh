@@ -2,10 +2,22 @@
 # Reproduces the exported policies the ROS 2 closed-loop tests run (tests/assets/policies/<task>/).
 # Usage: bash tests/assets/make_policies.sh [task ...]   (EXPORT_ONLY=1: re-export existing runs)
 # One training at a time; about 30 minutes on 2 CPU cores for all four.
+# UPGRADE_ONLY=1: bring the existing exports to the current format in place, networks
+# unchanged (xembody.models.export.upgrade_export; seconds, no runs needed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 XEMBODY=${XEMBODY:-.venv/bin/xembody}
 OUT=tests/assets/policies
+if [ -n "${UPGRADE_ONLY:-}" ]; then
+  "$(dirname "$XEMBODY")/python" - "$OUT" <<'PY'
+import sys
+from pathlib import Path
+from xembody.models.export import upgrade_export
+for folder in sorted(p for p in Path(sys.argv[1]).iterdir() if (p / "policy.json").is_file()):
+    print(folder, upgrade_export(folder)["format"])
+PY
+  exit 0
+fi
 ROOT=${RUNS:-runs/ros-assets}
 tasks=("$@")
 [ ${#tasks[@]} -eq 0 ] && tasks=(navigate reach velocity reach-latency)
