@@ -349,3 +349,16 @@ def test_unreadable_mesh_names_the_file_and_the_fix(tmp_path: Path) -> None:
     (folder / "meshes" / "head.dae").write_text("<COLLADA>not a mesh")
     with pytest.raises(ValueError, match=r"head\.dae: mesh format '\.dae' .*convert it to STL"):
         load_report(folder / "urdf" / "pan_tilt.urdf")
+
+
+def test_sampled_body_writes_its_card(tmp_path: Path) -> None:
+    from xembody.cli import main
+
+    out = tmp_path / "q.xml"
+    assert main(["bodies", "sample", "--class", "quadruped", "--out", str(out)]) == 0
+    card = read_card(out.with_suffix(".yaml"))
+    assert (card.body_class, card.base, card.keyframe) == ("quadruped", "floating", "home")
+    assert card.feet == ("FL_foot", "FR_foot", "RL_foot", "RR_foot")
+    out.with_suffix(".xml.json").unlink()  # the card alone says what the MJCF does not
+    r = load_report(out.with_suffix(".yaml"))
+    assert r.decisions["feet"].how == "card" and r.embodiment.body_class == "quadruped"
