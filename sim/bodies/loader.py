@@ -14,7 +14,7 @@ MuJoCo parses both formats (`mujoco.MjSpec.from_file`). The loader then:
   (`meshes.py`); URDF velocity limits are kept on the joints.
 - guesses what neither says (`guess.py`): base, class, feet, end effector, IMU, base body.
   A floating base gets a free joint (a URDF has none) and spawns with its lowest collision
-  geom on the floor in the default pose (`SPAWN_CLEARANCE` above it); an IMU site with
+  geom on the floor in the default pose (`edits.SPAWN_CLEARANCE` above it); an IMU site with
   gyro, accelerometer and orientation sensors is added at the base when there is none.
 - actuators: a file with actuators keeps them, in order: position actuators give kp/kd
   (`gainprm[0]`, `-biasprm[2]`), velocity actuators give kd and make the action
@@ -38,7 +38,6 @@ The decisions, with their evidence, are in `LoadReport.decisions` (`load_report`
 from __future__ import annotations
 
 import math
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,23 +45,20 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from . import build, gains
-from .build import IMU_SENSORS, add_position_actuators, finish
+from . import edits, gains
+from .build import add_position_actuators, finish
 from .card import CARD_SUFFIXES, BodyCard, CardError, card_from_dict, find_card, read_card
-from .embodiment import Embodiment, JointInfo, SensorLayout
-from .guess import Decision, Guesser, collision_geoms, geom_bottom
+from .embodiment import Embodiment, JointInfo
+from .guess import Decision, Guesser
 from .meshes import resolve_meshes
 
 SUFFIXES = (".xml", ".mjcf", ".urdf", *CARD_SUFFIXES)
 DEFAULT_EFFORT_ERROR = {"hinge": 1.0, "slide": 0.1}  # rad, m
 UNLIMITED_RANGE = {"hinge": (-math.pi, math.pi), "slide": (-1.0, 1.0)}  # rad, m
 DEFAULT_VELOCITY_LIMIT = 10.0  # rad/s or m/s, for velocity actuators without a ctrlrange
-SPAWN_CLEARANCE = 0.002  # m between the floor and the lowest collision geom at spawn
 HOME_KEYS = ("home", "stand")
-_EE_PATTERN = re.compile(r"(^|_)(ee|eef|tcp)(_|$)|end_?effector", re.IGNORECASE)
 _KINDS = {int(mujoco.mjtJoint.mjJNT_HINGE): "hinge", int(mujoco.mjtJoint.mjJNT_SLIDE): "slide"}
 _JOINT_TRN = (int(mujoco.mjtTrn.mjTRN_JOINT), int(mujoco.mjtTrn.mjTRN_JOINTINPARENT))
-_OPTIONS = ("body_class", "base", "ee", "feet", "imu", "package_path")
 
 
 @dataclass
@@ -147,34 +143,34 @@ def load_report(
     decisions = Guesser(model, qpos, card, how).run()
     _check_names(model, decisions, card, path)
 
-    changed = _set_base(spec, model, decisions["base"].value == "floating", path)
-    sensors = _add_sites(spec, model, decisions)
+    changed = edits.set_base(spec, model, decisions["base"].value == "floating", path)
+    sensors = edits.add_sites(spec, model, decisions)
     for joint in [model.joint(j).name for j in movable if card.excluded(model.joint(j).name)]:
-        notes.append(_weld(spec, model, joint, qpos))
+        notes.append(edits.weld(spec, model, joint, qpos))
         changed = True
     if changed:
         for key in list(spec.keys):
             spec.delete(key)
     model1 = _compile(spec, path)
-    qpos1 = _carry_pose(model, qpos, model1)
+    qpos1 = edits.carry_pose(model, qpos, model1)
     spawn = ""
     if decisions["base"].value == "floating" and (changed or not from_key):
-        spawn = _spawn(model1, qpos1, card.spawn_height)
+        spawn = edits.spawn(model1, qpos1, card.spawn_height)
         notes.append(spawn)
     movable1 = [j for j in range(model1.njnt) if model1.jnt_type[j] in _KINDS]
     reasons: dict[str, str] = {}
     if model1.nu:
         joints, action_kind, note = _read_actuators(spec, model1, qpos1, kp, kd, path)
     else:
-        foot_bodies = [model1.site_bodyid[model1.site(s).id] for s in _foot_sites(model1)]
+        foot_bodies = [model1.site_bodyid[model1.site(s).id] for s in edits.foot_sites(model1)]
         joints, reasons = _added_joints(
             model1, qpos1, movable1, card, kp, kd, velocity, foot_bodies
         )
         action_kind, note = "joint_position", f"added {len(joints)} PD position actuators"
         add_position_actuators(spec, joints)
-    _add_home_key(spec, model1, qpos1, joints, action_kind)
+    edits.add_home_key(spec, model1, qpos1, joints, action_kind)
     if floor and not np.any(model1.geom_type == mujoco.mjtGeom.mjGEOM_PLANE):
-        _add_floor(spec, model1)
+        edits.add_floor(spec, model1)
     cls = decisions["class"].value
     params = {
         "actuators": note,
@@ -330,154 +326,6 @@ def _check_names(
                 )
 
 
-def _set_base(spec: mujoco.MjSpec, model: mujoco.MjModel, floating: bool, path: Path) -> bool:
-    """Add a free joint to the root body (floating) or remove it (fixed); True if changed."""
-    roots = [b for b in spec.worldbody.bodies]
-    free = [j for r in roots for j in r.joints if j.type == mujoco.mjtJoint.mjJNT_FREE]
-    if floating and not free:
-        if len(roots) != 1:
-            raise ValueError(
-                f"{path}: base: floating needs one root body, found {len(roots)}; "
-                "set base: fixed in the card, or --base fixed"
-            )
-        roots[0].add_freejoint(name="floating_base")
-        return True
-    if not floating and free:
-        for j in free:
-            spec.delete(j)
-        return True
-    return False
-
-
-def _weld(spec: mujoco.MjSpec, model: mujoco.MjModel, joint: str, qpos: np.ndarray) -> str:
-    """Remove `joint`, welding its body at the joint's default position."""
-    j = model.joint(joint).id
-    value = float(qpos[model.jnt_qposadr[j]])
-    sj = spec.joint(joint)
-    body = sj.parent
-    axis, anchor = np.asarray(sj.axis, float), np.asarray(sj.pos, float)
-    axis = axis / (np.linalg.norm(axis) or 1.0)
-    quat, pos = np.asarray(body.quat, float), np.asarray(body.pos, float)
-    rot = np.zeros(9)
-    mujoco.mju_quat2Mat(rot, quat)
-    rot = rot.reshape(3, 3)
-    if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE:
-        dq = np.zeros(4)
-        mujoco.mju_axisAngle2Quat(dq, axis, value)
-        r = np.zeros(9)
-        mujoco.mju_quat2Mat(r, dq)
-        body.pos = pos + rot @ (anchor - r.reshape(3, 3) @ anchor)
-        out = np.zeros(4)
-        mujoco.mju_mulQuat(out, quat, dq)
-        body.quat = out
-    else:
-        body.pos = pos + rot @ (axis * value)
-    spec.delete(sj)
-    return f"excluded joint {joint!r}: welded at {value:.4g}"
-
-
-def _carry_pose(model: mujoco.MjModel, qpos: np.ndarray, model1: mujoco.MjModel) -> np.ndarray:
-    """The default pose moved to the edited model (joints matched by name)."""
-    out = model1.qpos0.copy()
-    for j in range(model1.njnt):
-        name = model1.joint(j).name
-        if name and mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name) >= 0:
-            a, b = model1.jnt_qposadr[j], model.jnt_qposadr[model.joint(name).id]
-            n = {0: 7, 1: 4}.get(int(model1.jnt_type[j]), 1)
-            out[a : a + n] = qpos[b : b + n]
-        elif model1.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE:
-            a = model1.jnt_qposadr[j]
-            out[a : a + 3] = model1.body_pos[model1.jnt_bodyid[j]]
-            out[a + 3 : a + 7] = model1.body_quat[model1.jnt_bodyid[j]]
-    return out
-
-
-def _spawn(model: mujoco.MjModel, qpos: np.ndarray, height: float | None) -> str:
-    """Set the free joint's height: the card's, else lowest collision geom on the floor."""
-    free = [j for j in range(model.njnt) if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE]
-    a = model.jnt_qposadr[free[0]]
-    if height is not None:
-        qpos[a + 2] = height
-        return f"spawn height {height:.3f} m (card spawn_height)"
-    data = mujoco.MjData(model)
-    data.qpos[:] = qpos
-    mujoco.mj_kinematics(model, data)
-    geoms = collision_geoms(model)
-    if geoms.size == 0:
-        return "spawn height kept: no collision geoms"
-    low = float(geom_bottom(model, data, geoms).min())
-    qpos[a + 2] += SPAWN_CLEARANCE - low
-    return f"spawn height {qpos[a + 2]:.3f} m: lowest collision geom {SPAWN_CLEARANCE} m up"
-
-
-def _add_sites(
-    spec: mujoco.MjSpec, model: mujoco.MjModel, decisions: dict[str, Decision]
-) -> SensorLayout:
-    """Sites for every frame link, the ee, the feet ("*_foot") and the IMU; the layout."""
-    sites = {s.name for s in spec.sites}
-    for b in range(1, model.nbody):  # URDF frame links (tool0, imu_link, ...) as sites
-        nm = model.body(b).name
-        if nm and model.body_jntnum[b] == 0 and model.body_geomnum[b] == 0 and nm not in sites:
-            spec.body(nm).add_site(name=nm, size=[0.005, 0, 0], group=4)
-            sites.add(nm)
-    ee = decisions["ee"].value
-    if ee is not None:
-        _site_for(spec, model, ee, ee, sites)
-    for foot in decisions["feet"].value or []:
-        name = foot if foot.endswith("_foot") else f"{foot}_foot"
-        _site_for(spec, model, foot, name, sites, at_bottom=True)
-    base = decisions["base_body"].value
-    imu = decisions["imu"].value
-    if imu is None:
-        imu = "imu" if "imu" not in sites else "xembody_imu"
-        spec.body(base).add_site(name=imu, size=[0.01, 0, 0], group=4)
-        sites.add(imu)
-    else:
-        imu = _site_for(spec, model, imu, imu, sites)
-    taken = {s.name for s in spec.sensors}
-    if not taken & set(IMU_SENSORS):
-        site, types = mujoco.mjtObj.mjOBJ_SITE, mujoco.mjtSensor
-        kinds = (types.mjSENS_GYRO, types.mjSENS_ACCELEROMETER, types.mjSENS_FRAMEQUAT)
-        for sensor_name, kind in zip(IMU_SENSORS, kinds, strict=True):
-            spec.add_sensor(name=sensor_name, type=kind, objtype=site, objname=imu)
-    fixed = mujoco.mjtCamLight.mjCAMLIGHT_FIXED  # onboard: fixed to a robot body
-    cams = [
-        model.camera(c).name
-        for c in range(model.ncam)
-        if model.cam_bodyid[c] != 0 and model.cam_mode[c] == fixed
-    ]
-    if ee is None:  # the old convention: a site named like an end effector
-        ee = next((s for s in sorted(sites) if _EE_PATTERN.search(s)), None)
-    return SensorLayout(
-        imu_site=imu, base_body=base, ee_site=ee, camera=next((c for c in cams if c), None)
-    )
-
-
-def _site_for(spec, model, ref: str, name: str, sites: set[str], at_bottom: bool = False) -> str:
-    """A site called `name` at the site or body `ref` (at its lowest collision geom for
-    feet); returns the site name."""
-    if ref in sites:
-        if ref == name:
-            return name
-        s = spec.site(ref)
-        s.parent.add_site(name=name, pos=s.pos, quat=s.quat, size=[0.01, 0, 0], group=4)
-    elif name not in sites:
-        b = model.body(ref).id
-        pos = [0.0, 0.0, 0.0]
-        geoms = [g for g in collision_geoms(model) if model.geom_bodyid[g] == b]
-        if at_bottom and geoms:
-            pos = model.geom_pos[
-                min(geoms, key=lambda g: model.geom_pos[g][2] - model.geom_rbound[g])
-            ].tolist()
-        spec.body(ref).add_site(name=name, pos=pos, size=[0.01, 0, 0], group=4)
-    sites.add(name)
-    return name
-
-
-def _foot_sites(model: mujoco.MjModel) -> list[str]:
-    return [model.site(s).name for s in range(model.nsite) if model.site(s).name.endswith("_foot")]
-
-
 def _added_joints(
     model, qpos, movable, card: BodyCard, kp, kd, velocity, feet
 ) -> tuple[list[JointInfo], dict[str, str]]:
@@ -504,19 +352,6 @@ def _added_joints(
             _joint_info(model, j, qpos, k, d, velocity_limit=velocity.get(name, float("inf")))
         )
     return joints, reasons
-
-
-def _add_home_key(spec, model, qpos, joints: list[JointInfo], action_kind: str) -> None:
-    """The "home" keyframe: the default pose, PD targets in ctrl (replaces one in the file)."""
-    for key in list(spec.keys):
-        if key.name == "home":
-            spec.delete(key)
-    home = qpos.copy()
-    for info in joints:
-        home[model.jnt_qposadr[model.joint(info.name).id]] = info.default
-    spec.add_key(name="home", qpos=home.tolist())
-    if action_kind == "joint_position" and len(spec.actuators) == len(joints):
-        spec.keys[-1].ctrl = [info.default for info in joints]
 
 
 def _name_unnamed(spec: mujoco.MjSpec) -> None:
@@ -647,10 +482,3 @@ def _read_actuators(
 
 def _frc(model: mujoco.MjModel, j: int) -> float | None:
     return float(np.abs(model.jnt_actfrcrange[j]).max()) if model.jnt_actfrclimited[j] else None
-
-
-def _add_floor(spec: mujoco.MjSpec, model: mujoco.MjModel) -> None:
-    """A checkered floor plane at z=0 (and a light when the model has none)."""
-    build.add_floor(spec, prefix="xembody_")
-    if model.nlight == 0:
-        spec.worldbody.add_light(name="xembody_sun", pos=[0, 0, 4], dir=[0, 0, -1])
