@@ -55,6 +55,9 @@ def add_card_options(p: argparse.ArgumentParser) -> None:
     """The options that say what a robot file does not (each replaces the card's field)."""
     p.add_argument("--card", help="body card (YAML); default: <robot>.yaml beside the file")
     p.add_argument(
+        "--no-card", action="store_true", help="ignore a card beside the file (guesses only)"
+    )
+    p.add_argument(
         "--class", dest="body_class", help="arm, quadruped, humanoid or wheeled (card: class)"
     )
     p.add_argument("--base", choices=("fixed", "floating"), help="card: base")
@@ -69,7 +72,10 @@ def add_card_options(p: argparse.ArgumentParser) -> None:
 def card_options(args: argparse.Namespace) -> dict:
     """The keyword arguments of `loader.load_report` from `add_card_options`' options."""
     keys = ("card", "body_class", "base", "ee", "feet", "imu", "package_path")
-    return {k: getattr(args, k, None) for k in keys if getattr(args, k, None) is not None}
+    out = {k: getattr(args, k, None) for k in keys if getattr(args, k, None) is not None}
+    if getattr(args, "no_card", False):
+        out["find"] = False
+    return out
 
 
 def _body_args(p: argparse.ArgumentParser, allow_file: bool) -> None:
