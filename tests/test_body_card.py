@@ -269,6 +269,10 @@ def test_bodies_check_generated_and_failing(capsys) -> None:
 
     assert main(["bodies", "check", "--class", "quadruped", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["checks"][0]["name"] == "stand"
+    rc = main(["bodies", "check", str(QUAD), "--no-card", "--json"])  # guesses only
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["card"] == "" and doc["decisions"]["base"]["how"] == "guess"
+    assert rc == (0 if doc["passed"] else 1)
     assert main(["bodies", "check", str(ARM6), "--ee", "nowhere"]) == 2
     err = capsys.readouterr().err
     assert "ee: 'nowhere' is neither a link" in err and "--ee LINK" in err
