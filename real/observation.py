@@ -2,10 +2,12 @@
 (ROS-free; the ROS policy node wraps it).
 
 `ObservationBuilder(contract, emb)` reads the exported policy's observation layout
-("xembody-policy/1" sidecar) and fills each term from a `RobotState` (joints indexed by
-name into the policy's order), the operator's `Command` and the last action, the way the
-task computes it in simulation (`xembody.sim.tasks`): tests check equality against
-`BodyEnv` for reach, navigate and velocity.
+(the "xembody-policy" sidecar) and fills each term from a `RobotState` (joints indexed by
+name into the policy's order), the operator's `Command` and the last action. The terms
+are the sim tasks' own functions (`xembody.sim.tasks.terms`, over a state view with one
+row): this module only turns readings into that view (forward kinematics of the body's
+MJCF for arms, odometry and IMU for bases); tests check equality against `BodyEnv` for
+reach, navigate and velocity.
 
     builder = ObservationBuilder(policy.contract, emb)
     obs = builder(state, Command(twist=(0.5, 0, 0)), last_action)   # (obs_dim,) float32
@@ -27,7 +29,9 @@ import mujoco
 import numpy as np
 
 from xembody.real.robot import RobotState
-from xembody.sim.bodies.embodiment import Embodiment, joint_kp
+from xembody.sim.bodies.embodiment import Embodiment
+from xembody.sim.tasks import math as tmath
+from xembody.sim.tasks import terms
 
 
 @dataclass
@@ -44,30 +48,13 @@ class Command:
     ranges: np.ndarray | None = None
 
 
-def quat_rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Rotate `v` (3,) by the unit quaternion `q` (4,) w,x,y,z."""
-    w, u = q[0], q[1:]
-    t = 2.0 * np.cross(u, v)
-    return v + w * t + np.cross(u, t)
-
-
-def quat_conj(q: np.ndarray) -> np.ndarray:
-    return np.array([q[0], -q[1], -q[2], -q[3]])
-
-
-def axis_angle_error(q_from: np.ndarray, q_to: np.ndarray) -> np.ndarray:
-    """Rotation vector (3,) in rad taking orientation `q_from` to `q_to` (world frame)."""
-    dq = np.empty(4)
-    mujoco.mju_mulQuat(dq, q_to, quat_conj(q_from))
-    if dq[0] < 0:
-        dq = -dq
-    s = max(float(np.linalg.norm(dq[1:])), 1e-9)
-    return dq[1:] / s * 2.0 * np.arctan2(s, dq[0])
+quat_rotate = tmath.quat_rotate  # (w, x, y, z); rows or one quaternion, numpy or torch
+quat_conj = tmath.quat_conj
 
 
 def yaw_of(q: np.ndarray) -> float:
-    w, x, y, z = q
-    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+    """Heading (rad) of the orientation `q` (4,) w,x,y,z."""
+    return float(tmath.yaw_of(np.asarray(q, dtype=float)))
 
 
 def follow_joint_equalities(model: mujoco.MjModel, data: mujoco.MjData) -> None:
@@ -87,6 +74,15 @@ def _need(value: Any, what: str, term: str) -> np.ndarray:
     if value is None:
         raise ValueError(f"observation term {term!r} needs {what}, which has not arrived")
     return np.asarray(value, dtype=float)
+
+
+def _row(x: Any) -> np.ndarray:
+    """A reading as one row (1, k) float64: the state view of one robot."""
+    return np.array(x, dtype=np.float64, ndmin=1)[None]
+
+
+def _out(x: np.ndarray) -> np.ndarray:
+    return x[0]
 
 
 class ObservationBuilder:
@@ -118,14 +114,13 @@ class ObservationBuilder:
             self._site = self._model.site(emb.sensors.ee_site).id
             m = self._model
             self._qadr = m.jnt_qposadr[[m.joint(n).id for n in emb.joint_names]]
-            self._jids = [m.joint(n).id for n in self.joint_names]
-            self._dofs = m.jnt_dofadr[self._jids]
-            self._kp = joint_kp(m, self._jids)
+            self._arm = terms.ArmKinematics.from_model(m, self.joint_names, numpy=True)
 
     def __call__(self, state: RobotState, cmd: Command, last_action: np.ndarray) -> np.ndarray:
         """The observation (obs_dim,) float32; ValueError if an input it needs is missing."""
         self._state, self._cmd, self._last = state, cmd, np.asarray(last_action, dtype=float)
-        self._ee: tuple[np.ndarray, np.ndarray] | None = None
+        self._ee: dict[str, np.ndarray] | None = None
+        self._view: dict[str, Any] = {}  # parts of the state view shared by several terms
         parts = []
         for term, fn in zip(self.terms, self._fns, strict=True):
             x = np.atleast_1d(fn())
@@ -154,58 +149,65 @@ class ObservationBuilder:
         return self._last
 
     # --- reach --------------------------------------------------------------------------
-    def _fk(self) -> tuple[np.ndarray, np.ndarray]:
+    def _fk(self) -> dict[str, np.ndarray]:
+        """The arm's state view at the measured angles: end-effector pose, body poses and
+        the joints' world axes and anchors (one row each)."""
         if self._ee is None:
-            d = self._data
+            m, d = self._model, self._data
             d.qpos[self._qadr] = self._state.q
-            m = self._model
             follow_joint_equalities(m, d)
             mujoco.mj_kinematics(m, d)
             quat = np.empty(4)
             mujoco.mju_mat2Quat(quat, d.site_xmat[self._site])
-            self._ee = d.site_xpos[self._site].copy(), quat
+            self._ee = {"ee_pos": _row(d.site_xpos[self._site]), "ee_quat": _row(quat),
+                        "body_pos": _row(d.xpos), "body_quat": _row(d.xquat)}  # fmt: skip
         return self._ee
 
+    def _axes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The policy joints' world axes and anchors (1, J, 3) each, once per observation."""
+        v = self._fk()
+        if "axis" not in v:
+            v["axis"], v["anchor"] = terms.joint_axes(self._arm, v["body_pos"], v["body_quat"])
+        return v["axis"], v["anchor"]
+
     def _ee_pos(self) -> np.ndarray:
-        return self._fk()[0]
+        return _out(self._fk()["ee_pos"])
 
     def _target_pos(self) -> np.ndarray:
         return _need(self._cmd.target_pos, "an end-effector target", "target_pos")
 
+    def _pos_err(self) -> np.ndarray:
+        return terms.pos_error(_row(self._target_pos()), self._fk()["ee_pos"])
+
+    def _rot_err(self) -> np.ndarray:
+        target = _need(self._cmd.target_quat, "an end-effector target", "rot_error")
+        return terms.rot_error(self._fk()["ee_quat"], _row(target))
+
     def _pos_error(self) -> np.ndarray:
-        return self._target_pos() - self._fk()[0]
+        return _out(self._pos_err())
 
     def _rot_error(self) -> np.ndarray:
-        target = _need(self._cmd.target_quat, "an end-effector target", "rot_error")
-        return axis_angle_error(self._fk()[1], target)
+        return _out(self._rot_err())
 
     def _jacobian(self) -> tuple[np.ndarray, np.ndarray]:
-        """Linear and angular Jacobian columns of the policy joints, (J, 3) each."""
-        ee = self._fk()[0]  # runs the kinematics: joint axes and anchors too
-        axis = self._data.xaxis[self._jids]
-        return np.cross(axis, ee - self._data.xanchor[self._jids]), axis
+        return terms.jacobian(*self._axes(), self._fk()["ee_pos"])
 
     def _jac_pos_error(self) -> np.ndarray:
-        return 10.0 * self._jacobian()[0] @ self._pos_error()
+        return _out(terms.jac_pos_error(self._jacobian()[0], self._pos_err()))
 
     def _jac_rot_error(self) -> np.ndarray:
-        return self._jacobian()[1] @ self._rot_error()
+        return _out(terms.jac_rot_error(self._axes()[0], self._rot_err()))
 
     def _ik_step(self) -> np.ndarray:
-        error = np.concatenate([self._pos_error(), self.cfg["ik_rot_weight"] * self._rot_error()])
         column, axis = self._jacobian()
-        jac = np.concatenate([column, self.cfg["ik_rot_weight"] * axis], 1).T  # (6, J)
-        gram = jac @ jac.T + self.cfg["ik_damping"] ** 2 * np.eye(6)
-        return np.clip(jac.T @ np.linalg.solve(gram, error), -1.0, 1.0)
+        damping, weight = self.cfg["ik_damping"], self.cfg["ik_rot_weight"]
+        step = terms.ik_step(column, axis, self._pos_err(), self._rot_err(), damping, weight)
+        return _out(step)
 
     def _gravity_sag(self) -> np.ndarray:
-        self._fk()  # kinematics at the measured angles
-        m, d = self._model, self._data
-        d.qvel[:] = 0.0
-        mujoco.mj_comPos(m, d)
-        bias = np.zeros(m.nv)
-        mujoco.mj_rne(m, d, 0, bias)  # at rest: gravity's generalized force only
-        return bias[self._dofs] / self._kp
+        v = self._fk()
+        sag = terms.gravity_sag(self._arm, v["body_pos"], v["body_quat"], *self._axes())
+        return _out(sag)
 
     # --- velocity (legged) --------------------------------------------------------------
     def _velocity_base_ang_vel(self) -> np.ndarray:
@@ -216,42 +218,41 @@ class ObservationBuilder:
 
     def _projected_gravity(self) -> np.ndarray:
         q = _need(self._state.imu_quat, "an IMU orientation", "projected_gravity")
-        return quat_rotate(quat_conj(q), np.array([0.0, 0.0, -1.0]))
+        return _out(terms.projected_gravity(_row(q)))
 
     def _velocity_command(self) -> np.ndarray:
         return np.asarray(self._cmd.twist, dtype=float)
 
     def _gait_clock(self) -> np.ndarray:
-        a = 2 * np.pi * self.phase
-        return np.array([np.sin(a), np.cos(a)])
+        return _out(terms.gait_clock(np.array([self.phase])))
 
     # --- navigate (wheeled) -------------------------------------------------------------
-    def _pose(self) -> tuple[np.ndarray, float]:
-        pos = _need(self._state.base_pos, "odometry (base pose)", "goal")
-        quat = _need(self._state.base_quat, "odometry (base pose)", "goal")
-        return pos[:2], yaw_of(quat)
+    def _pose(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(base xy, yaw (1,), orientation (1, 4)) from odometry, once per observation."""
+        if "pose" not in self._view:
+            pos = _need(self._state.base_pos, "odometry (base pose)", "goal")
+            quat = _row(_need(self._state.base_quat, "odometry (base pose)", "goal"))
+            self._view["pose"] = pos[:2], tmath.yaw_of(quat), quat
+        return self._view["pose"]
 
     def _goal_body(self) -> np.ndarray:
-        goal = _need(self._cmd.goal, "a goal pose", "goal_distance")
-        pos, yaw = self._pose()
-        d = goal - pos
-        c, s = np.cos(yaw), np.sin(yaw)
-        return np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1]])
+        if "goal_body" not in self._view:
+            goal = _need(self._cmd.goal, "a goal pose", "goal_distance")
+            pos, yaw, _ = self._pose()
+            self._view["goal_body"] = terms.to_yaw_frame(_row(goal - pos), yaw)
+        return self._view["goal_body"]
 
     def _goal_distance(self) -> np.ndarray:
-        return np.array([np.linalg.norm(self._goal_body())])
+        return _out(terms.goal_distance(self._goal_body()))
 
     def _goal_direction(self) -> np.ndarray:
-        g = self._goal_body()
-        return g / max(float(np.linalg.norm(g)), 1e-6)
+        return _out(terms.goal_direction(self._goal_body()))
 
     def _navigate_base_lin_vel(self) -> np.ndarray:
         v_body = _need(self._state.base_lin_vel, "odometry (base velocity)", "base_lin_vel")
-        quat = _need(self._state.base_quat, "odometry (base pose)", "base_lin_vel")
-        v = quat_rotate(quat, v_body)  # world frame
-        yaw = yaw_of(quat)
-        c, s = np.cos(yaw), np.sin(yaw)
-        return np.array([c * v[0] + s * v[1], -s * v[0] + c * v[1]])
+        _, yaw, quat = self._pose()
+        v_world = tmath.quat_rotate(quat, _row(v_body))  # odometry twist: base frame
+        return _out(terms.to_yaw_frame(v_world[:, :2], yaw))
 
     def _navigate_base_ang_vel(self) -> np.ndarray:
         w = _need(self._state.base_ang_vel, "odometry (base velocity)", "base_ang_vel")
@@ -259,10 +260,10 @@ class ObservationBuilder:
 
     def _ranges(self) -> np.ndarray:
         r = _need(self._cmd.ranges, "a range scan", "ranges")
-        top = float(self.cfg["ray_range"])
         if np.isnan(r).any():
             raise ValueError(f"range scan has NaN at ray(s) {np.flatnonzero(np.isnan(r)).tolist()}")
-        return np.where((r < 0) | ~np.isfinite(r), top, np.minimum(r, top))
+        r = np.where(np.isinf(r), -1.0, r)  # no hit: the sim's rangefinders read -1
+        return _out(terms.clipped_ranges(_row(r), float(self.cfg["ray_range"])))
 
 
 class ActionMap:

@@ -31,8 +31,9 @@ import torch
 from xembody.sim.bodies.embodiment import Embodiment
 from xembody.sim.physics.backend import BatchedSim
 
+from . import terms
 from .base import ObsTerm, RandomizationCfg, RewardTerm, Task, TaskConfig
-from .math import quat_rotate, quat_rotate_inverse
+from .math import quat_rotate
 
 _SENS = mujoco.mjtSensor
 
@@ -155,7 +156,6 @@ class VelocityTask(Task):
         self.air_reward = torch.zeros(n, device=dev)
         self.phase = torch.zeros(n, device=dev)
         self.contact = torch.ones(n, len(self.feet), dtype=torch.bool, device=dev)
-        self._gravity = torch.tensor([0.0, 0.0, -1.0], device=dev).expand(n, 3)
 
     # --- measured quantities --------------------------------------------------------------
     def base_ang_vel(self) -> torch.Tensor:
@@ -165,7 +165,7 @@ class VelocityTask(Task):
         return self.sensor("base_vel")
 
     def projected_gravity(self) -> torch.Tensor:
-        return quat_rotate_inverse(self.sensor("imu_quat"), self._gravity)
+        return terms.projected_gravity(self.sensor("imu_quat"))
 
     def command(self) -> torch.Tensor:
         return self.commands
@@ -178,8 +178,7 @@ class VelocityTask(Task):
         return self.commands.norm(dim=1) > 0.1
 
     def clock(self) -> torch.Tensor:
-        angle = 2 * torch.pi * self.phase
-        return torch.stack([angle.sin(), angle.cos()], 1)
+        return terms.gait_clock(self.phase)
 
     def gait_match(self) -> torch.Tensor:
         """Share of feet whose contact follows the clock (half stance, half swing; all

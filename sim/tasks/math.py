@@ -1,52 +1,98 @@
-"""Quaternion helpers on torch tensors, (w, x, y, z) order as MuJoCo, batched over rows."""
+"""Quaternion helpers, (w, x, y, z) order as MuJoCo, batched over rows. Each takes torch
+tensors (the sim tasks) or numpy arrays (the robot side, one row) and answers in kind,
+with the same formula: the observation terms built on them are shared (`terms`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 
-
-def quat_conj(q: torch.Tensor) -> torch.Tensor:
-    return torch.cat([q[..., :1], -q[..., 1:]], dim=-1)
+Array = Any  # torch.Tensor or np.ndarray
 
 
-def quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    aw, ax, ay, az = a.unbind(-1)
-    bw, bx, by, bz = b.unbind(-1)
-    return torch.stack(
+def is_torch(x: Array) -> bool:
+    return isinstance(x, torch.Tensor)
+
+
+def cross(a: Array, b: Array) -> Array:
+    """Cross product over the last axis."""
+    return torch.cross(a, b, dim=-1) if is_torch(a) else np.cross(a, b)
+
+
+def cat(xs: list[Array], axis: int = -1) -> Array:
+    return torch.cat(xs, dim=axis) if is_torch(xs[0]) else np.concatenate(xs, axis=axis)
+
+
+def stack(xs: list[Array], axis: int = -1) -> Array:
+    return torch.stack(xs, dim=axis) if is_torch(xs[0]) else np.stack(xs, axis=axis)
+
+
+def norm(x: Array) -> Array:
+    """Euclidean norm over the last axis, kept as a size-1 axis."""
+    return (
+        x.norm(dim=-1, keepdim=True) if is_torch(x) else np.linalg.norm(x, axis=-1, keepdims=True)
+    )
+
+
+def clamp(x: Array, low: float | None = None, high: float | None = None) -> Array:
+    if is_torch(x):
+        return x.clamp_min(low) if high is None else x.clamp(low, high)
+    return np.clip(x, low, high)
+
+
+def expand(x: Array, *shape: int) -> Array:
+    """Broadcast `x` to `shape` (-1: keep that axis)."""
+    if is_torch(x):
+        return x.expand(*shape)
+    shape = tuple(s if s != -1 else x.shape[i - len(shape) + x.ndim] for i, s in enumerate(shape))
+    return np.broadcast_to(x, shape)
+
+
+def quat_conj(q: Array) -> Array:
+    return cat([q[..., :1], -q[..., 1:]])
+
+
+def quat_mul(a: Array, b: Array) -> Array:
+    aw, ax, ay, az = (a[..., i] for i in range(4))
+    bw, bx, by, bz = (b[..., i] for i in range(4))
+    return stack(
         [
             aw * bw - ax * bx - ay * by - az * bz,
             aw * bx + ax * bw + ay * bz - az * by,
             aw * by - ax * bz + ay * bw + az * bx,
             aw * bz + ax * by - ay * bx + az * bw,
-        ],
-        dim=-1,
+        ]
     )
 
 
-def quat_rotate(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def quat_rotate(q: Array, v: Array) -> Array:
     """Rotate vectors `v` (..., 3) by unit quaternions `q` (..., 4)."""
     w, u = q[..., :1], q[..., 1:]
-    t = 2.0 * torch.cross(u, v, dim=-1)
-    return v + w * t + torch.cross(u, t, dim=-1)
+    t = 2.0 * cross(u, v)
+    return v + w * t + cross(u, t)
 
 
-def quat_rotate_inverse(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def quat_rotate_inverse(q: Array, v: Array) -> Array:
     """Express world vectors `v` in the frame whose orientation is `q`."""
     return quat_rotate(quat_conj(q), v)
 
 
-def axis_angle_error(q_from: torch.Tensor, q_to: torch.Tensor) -> torch.Tensor:
+def axis_angle_error(q_from: Array, q_to: Array) -> Array:
     """Rotation vector (axis * angle, rad, world frame) taking `q_from` to `q_to`."""
     dq = quat_mul(q_to, quat_conj(q_from))
-    dq = torch.where(dq[..., :1] < 0, -dq, dq)  # shortest way round
-    sin_half = dq[..., 1:].norm(dim=-1, keepdim=True).clamp_min(1e-9)
-    angle = 2.0 * torch.atan2(sin_half, dq[..., :1])
+    xp = torch if is_torch(dq) else np
+    dq = xp.where(dq[..., :1] < 0, -dq, dq)  # shortest way round
+    sin_half = clamp(norm(dq[..., 1:]), 1e-9)
+    angle = 2.0 * xp.arctan2(sin_half, dq[..., :1])
     return dq[..., 1:] / sin_half * angle
 
 
-def yaw_of(q: torch.Tensor) -> torch.Tensor:
-    w, x, y, z = q.unbind(-1)
-    return torch.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+def yaw_of(q: Array) -> Array:
+    w, x, y, z = (q[..., i] for i in range(4))
+    xp = torch if is_torch(q) else np
+    return xp.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
 
 
 def wrap_angle(a: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,7 @@ import torch
 from xembody.sim.bodies.embodiment import Embodiment
 from xembody.sim.physics.backend import BatchedSim
 
+from . import terms
 from .base import ObsTerm, RewardTerm, Task, TaskConfig
 
 # Obstacle half extents (x, y) in m, axis-aligned in the world: four blocks, two walls.
@@ -185,9 +186,7 @@ class NavigateTask(Task):
     def goal_body(self) -> torch.Tensor:
         """Goal position (N, 2) in the base's yaw frame, m."""
         pos, yaw = self.base_pose()
-        d = self.goal - pos
-        c, s = torch.cos(yaw), torch.sin(yaw)
-        return torch.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]], 1)
+        return terms.to_yaw_frame(self.goal - pos, yaw)
 
     def base_twist(self) -> torch.Tensor:
         """(vx, vy) in m/s in the base's yaw frame and yaw rate in rad/s, (N, 3)."""
@@ -197,13 +196,11 @@ class NavigateTask(Task):
         else:  # free joint: world linear velocity, body-frame angular velocity
             vw, wz = v[:, self.root_v : self.root_v + 2].float(), v[:, self.root_v + 5].float()
         _, yaw = self.base_pose()
-        c, s = torch.cos(yaw), torch.sin(yaw)
-        vx, vy = c * vw[:, 0] + s * vw[:, 1], -s * vw[:, 0] + c * vw[:, 1]
-        return torch.stack([vx, vy, wz], 1)
+        return torch.cat([terms.to_yaw_frame(vw, yaw), wz[:, None]], 1)
 
     def ranges(self) -> torch.Tensor:
         r = self.sim.sensordata[:, self.ray_adr : self.ray_adr + self.cfg.num_rays].float()
-        return torch.where(r < 0, self.cfg.ray_range, r.clamp(max=self.cfg.ray_range))
+        return terms.clipped_ranges(r, self.cfg.ray_range)
 
     def collisions(self) -> torch.Tensor:
         """(N,) bool: the footprint rectangle overlaps an obstacle grown by the margin."""
@@ -246,11 +243,10 @@ class NavigateTask(Task):
     # --- terms --------------------------------------------------------------------------
     def obs_terms(self) -> list[ObsTerm]:
         def bearing(t: NavigateTask) -> torch.Tensor:
-            g = t.goal_body()
-            return g / g.norm(dim=1, keepdim=True).clamp_min(1e-6)
+            return terms.goal_direction(t.goal_body())
 
         return [
-            ObsTerm("goal_distance", lambda t: t.goal_body().norm(dim=1, keepdim=True), "m",
+            ObsTerm("goal_distance", lambda t: terms.goal_distance(t.goal_body()), "m",
                     "base_yaw", "distance from the base to the goal", 0.02),
             ObsTerm("goal_direction", bearing, "1", "base_yaw",
                     "unit vector (cos, sin of the bearing) towards the goal", 0.01),

@@ -15,9 +15,9 @@ import mujoco
 import numpy as np
 import torch
 
-from ..bodies.embodiment import joint_kp
+from . import terms
 from .base import ObsTerm, RewardTerm, Task, TaskConfig, add_frame_sensors
-from .math import axis_angle_error, quat_rotate
+from .terms import ArmKinematics
 
 
 @dataclass(kw_only=True)
@@ -76,22 +76,9 @@ class ReachTask(Task):
         self.held = torch.zeros(n, device=dev)
         self._fk = mujoco.MjData(sim.model)
         self._site = sim.model.site(self.emb.sensors.ee_site).id
-        m = sim.model
-        jids = [m.joint(name).id for name in self.joint_names]
-        self._jnt_body = torch.tensor(m.jnt_bodyid[jids], device=dev)
-        self._jnt_pos = torch.tensor(m.jnt_pos[jids], dtype=torch.float32, device=dev)
-        self._jnt_axis = torch.tensor(m.jnt_axis[jids], dtype=torch.float32, device=dev)
-        # gravity: every body with mass below each policy joint, nominal masses and gains
-        below = np.zeros((len(jids), m.nbody), np.float32)
-        for b in range(1, m.nbody):
-            chain, p = set(), b
-            while p > 0:
-                chain.add(p)
-                p = m.body_parentid[p]
-            below[:, b] = [m.jnt_bodyid[j] in chain for j in jids]
-        f32 = lambda x: torch.tensor(np.asarray(x), dtype=torch.float32, device=dev)  # noqa: E731
-        self._below, self._kp = f32(below), f32(joint_kp(m, jids))
-        self._body_com, self._weight = f32(m.body_ipos), f32(-m.body_mass[:, None] * m.opt.gravity)
+        # joint anchors and axes, and gravity: nominal masses and gains (sim/tasks/terms.py)
+        self.arm = ArmKinematics.from_model(sim.model, self.joint_names, device=dev)
+        self._kp = self.arm.kp
 
     # --- terms --------------------------------------------------------------------------
     def ee_pos(self) -> torch.Tensor:
@@ -101,57 +88,35 @@ class ReachTask(Task):
         return self.sensor("ee_quat")
 
     def pos_error(self) -> torch.Tensor:
-        return self.target_pos - self.ee_pos()
+        return terms.pos_error(self.target_pos, self.ee_pos())
 
     def rot_error(self) -> torch.Tensor:
-        return axis_angle_error(self.ee_quat(), self.target_quat)
+        return terms.rot_error(self.ee_quat(), self.target_quat)
 
     def joint_axes(self) -> tuple[torch.Tensor, torch.Tensor]:
         """World-frame joint axes and anchors of the arm joints, (N, J, 3) each."""
-        quat = self.sim.body_quat[:, self._jnt_body].float()
-        pos = self.sim.body_pos[:, self._jnt_body].float()
-        n = quat.shape[0]
-        axis = quat_rotate(quat, self._jnt_axis.expand(n, -1, -1))
-        return axis, pos + quat_rotate(quat, self._jnt_pos.expand(n, -1, -1))
+        return terms.joint_axes(self.arm, self.sim.body_pos.float(), self.sim.body_quat.float())
 
     def jacobian(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """World-frame Jacobian columns of the arm joints, (N, J, 3) each: end-effector
-        velocity per unit joint rate, axis_j x (ee - anchor_j), and angular, axis_j."""
-        axis, anchor = self.joint_axes()
-        return torch.cross(axis, self.ee_pos()[:, None] - anchor, dim=-1), axis
+        """World-frame Jacobian columns of the arm joints, (N, J, 3) each."""
+        return terms.jacobian(*self.joint_axes(), self.ee_pos())
 
     def jac_pos_error(self) -> torch.Tensor:
-        """(N, J): 10 x (axis_j x (ee - anchor_j)) . position error (m^2 x 10)."""
-        return 10.0 * (self.jacobian()[0] * self.pos_error()[:, None]).sum(-1)
+        return terms.jac_pos_error(self.jacobian()[0], self.pos_error())
 
     def jac_rot_error(self) -> torch.Tensor:
-        """(N, J): axis_j . rotation error (rad)."""
-        return (self.joint_axes()[0] * self.rot_error()[:, None]).sum(-1)
+        return terms.jac_rot_error(self.joint_axes()[0], self.rot_error())
 
     def ik_step(self) -> torch.Tensor:
-        """(N, J): the damped-least-squares step toward the target pose (rad, +-1)."""
         column, axis = self.jacobian()
-        cfg = self.cfg
-        jac = torch.cat([column, cfg.ik_rot_weight * axis], -1).transpose(1, 2)  # (N, 6, J)
-        err = torch.cat([self.pos_error(), cfg.ik_rot_weight * self.rot_error()], -1)
-        eye = cfg.ik_damping**2 * torch.eye(6, device=jac.device)
-        step = jac.transpose(1, 2) @ torch.linalg.solve(
-            jac @ jac.transpose(1, 2) + eye, err[..., None]
+        c = self.cfg
+        return terms.ik_step(
+            column, axis, self.pos_error(), self.rot_error(), c.ik_damping, c.ik_rot_weight
         )
-        return step[..., 0].clamp(-1.0, 1.0)
 
     def gravity_sag(self) -> torch.Tensor:
-        """(N, J): gravity's torque on each joint at the current pose over its kp (rad): the
-        joint deflection its PD settles at under gravity. The torque is the weight of every
-        body below the joint, m_b g, acting at the body's centre of mass, about the joint's
-        axis (nominal model; equals MuJoCo's qfrc_bias at rest over kp)."""
         quat, pos = self.sim.body_quat.float(), self.sim.body_pos.float()
-        com = pos + quat_rotate(quat, self._body_com.expand(quat.shape[0], -1, -1))  # (N, B, 3)
-        axis, anchor = self.joint_axes()
-        arm = com[:, None] - anchor[:, :, None]  # (N, J, B, 3)
-        moment = torch.cross(arm, self._weight.expand_as(arm), dim=-1)
-        torque = (self._below[..., None] * moment).sum(2)  # (N, J, 3)
-        return (axis * torque).sum(-1) / self._kp
+        return terms.gravity_sag(self.arm, pos, quat, *terms.joint_axes(self.arm, pos, quat))
 
     def obs_terms(self) -> list[ObsTerm]:
         terms = self._base_terms() + (self._jacobian_terms() if self.cfg.jacobian_obs else [])
