@@ -63,6 +63,36 @@ def read_contract(folder: str | Path) -> dict[str, Any]:
     return contract
 
 
+def export_body(folder: str | Path):
+    """The Embodiment an export folder's policy was trained on: the bundled body.xml and
+    its facts (format /2; checked against the sidecar's hash, asset paths made absolute so
+    that `Embodiment.compile()` finds them), else the body `body.source` names (/1)."""
+    import dataclasses
+
+    from xembody.sim.bodies.embodiment import Embodiment
+
+    contract = read_contract(folder)
+    bundled = contract["body"].get("model")
+    if not bundled:
+        return body_from_source(contract["body"]["source"])
+    path = Path(folder) / bundled
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the sidecar bundles this body but it is missing")
+    if contract.get("sha256", {}).get("model") not in (None, file_sha256(path)):
+        raise ValueError(f"{path}: contents differ from what the sidecar was written for")
+    emb = Embodiment.read(path)
+    if not contract["body"].get("assets"):
+        return emb
+    import mujoco
+
+    spec = mujoco.MjSpec.from_file(str(path))
+    for group in (spec.meshes, spec.textures, spec.hfields, spec.skins):
+        for asset in group:
+            if asset.file and not Path(asset.file).is_absolute():
+                asset.file = str((path.parent / asset.file).resolve())
+    return dataclasses.replace(emb, mjcf=spec.to_xml())
+
+
 def body_from_source(source: str):
     """The Embodiment a sidecar's `body.source` names: "generator:<class>(seed=<n>)" is
     sampled again, anything else is a body file (with its .json facts, or MJCF/URDF).

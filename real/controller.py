@@ -98,9 +98,9 @@ class PolicyController:
     ) -> PolicyController:
         """From an export folder; the body is the one bundled there unless `emb` is given."""
         if emb is None:
-            from xembody.real.ros.common import load_body
+            from xembody.models.exported import export_body
 
-            emb = load_body("", 0, str(folder))
+            emb = export_body(folder)
         policy = ExportedPolicy.load(folder, backend)
         return cls(policy, emb, adapter, control_hz=control_hz)
 

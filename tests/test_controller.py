@@ -158,3 +158,22 @@ def test_load_runs_the_test_policies_and_equals_the_parts(name):
     else:
         want = np.clip(c.actions.targets(action), c.lo, c.hi)
     np.testing.assert_array_equal(out, want)
+
+
+def test_controller_loads_without_ros():
+    """The controller is ROS-free: it loads an export folder with rclpy unavailable."""
+    import subprocess
+    import sys
+
+    folder = ASSETS / "reach"
+    if not (folder / "policy.json").is_file():
+        pytest.skip(f"{folder}: no exported policy")
+    code = (
+        "import sys; sys.modules['rclpy'] = None\n"
+        "from xembody.real.controller import PolicyController\n"
+        f"c = PolicyController.load({str(folder)!r})\n"
+        "print(c.emb.name, any(m.startswith('rclpy') for m in sys.modules if sys.modules[m]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[0] == "arm_s0 False"

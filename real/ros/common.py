@@ -89,34 +89,9 @@ def load_body(body: str, seed: int, policy: str = "") -> Embodiment:
     from xembody.sim import bodies
 
     if policy:
-        from xembody.models.exported import read_contract
+        from xembody.models.exported import export_body
 
-        contract = read_contract(policy)
-        bundled = contract["body"].get("model")
-        if bundled:  # checked against the sidecar's hash; assets made absolute for compile()
-            import dataclasses
-
-            import mujoco
-
-            from xembody.models.exported import file_sha256
-
-            path = Path(policy) / bundled
-            if not path.is_file():
-                raise FileNotFoundError(f"{path}: the sidecar bundles this body but it is missing")
-            if contract.get("sha256", {}).get("model") not in (None, file_sha256(path)):
-                raise ValueError(f"{path}: contents differ from what the sidecar was written for")
-            emb = Embodiment.read(path)
-            if not contract["body"].get("assets"):
-                return emb
-            spec = mujoco.MjSpec.from_file(str(path))
-            for group in (spec.meshes, spec.textures, spec.hfields, spec.skins):
-                for asset in group:
-                    if asset.file and not Path(asset.file).is_absolute():
-                        asset.file = str((path.parent / asset.file).resolve())
-            return dataclasses.replace(emb, mjcf=spec.to_xml())
-        from xembody.models.exported import body_from_source
-
-        return body_from_source(contract["body"]["source"])
+        return export_body(policy)
     if body in bodies.names():
         return bodies.sample(body, seed=seed)
     path = Path(body)
