@@ -84,6 +84,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
             "2",
             "--ros-seconds",
             "8",
+            "--vendor-iterations",
+            "2",
         ]
     )
     out = capsys.readouterr().out
@@ -100,7 +102,10 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert "reality gap (arm, 1 min of proxy data)" in out
     assert "ROS 2: sim robot + safety + policy + recorder as 4 processes" in out
     assert (tmp_path / "ros_mobile_base.zarr" / "zarr.json").is_file()
-    assert "[9/9] digital cousins" in out
+    assert "[9/10] digital cousins" in out
+    assert "vendor file arm6.urdf: arm, fixed base; hold ok" in out
+    assert "vendor file quad.urdf: quadruped, floating base; stand ok" in out
+    assert "its export runs on the robot side with the robot files deleted" in out
     line = next(ln for ln in out.splitlines() if "digital cousins: scan of a generated room" in ln)
     found, placed = (
         int(v) for v in re.search(r"(\d+) objects found \((\d+) placed", line).groups()

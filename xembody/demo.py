@@ -52,6 +52,10 @@ class DemoConfig:
     gap_minutes: float = field(1.0, "minutes of proxy data for the reality-gap stage (0: skip)")
     ros_seconds: float = field(15.0, "seconds of the ROS 2 graph (0: skip)")
     cousins: bool = field(True, "scan a generated room and build its twin and two cousins")
+    vendor_iterations: int = field(
+        40, "PPO iterations of reaching on the vendor-style URDF arm (-1: skip the stage; "
+        "0: check the vendor files only)",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         for name in ("envs_per_body", "seconds", "control_hz"):
@@ -103,7 +107,7 @@ def run(cfg: DemoConfig) -> int:
     for b in bodies:
         b.write(out / f"{b.name}.xml")
     print(
-        f"[1/9] sampled {len(bodies)} bodies (seed {cfg.seed}) in {time.perf_counter() - t0:.1f} s"
+        f"[1/10] sampled {len(bodies)} bodies (seed {cfg.seed}) in {time.perf_counter() - t0:.1f} s"
     )
 
     multi = MultiBodySim(models, cfg.envs_per_body, num_threads=cfg.threads or None)
@@ -126,7 +130,7 @@ def run(cfg: DemoConfig) -> int:
         s * g.num_envs for s, g in zip(substeps, multi.groups, strict=True)
     )
     print(
-        f"[2/9] simulated {multi.num_envs} envs x {cfg.seconds:.1f} s in {wall:.2f} s wall "
+        f"[2/10] simulated {multi.num_envs} envs x {cfg.seconds:.1f} s in {wall:.2f} s wall "
         f"({physics_steps / wall:,.0f} physics steps/s, {multi.groups[0].num_threads} threads)"
     )
 
@@ -164,7 +168,7 @@ def run(cfg: DemoConfig) -> int:
             images.append(render_model(m, d, width=480, height=360))
         grid = render_grid(images, [f"{b.name} ({b.num_actions} joints)" for b in bodies], cols=2)
         path = save_png(grid, out / "bodies.png")
-        print(f"[3/9] picture of the bodies after {cfg.seconds:.1f} s -> {path}")
+        print(f"[3/10] picture of the bodies after {cfg.seconds:.1f} s -> {path}")
     diverged = sum(r[-1] for r in rows)
     multi.close()
     summary = [
@@ -174,17 +178,20 @@ def run(cfg: DemoConfig) -> int:
     if cfg.train_iterations:
         summary += train_and_export(cfg, out)
     if cfg.student_epochs:
-        print("[6/9] one student for two arms: IK-teacher demos -> zarr -> behaviour cloning")
+        print("[6/10] one student for two arms: IK-teacher demos -> zarr -> behaviour cloning")
         summary += demo_stages.cross_embodiment(out, cfg.seed, cfg.student_epochs)
     if cfg.gap_minutes:
-        print("[7/9] reality gap: real-proxy arm data -> joint-wise dynamics -> adaptation")
+        print("[7/10] reality gap: real-proxy arm data -> joint-wise dynamics -> adaptation")
         summary += demo_stages.reality_gap(out, cfg.seed, cfg.gap_minutes)
     if cfg.ros_seconds:
-        print(f"[8/9] ROS 2 graph of the mobile base for {cfg.ros_seconds:g} s (xembody launch)")
+        print(f"[8/10] ROS 2 graph of the mobile base for {cfg.ros_seconds:g} s (xembody launch)")
         summary += demo_stages.ros_graph(out, cfg.ros_seconds)
     if cfg.cousins:
-        print("[9/9] digital cousins: scan a generated room -> extract -> twin + 2 cousins")
+        print("[9/10] digital cousins: scan a generated room -> extract -> twin + 2 cousins")
         summary += demo_stages.digital_cousins(out, cfg.seed)
+    if cfg.vendor_iterations >= 0:
+        print("[10/10] a vendor's robot file: URDF -> bodies check -> train -> export")
+        summary += demo_stages.vendor_robot(out, cfg.seed, cfg.vendor_iterations)
     print("\nSummary:")
     for line in summary:
         print(f"  - {line}")
@@ -201,7 +208,8 @@ def train_and_export(cfg: DemoConfig, out: Path) -> list[str]:
     from xembody.train import TrainConfig, train
 
     print(
-        f"[4/9] training reach on an arm: {cfg.train_envs} envs x {cfg.train_iterations} iterations"
+        f"[4/10] training reach on an arm: {cfg.train_envs} envs x "
+        f"{cfg.train_iterations} iterations"
     )
     t0 = time.perf_counter()
     with _quiet():
@@ -226,7 +234,7 @@ def train_and_export(cfg: DemoConfig, out: Path) -> list[str]:
     with _quiet():
         export_policy(ckpt, out / "policy")
     exported = ExportedPolicy.load(out / "policy")
-    print(f"[5/9] exported {ckpt.name} -> {out / 'policy'} (ONNX, TorchScript, policy.json)")
+    print(f"[5/10] exported {ckpt.name} -> {out / 'policy'} (ONNX, TorchScript, policy.json)")
     return [
         f"reach: {cfg.train_iterations} PPO iterations in {minutes:.1f} min; mean position error "
         f"{err['zero']:.3f} m untrained -> {err['trained']:.3f} m trained "
