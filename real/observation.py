@@ -30,8 +30,21 @@ import numpy as np
 
 from xembody.real.robot import RobotState
 from xembody.sim.bodies.embodiment import Embodiment
-from xembody.sim.tasks import math as tmath
-from xembody.sim.tasks import terms
+
+# The shared term functions (and the tasks' package) import torch: loaded with the first
+# ObservationBuilder, so that nodes which only need the helpers below (sim robot, safety)
+# start without it.
+terms: Any = None
+tmath: Any = None
+
+
+def _load_terms() -> None:
+    global terms, tmath
+    if terms is None:
+        from xembody.sim.tasks import math as tasks_math
+        from xembody.sim.tasks import terms as tasks_terms
+
+        terms, tmath = tasks_terms, tasks_math
 
 
 @dataclass
@@ -48,13 +61,22 @@ class Command:
     ranges: np.ndarray | None = None
 
 
-quat_rotate = tmath.quat_rotate  # (w, x, y, z); rows or one quaternion, numpy or torch
-quat_conj = tmath.quat_conj
+def quat_rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate `v` (3,) by the unit quaternion `q` (4,) w,x,y,z (one vector; the batched
+    form is `xembody.sim.tasks.math.quat_rotate`)."""
+    w, u = q[0], q[1:]
+    t = 2.0 * np.cross(u, v)
+    return v + w * t + np.cross(u, t)
+
+
+def quat_conj(q: np.ndarray) -> np.ndarray:
+    return np.array([q[0], -q[1], -q[2], -q[3]])
 
 
 def yaw_of(q: np.ndarray) -> float:
     """Heading (rad) of the orientation `q` (4,) w,x,y,z."""
-    return float(tmath.yaw_of(np.asarray(q, dtype=float)))
+    w, x, y, z = q
+    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
 
 
 def follow_joint_equalities(model: mujoco.MjModel, data: mujoco.MjData) -> None:
@@ -87,6 +109,7 @@ def _out(x: np.ndarray) -> np.ndarray:
 
 class ObservationBuilder:
     def __init__(self, contract: dict[str, Any], emb: Embodiment):
+        _load_terms()
         self.contract = contract
         self.emb = emb
         self.task = contract["task"]
