@@ -10,6 +10,7 @@ tests all run this one class; safety filtering comes after it (`xembody.real.saf
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,7 @@ class PolicyController:
         emb: Embodiment | None = None,
         adapter: Any = None,
         control_hz: float | None = None,
+        predict: bool = False,
     ) -> PolicyController:
         """From an export folder; the body is the one bundled there unless `emb` is given."""
         if emb is None:
@@ -102,7 +104,7 @@ class PolicyController:
 
             emb = export_body(folder)
         policy = ExportedPolicy.load(folder, backend)
-        return cls(policy, emb, adapter, control_hz=control_hz)
+        return cls(policy, emb, adapter, control_hz=control_hz, predict=predict)
 
     def reset(self, phase: float = 0.0) -> None:
         """Start over: zero last action, gait clock at `phase` (periods, 0 = the contract's
@@ -153,8 +155,6 @@ class PolicyController:
 
 
 def _with_joints(state: RobotState, q: np.ndarray, dq: np.ndarray) -> RobotState:
-    import dataclasses
-
     return dataclasses.replace(state, q=np.asarray(q, dtype=float), dq=np.asarray(dq, dtype=float))
 
 

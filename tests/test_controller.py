@@ -160,6 +160,31 @@ def test_load_runs_the_test_policies_and_equals_the_parts(name):
     np.testing.assert_array_equal(out, want)
 
 
+def test_predict_feeds_the_observation_predicted_readings():
+    """A Smith predictor: the observation sees the adapter's predicted joints, the adapter
+    itself the measured ones."""
+    policy, emb = scripted("reach", "arm", 0, [np.zeros(7)])
+    seen = []
+
+    class Predictor:
+        def __call__(self, q, dq, desired):
+            seen.append(q.copy())
+            return desired
+
+        def predict(self, q, dq):
+            return q + 0.1, dq
+
+    c = PolicyController(policy, emb, Predictor(), predict=True)
+    state = arm_state(emb)
+    c.step(state, reach_command())
+    joint_pos = next(t for t in policy.contract["observation"]["terms"] if t["name"] == "joint_pos")
+    got = policy.seen[0][joint_pos["start"] : joint_pos["start"] + joint_pos["size"]]
+    np.testing.assert_allclose(got, 0.1, rtol=1e-6)  # predicted: default + 0.1
+    np.testing.assert_array_equal(seen[0], state.q)  # measured
+    with pytest.raises(ValueError, match="predict"):
+        PolicyController(policy, emb, lambda q, dq, a: a, predict=True)
+
+
 def test_controller_loads_without_ros():
     """The controller is ROS-free: it loads an export folder with rclpy unavailable."""
     import subprocess
