@@ -3,10 +3,14 @@
     xembody collect --robot arm --minutes 5 --out data/arm_train.zarr
     xembody collect --robot quadruped --minutes 2 --seed 1 --out data/quad_test.zarr
     xembody collect --robot my_robot.json ...        # a saved RobotConfig (see --write-robot)
+    xembody collect --robot quad.urdf --card quad.yaml --minutes 2 --out data/quad.zarr
 
 `--robot` is a body class or body file (the real-proxy with default effects; suffix
-":nominal" for the nominal simulator) or a robot config JSON. Running the command again on
-the same --out appends episodes until the dataset holds --minutes of data.
+":nominal" for the nominal simulator) or a robot config JSON. A robot file takes its body
+card (`--card`, else `<robot>.yaml` beside it) and the card options as `train` does; the
+body so loaded is written beside the dataset (`<out>.body.xml` + `.json`) and the robot
+config names it, so a resumed run (or `--write-robot`) uses the same body. Running the
+command again on the same --out appends episodes until the dataset holds --minutes of data.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from pathlib import Path
 
 from xembody.config import add_arguments, from_args
 
+CARD_OPTIONS = ("card", "body_class", "base", "ee", "feet", "package_path")
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from xembody.real.collect import CollectConfig
@@ -25,6 +31,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--robot", required=True, help="body class/file[:nominal] or robot JSON")
     p.add_argument("--out", required=True, help="dataset folder (.zarr); resumed if present")
     p.add_argument("--write-robot", default=None, help="also write the robot config JSON here")
+    p.add_argument("--card", default="", help="body card (YAML) of a robot file")
+    p.add_argument("--body-class", default="", help="class of a robot file (card: class)")
+    p.add_argument("--base", default="", help="base of a robot file: fixed|floating (card: base)")
+    p.add_argument("--ee", default="", help="end-effector link or site (card: ee)")
+    p.add_argument("--feet", nargs="+", default=(), help="foot links or sites (card: feet)")
+    p.add_argument("--package-path", nargs="+", default=(), help="folders holding ROS packages")
     add_arguments(p, CollectConfig)
     p.set_defaults(run=run)
 
@@ -35,6 +47,16 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = from_args(CollectConfig, args)
     robot = RobotConfig.load(args.robot)
+    options = {k: getattr(args, k) for k in CARD_OPTIONS if getattr(args, k)}
+    if options:  # the body with its card options, written once beside the dataset
+        import dataclasses
+
+        from xembody.bodies import load_for_training
+
+        emb = load_for_training(robot.body, robot.body_seed, **options)
+        written = Path(f"{str(args.out).rstrip('/')}.body.xml")
+        emb.write(written)
+        robot = dataclasses.replace(robot, body=str(written.resolve()))
     if args.write_robot:
         Path(args.write_robot).write_text(json.dumps(robot.to_dict(), indent=2))
     summary = collect(robot, cfg, args.out)

@@ -6,6 +6,7 @@ episodes into a zarr dataset (see docs/TELEOP.md and docs/DATASET.md).
     xembody teleop --device teacher --episodes 100 --no-realtime --seconds 0 --randomize \
         --ik-iterations 2 --ik-max-step 0.1 --ik-from-measured --action-noise 0.3 \
         --out demos.zarr                                   # BC demos (train-bc --no-only-success)
+    xembody teleop --body arm6.urdf --ee tool0 --device keyboard   # a robot file (+ --card)
     xembody teleop --list-devices
 
 An existing --out is opened for appending (resume). On a robot, record through the ROS 2
@@ -25,6 +26,11 @@ from xembody.config import add_arguments, field, from_args
 class TeleopConfig:
     body: str = field("arm", "body class (sampled with --body-seed) or an MJCF/URDF file")
     body_seed: int = field(0, "seed of the sampled body")
+    card: str = field("", "body card (YAML) of a --body file (default: <robot>.yaml beside it)")
+    body_class: str = field("", "class of a --body file: arm (card: class)")
+    base: str = field("", "base of a --body file: fixed|floating (card: base)")
+    ee: str = field("", "end-effector link or site of a --body file (card: ee)")
+    package_path: tuple[str, ...] = field((), "folders holding the ROS packages of its meshes")
     device: str = field("keyboard", "teleop device (--list-devices)")
     out: str = field("demos.zarr", "dataset to write; an existing one is appended to")
     task: str = field("reach", "task whose scene, episodes and success measure are used")
@@ -69,12 +75,16 @@ def _run_cli(args: argparse.Namespace) -> int:
 
 
 def run(cfg: TeleopConfig) -> dict:
-    from xembody.models.run import resolve_body
+    from xembody.bodies import check_for_task, load_for_training
     from xembody.real import teleop
     from xembody.real.teleop.session import SessionConfig, TeleopSession
     from xembody.sim import tasks
 
-    emb = resolve_body(cfg.body, cfg.body_seed)
+    emb = load_for_training(
+        cfg.body, cfg.body_seed, card=cfg.card, body_class=cfg.body_class, base=cfg.base,
+        ee=cfg.ee, package_path=cfg.package_path,
+    )  # fmt: skip
+    check_for_task(cfg.task, emb)
     options = {"browser": {"port": cfg.port}, "teacher": {"dt": 1.0 / _control_hz(tasks, cfg)}}
     device = teleop.make(cfg.device, **options.get(cfg.device, {}))
     session_cfg = SessionConfig(
