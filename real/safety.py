@@ -26,14 +26,16 @@ joints, velocity targets in rad/s or m/s for velocity-actuated ones). The stages
 4. the joint's position range;
 5. **the bound, last**: the target moves at most velocity_limit x `velocity_scale` x dt
    from the previous output (dt capped at `max_dt_s`), so no reading, command or hold
-   can move a command further than that in one tick. Velocity targets are bounded by
-   their range alone.
+   can move a command further than that in one tick (a joint whose body gives no finite
+   velocity limit gets `default_velocity`, listed in `defaulted`). Velocity targets are
+   bounded by their range alone.
 
 Before the first joint state nothing is commanded (`output` returns None).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,10 +56,11 @@ class SafetyConfig:
     max_dt_s: float = 0.1  # s: the longest tick the rate bound allows for
     plausible_factor: float = 2.0  # a reading may move this x velocity limit x dt ...
     plausible_margin: float = 0.05  # ... plus this (rad or m) from the last good one
+    default_velocity: float = 2.0  # rad/s or m/s for joints whose file gives no finite limit
 
     def __post_init__(self) -> None:
         for name in ("state_timeout_s", "command_timeout_s", "velocity_scale", "blip_s",
-                     "max_dt_s", "plausible_factor"):  # fmt: skip
+                     "max_dt_s", "plausible_factor", "default_velocity"):  # fmt: skip
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}={getattr(self, name)}, expected > 0")
         for name in ("ramp_s", "plausible_margin"):
@@ -121,6 +124,13 @@ class SafetyFilter:
 
     def __init__(self, cfg: SafetyConfig, limits: JointLimits):
         self.cfg = cfg
+        # a joint without a finite velocity limit (an MJCF file need not give one) would
+        # have no rate bound: it gets cfg.default_velocity, named in `defaulted`
+        unbounded = ~np.isfinite(limits.velocity) & (not limits.velocity_actuated)
+        self.defaulted = [limits.names[i] for i in np.flatnonzero(unbounded)]
+        if self.defaulted:
+            velocity = np.where(unbounded, cfg.default_velocity, limits.velocity)
+            limits = dataclasses.replace(limits, velocity=velocity)
         self.limits = limits
         n = len(limits.names)
         self.q = np.zeros(n)

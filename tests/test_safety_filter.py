@@ -88,6 +88,24 @@ def test_estop_before_the_first_state_holds_the_first_measured_pose():
     assert f.output(0.12) is not None and f.mode in ("ramp", "active")
 
 
+def test_a_joint_without_a_velocity_limit_still_has_a_rate_bound():
+    import dataclasses
+
+    free = dataclasses.replace(LIMITS, velocity=np.full(N, np.inf))  # an MJCF without limits
+    f = SafetyFilter(SafetyConfig(ramp_s=0.0, default_velocity=2.0), free)
+    assert f.defaulted == list(LIMITS.names)
+    q = mid()
+    f.state(0.0, q, np.zeros(N))
+    f.command(0.0, q)
+    f.output(0.0)
+    with pytest.raises(ValueError, match="implausible"):
+        f.state(0.001, q + 2.0 * (np.arange(N) == 0), np.zeros(N))  # 2 rad in 1 ms
+    f.state(0.01, q, np.zeros(N))
+    f.command(0.01, np.clip(q + 0.5, LIMITS.low, LIMITS.high))  # a 0.5 rad step
+    out = f.output(0.01)
+    assert np.abs(out - q).max() <= 2.0 * 0.01 + 1e-9
+
+
 # --- joint states as drivers publish them ------------------------------------------------
 def test_stock_ros2_control_states_are_accepted():
     names = ("j1", "j2", "grip")

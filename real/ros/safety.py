@@ -93,6 +93,10 @@ class SafetyNode(Node):
                 self, "velocity_scale", cfg.velocity_scale, "share of joint velocity limits",
                 low=0.01, high=1.0,
             ),
+            default_velocity=declare(
+                self, "default_velocity", cfg.default_velocity, "rad/s or m/s, the rate "
+                "bound of joints without a finite velocity limit", low=0.01, high=100.0,
+            ),
         )  # fmt: skip
         self.max_linear = declare(
             self,
@@ -146,6 +150,12 @@ class SafetyNode(Node):
         self.check = JointStateCheck(self.emb.joint_names, max_ahead_s=self.max_ahead_s)
         limits = self._twist_limits() if twist else JointLimits.from_embodiment(self.emb)
         self.filter = SafetyFilter(self.cfg, limits)
+        if self.filter.defaulted:
+            self.get_logger().warn(
+                f"joints {self.filter.defaulted} have no finite velocity limit in the body: "
+                f"their rate bound is default_velocity = {self.cfg.default_velocity:g} (set "
+                "velocity limits in the robot file, or the parameter)"
+            )
         self.gate = RateGates(self.max_command_hz, burst=10, what="commands")
         self.reporter = Reporter(self)
         self.last_mode = ""
