@@ -21,8 +21,9 @@ joints, velocity targets in rad/s or m/s for velocity-actuated ones). The stages
    - soft start: whenever control (re)starts after a hold, the target ramps from the
      measured pose to the command over `ramp_s` (a watchdog hold shorter than `blip_s`
      picks the ramp up where it was; an e-stop always ramps anew);
-3. effort: a position target is kept where the PD torque kp (target - q) - kd dq stays
-   within +-effort_limit (what the actuator would clip to anyway);
+3. effort: a commanded position target is kept where the PD torque kp (target - q) - kd dq
+   stays within +-effort_limit (what the actuator would clip to anyway; a hold's target is
+   a measured pose, left as it is);
 4. the joint's position range;
 5. **the bound, last**: the target moves at most velocity_limit x `velocity_scale` x dt
    from the previous output (dt capped at `max_dt_s`), so no reading, command or hold
@@ -261,8 +262,8 @@ class SafetyFilter:
         """Effort, range, then the rate bound: nothing after it moves the target."""
         lim = self.limits
         target = wanted
-        if not lim.velocity_actuated:
-            # keep |kp (target - q) - kd dq| <= effort
+        if not lim.velocity_actuated and self.mode in ("ramp", "active"):
+            # keep |kp (target - q) - kd dq| <= effort (a hold's pose is a measured one)
             base = self.q + lim.kd * self.dq / lim.kp
             reach = lim.effort / lim.kp
             target = np.clip(target, base - reach, base + reach)
