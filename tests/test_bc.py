@@ -88,6 +88,7 @@ def test_bc_refuses_datasets_without_obs_and_action(tmp_path):
         BCConfig()
 
 
+@pytest.mark.slow  # about 3 minutes on 2 cores; .ci/run runs it after the default suite
 def test_bc_on_scripted_demos_reaches_60_percent_on_arm_reaching(tmp_path):
     """~2 min on 2 quiet cores (~6 min when busy): 150 noisy-execution teacher episodes,
     BC, `xembody eval` (the training randomisation) over 100 episodes. With 100 episodes it
