@@ -79,10 +79,6 @@ class JointStateCheck:
         self._where = {name: i for i, name in enumerate(self.names)}
 
     @property
-    def last_stamp(self) -> float | None:
-        return float(self.stamp.max()) if self.seen.any() else None
-
-    @property
     def oldest(self) -> float:
         """Receipt time of the joint heard of least recently (-inf before all are heard)."""
         return float(self.received.min())
