@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from xembody.evaluate import run_episodes, summarize
+from xembody.models.evaluation import run_episodes, summarize
 from xembody.models.export import export_module
 from xembody.models.generalist import (
     BodyBinding,

@@ -11,9 +11,14 @@
 
 Observations: group "policy" is the concatenation of the task's `ObsTerm`s in order, each
 with its declared noise (scaled by randomization.obs_noise); group "critic" is the same
-without noise. `extras["time_outs"]` marks truncations; `extras["log"]` holds the mean
-per-term reward sums, lengths and success of the episodes that ended this step, and
-`extras["finished"]` one record per ended episode (env id, success, length in steps,
+without noise, followed by the task's privileged `critic_terms()` (true base velocity, foot
+contacts: what a robot cannot measure but the critic may use in training). The reward
+weights are the task's defaults overridden by its config's `rewards` (`reward_weights`
+holds the resolved ones; run.json saves them).
+
+`extras["time_outs"]` marks truncations; `extras["log"]` holds the mean per-term reward
+sums, lengths and success of the episodes that ended this step, and `extras["finished"]`
+one record per ended episode (env id, success, terminated, length in steps,
 return, and the episode mean of each of the task's `metrics()`), which eval reads.
 
 Device: the env, its task and every tensor they return live on the sim's device
@@ -27,13 +32,15 @@ to reset and report them.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 
 from xembody.sim.physics import make_sim
-from xembody.sim.tasks.base import Task
+from xembody.sim.tasks.base import RewardTerm, Task
 
 
 class BodyEnv(VecEnv):
@@ -68,7 +75,8 @@ class BodyEnv(VecEnv):
         task.bind(self.sim, self.rng)
         self.num_actions = task.num_actions
         self.obs_terms = task.obs_terms()
-        self.reward_terms = task.reward_terms()
+        self.critic_terms = task.critic_terms()
+        self.reward_terms, self.reward_weights = _weighted(task.reward_terms(), task.cfg.rewards)
 
         n, r = num_envs, self.cfg.randomization
         self.episode_length_buf = torch.zeros(n, dtype=torch.long, device=dev)
@@ -94,8 +102,9 @@ class BodyEnv(VecEnv):
             x + t.noise * noise_scale * self._randn(x) if t.noise and noise_scale else x
             for t, x in zip(self.obs_terms, clean, strict=True)
         ]
+        privileged = [t.fn(self.task) for t in self.critic_terms]
         return TensorDict(
-            {"policy": torch.cat(noisy, 1), "critic": torch.cat(clean, 1)},
+            {"policy": torch.cat(noisy, 1), "critic": torch.cat(clean + privileged, 1)},
             batch_size=[self.num_envs],
         )
 
@@ -135,7 +144,7 @@ class BodyEnv(VecEnv):
         done_ids = dones.nonzero().flatten()
         if len(done_ids):
             extras["log"] = self._episode_log(done_ids)
-            extras["finished"] = self._finished(done_ids)
+            extras["finished"] = self._finished(done_ids, terminated)
             self._reset_envs(done_ids)
         return self.get_observations(), rewards, dones.long(), extras
 
@@ -223,11 +232,12 @@ class BodyEnv(VecEnv):
         log["/episode/success"] = self.episode_success[ids].float().mean()
         return log
 
-    def _finished(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _finished(self, ids: torch.Tensor, terminated: torch.Tensor) -> dict[str, torch.Tensor]:
         steps = self.episode_length_buf[ids].clamp_min(1)
         out = {
             "env_ids": ids.clone(),
             "success": self.episode_success[ids].clone(),
+            "terminated": terminated[ids].clone(),
             "length": self.episode_length_buf[ids].clone(),
             "return": self.episode_return[ids].clone(),
         }
@@ -237,3 +247,17 @@ class BodyEnv(VecEnv):
 
     def close(self) -> None:
         self.sim.close()
+
+
+def _weighted(terms: list[RewardTerm], weights: dict[str, float]) -> tuple[list, dict]:
+    """The task's reward terms with `weights` (the config's `rewards`) replacing their
+    default weights; a weight of 0 drops the term. Returns the terms and every weight."""
+    defaults = {t.name: t.weight for t in terms}
+    unknown = sorted(set(weights) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"rewards: unknown term(s) {unknown}; this task's terms are {sorted(defaults)}"
+        )
+    resolved = defaults | {k: float(v) for k, v in weights.items()}
+    kept = [dataclasses.replace(t, weight=resolved[t.name]) for t in terms]
+    return [t for t in kept if t.weight != 0], resolved

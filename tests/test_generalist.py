@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from xembody.cli import main
-from xembody.evaluate import run_episodes, summarize
+from xembody.models.evaluation import run_episodes, summarize
 from xembody.models.generalist import (
     BodyBinding,
     BoundStudent,

@@ -41,7 +41,10 @@ def test_observations_shapes_and_finite(kind: str) -> None:
     nj = body(kind).num_actions
     size = 3 + 3 + 3 + 2 + 3 * nj
     obs = env.get_observations()
-    assert obs["policy"].shape == obs["critic"].shape == (N, size)
+    assert obs["policy"].shape == (N, size)
+    nfeet = len(env.task.feet)
+    assert obs["critic"].shape == (N, size + 3 + 1 + nfeet)  # + true velocity, height, contacts
+    assert [t.name for t in env.critic_terms] == ["base_lin_vel", "base_height", "foot_contact"]
     assert [t.name for t in env.obs_terms] == [
         "base_ang_vel", "projected_gravity", "velocity_command", "gait_clock",
         "joint_pos", "joint_vel", "last_action",
@@ -195,3 +198,22 @@ def test_quadruped_learns_to_track_velocity(tmp_path) -> None:
     assert minutes < 20
     for before, after in errors.values():
         assert after <= 0.5 * before
+
+
+def test_a_fall_is_reported_as_terminated_and_counted_by_eval() -> None:
+    from xembody.models.evaluation import summarize
+
+    env = make_env("quadruped", n=4)
+    qpos = env.task.home_qpos.repeat(4, 1)
+    qpos[:2] = tilted_qpos(env.task, 1.3)[:2]  # envs 0 and 1 knocked over, 2 and 3 upright
+    env.task.sim.reset(qpos=qpos)
+    _, _, dones, extras = env.step(torch.zeros(4, env.num_actions))
+    finished = extras["finished"]
+    assert finished["env_ids"].tolist() == [0, 1] and dones.tolist() == [1, 1, 0, 0]
+    assert finished["terminated"].tolist() == [True, True]
+    records = {k: v.float().tolist() for k, v in finished.items() if k != "env_ids"}
+    records["terminated"] += [0.0, 0.0]  # two more episodes that timed out
+    for key in ("success", "length", "return", "lin_vel_error", "yaw_rate_error"):
+        records[key] += records[key][:2]
+    assert summarize(records)["termination_rate"]["mean"] == 0.5
+    env.close()

@@ -42,7 +42,9 @@ def test_env_follows_the_vecenv_contract(name):
     obs = env.get_observations()
     sizes = [t.fn(env.task).shape for t in env.obs_terms]
     assert all(s[0] == env.num_envs for s in sizes)
-    assert obs["policy"].shape == (4, sum(s[1] for s in sizes)) == obs["critic"].shape
+    assert obs["policy"].shape == (4, sum(s[1] for s in sizes))
+    privileged = sum(t.fn(env.task).shape[1] for t in env.critic_terms)
+    assert obs["critic"].shape == (4, obs["policy"].shape[1] + privileged)
     for _ in range(env.max_episode_length + 2):  # through at least one time-out
         obs, rew, dones, extras = env.step(torch.randn(4, env.num_actions))
         assert torch.isfinite(obs["policy"]).all() and torch.isfinite(rew).all()
@@ -57,7 +59,8 @@ def test_play_mode_has_no_noise_and_same_structure(name):
     train_env, play_env = make_env(name), make_env(name, randomize=False)
     train_obs, play_obs = train_env.get_observations(), play_env.get_observations()
     assert train_obs["policy"].shape == play_obs["policy"].shape
-    assert torch.equal(play_obs["policy"], play_obs["critic"])
+    width = play_obs["policy"].shape[1]  # the critic's privileged terms come after
+    assert torch.equal(play_obs["policy"], play_obs["critic"][:, :width])
     if any(t.noise for t in train_env.obs_terms):
         assert not torch.equal(train_obs["policy"], train_obs["critic"])
 
@@ -123,3 +126,38 @@ def test_pushes_kick_the_base_and_leave_the_scene_in_place():
     kept = env.episode_length_buf == 10  # envs whose episode did not end (no new scene)
     assert kept.any()
     assert torch.equal(env.sim.mocap_pos[kept], scene[kept])
+
+
+@TASKS
+def test_reward_weights_come_from_the_config(name):
+    env = make_env(name)
+    defaults = dict(env.reward_weights)
+    first, second = list(defaults)[:2]
+    cfg = tasks.apply_overrides(name, tasks.make_config(name), [f"rewards.{first}=0"])
+    cfg = tasks.apply_overrides(name, cfg, [f"rewards.{second}=7.5"])
+    emb = bodies.sample(tasks.get(name).default_body, seed=0)
+    edited = BodyEnv(tasks.make_task(name, emb, cfg), 4, seed=0, num_threads=1)
+    assert edited.reward_weights == defaults | {first: 0.0, second: 7.5}
+    assert first not in [t.name for t in edited.reward_terms]  # weight 0: not computed
+    assert [t.weight for t in edited.reward_terms if t.name == second] == [7.5]
+    cfg = tasks.apply_overrides(name, tasks.make_config(name), ["rewards.no_such_term=1"])
+    with pytest.raises(ValueError, match=r"unknown term\(s\) \['no_such_term'\].*" + first):
+        BodyEnv(tasks.make_task(name, emb, cfg), 1, seed=0, num_threads=1)
+    env.close()
+    edited.close()
+
+
+def test_task_options_edit_nested_fields_and_refuse_unknown_ones():
+    cfg = tasks.apply_overrides(
+        "velocity",
+        tasks.make_config("velocity"),
+        ["vx=-1,1.5", "randomization.push_interval_s=4", "observe_lin_vel=true"],
+    )
+    assert cfg.vx == (-1.0, 1.5) and cfg.observe_lin_vel is True
+    assert cfg.randomization.push_interval_s == 4
+    with pytest.raises(ValueError, match="no field 'vz'.*'vx'"):
+        tasks.apply_overrides("velocity", cfg, ["vz=1"])
+    with pytest.raises(ValueError, match="expected KEY=VALUE"):
+        tasks.apply_overrides("velocity", cfg, ["vx"])
+    with pytest.raises(ValueError, match=r"vx=\(1.0, -1.0\), expected low <= high"):
+        tasks.apply_overrides("velocity", cfg, ["vx=1,-1"])

@@ -20,7 +20,7 @@ def cross_embodiment(out: Path, seed: int, epochs: int) -> list[str]:
     """IK-teacher demos on two arms with different joint counts -> zarr -> one joint-token
     student by behaviour cloning; its position error on each arm against holding the
     default pose."""
-    from xembody.evaluate import run_episodes, summarize
+    from xembody.models.evaluation import run_episodes, summarize
     from xembody.models.generalist import (
         BodyBinding,
         fit,
@@ -76,7 +76,7 @@ def cross_embodiment(out: Path, seed: int, epochs: int) -> list[str]:
 
 
 def _reach_error(env, student) -> float:
-    from xembody.evaluate import run_episodes, summarize
+    from xembody.models.evaluation import run_episodes, summarize
     from xembody.models.generalist import BodyBinding, BoundStudent
 
     bound = BoundStudent(student, BodyBinding.from_env(env)).eval()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,12 @@ class EvalConfig:
     seed: int = field(1, "seed of the evaluation episodes")
     randomize: bool = field(True, "evaluate under the training randomisation")
     policy: str = field("trained", "trained | zero | random")
+    backend: str = field("cpu", "physics: cpu (MuJoCo), warp:cpu or gpu (MuJoCo Warp)")
+    transfer: bool = field(
+        False,
+        "sim-to-sim table: nominal physics on MuJoCo and MuJoCo Warp, then the exported "
+        "policy through the robot-side controller on the nominal robot and on the real-proxy",
+    )
     json: bool = field(False, "print the result as JSON")
     out: str = field("", "also write the JSON result to this file")
 
@@ -47,19 +51,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_cli(cfg: EvalConfig) -> int:
-    result = evaluate(cfg)
+    result = transfer(cfg) if cfg.transfer else evaluate(cfg)
     text = json.dumps(result, indent=2)
     if cfg.out:
         Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
         Path(cfg.out).write_text(text)
     if cfg.json:
         print(text)
+    elif cfg.transfer:
+        print(transfer_table(result))
     else:
         s = result["success_rate"]
         print(
             f"{result['task']} on {result['body']} ({result['policy']} policy, "
             f"{result['episodes']} episodes): success {100 * s['mean']:.1f}% "
             f"[{100 * s['ci95'][0]:.1f}, {100 * s['ci95'][1]:.1f}]"
+        )
+        t = result["termination_rate"]
+        print(
+            f"  terminated (fell): {100 * t['mean']:.1f}% "
+            f"[{100 * t['ci95'][0]:.1f}, {100 * t['ci95'][1]:.1f}]"
         )
         for name, m in result["metrics"].items():
             print(f"  {name}: {m['mean']:.4f} [{m['ci95'][0]:.4f}, {m['ci95'][1]:.4f}]")
@@ -74,12 +85,13 @@ def load_policy(checkpoint: str | Path, env):
 
 
 def evaluate(cfg: EvalConfig) -> dict:
+    from xembody.models.evaluation import run_episodes, summarize
     from xembody.models.run import Run, latest_checkpoint, make_env
 
     torch.set_num_threads(1)  # small MLPs: torch threads would compete with the physics
     run = Run.load(cfg.checkpoint)
     n = cfg.num_envs or min(cfg.episodes, 256)
-    env = make_env(run, n, seed=cfg.seed, randomize=cfg.randomize)
+    env = make_env(run, n, seed=cfg.seed, randomize=cfg.randomize, backend=cfg.backend)
     if cfg.policy == "trained":
         policy = load_policy(cfg.checkpoint, env)
     elif cfg.policy == "zero":
@@ -96,60 +108,60 @@ def evaluate(cfg: EvalConfig) -> dict:
         "checkpoint": str(ckpt) if ckpt else None,
         "randomize": cfg.randomize,
         "seed": cfg.seed,
+        "backend": cfg.backend,
     }
 
 
-def run_episodes(env, policy, episodes: int) -> dict[str, list[float]]:
-    """Roll `policy` until `episodes` episodes have ended; the first `episodes` records
-    (in order of ending) are kept. Prints progress every ~5 s."""
-    records: dict[str, list[float]] = {}
-    obs = env.get_observations()
-    done_count, last = 0, time.perf_counter()
-    with torch.inference_mode():
-        while done_count < episodes:
-            obs, _, _, extras = env.step(policy(obs))
-            finished = extras.get("finished")
-            if finished is None:
-                continue
-            take = min(len(finished["env_ids"]), episodes - done_count)
-            for key, values in finished.items():
-                if key != "env_ids":
-                    records.setdefault(key, []).extend(values[:take].float().tolist())
-            done_count += take
-            if time.perf_counter() - last > 5:
-                print(f"  eval: {done_count}/{episodes} episodes", flush=True)
-                last = time.perf_counter()
-    return records
+def transfer(cfg: EvalConfig) -> dict:
+    """The policy of `cfg.checkpoint` under nominal physics (no randomisation) on MuJoCo,
+    on MuJoCo Warp (CUDA when torch sees one, else Warp's CPU device), then exported and run
+    as on a robot (one `PolicyController` per robot, readings in, targets out) on the
+    nominal robot and on the real-proxy (latency, friction, backlash, sensor noise).
+    Returns {case: {metric: mean}} and each metric's change against the first case."""
+    import dataclasses
+    import tempfile
+
+    from xembody.models.export import export_policy
+    from xembody.real.gap import closed_loop, generated_body
+    from xembody.real.proxy import ProxyConfig, RobotConfig
+
+    warp = "warp:cuda" if torch.cuda.is_available() else "warp:cpu"
+    rows: dict[str, dict[str, float]] = {}
+    for name, backend in (("MuJoCo (CPU)", "cpu"), (f"MuJoCo Warp ({warp[5:]})", warp)):
+        r = evaluate(dataclasses.replace(cfg, randomize=False, backend=backend))
+        rows[name] = _flat(r)
+    with tempfile.TemporaryDirectory() as tmp:
+        contract = export_policy(Path(cfg.checkpoint), Path(tmp))
+        body, seed = generated_body(tmp, contract)
+        envs = cfg.num_envs or min(cfg.episodes, 32)
+        episodes = max(1, -(-cfg.episodes // envs))  # episode lengths per robot
+        for name, proxy in (
+            ("robot side, nominal", None),
+            ("robot side, real-proxy", ProxyConfig()),
+        ):
+            robot = RobotConfig(body=body, body_seed=seed, seed=cfg.seed, proxy=proxy)
+            r = closed_loop(tmp, robot, num_envs=envs, episodes=episodes, seed=cfg.seed)
+            rows[name] = {k: float(v) for k, v in r.items() if k in rows["MuJoCo (CPU)"]}
+    base = rows["MuJoCo (CPU)"]
+    return {"task": contract["task"], "checkpoint": str(cfg.checkpoint), "cases": rows,
+            "change": {case: {k: v - base[k] for k, v in row.items() if k in base}
+                       for case, row in rows.items()}}  # fmt: skip
 
 
-def summarize(records: dict[str, list[float]]) -> dict:
-    success = records["success"]
-    n = len(success)
-    metrics = {
-        k: _mean_ci(v) for k, v in records.items() if k not in ("success", "length", "return")
+def _flat(result: dict) -> dict[str, float]:
+    out = {
+        "success": result["success_rate"]["mean"],
+        "terminated": result["termination_rate"]["mean"],
+        "episodes": result["episodes"],
     }
-    return {
-        "episodes": n,
-        "success_rate": {"mean": sum(success) / n, "ci95": list(wilson(sum(success), n))},
-        "return": _mean_ci(records["return"]),
-        "episode_length_steps": _mean_ci(records["length"]),
-        "metrics": metrics,
-    }
+    return out | {k: m["mean"] for k, m in result["metrics"].items()}
 
 
-def wilson(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def _mean_ci(values: list[float]) -> dict:
-    n = len(values)
-    mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / max(n - 1, 1)
-    half = 1.96 * math.sqrt(var / n)
-    return {"mean": mean, "ci95": [mean - half, mean + half]}
+def transfer_table(result: dict) -> str:
+    cases = result["cases"]
+    keys = [k for k in next(iter(cases.values())) if k != "episodes"]
+    lines = ["| case | episodes | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
+    for case, row in cases.items():
+        cells = [f"{row[k]:.3f}" if k in row else "-" for k in keys]
+        lines.append(f"| {case} | {int(row.get('episodes', 0))} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -48,6 +48,12 @@ class TrainConfig:
         "",
         "LO,HI: actions act LO..HI control periods late, drawn per episode (default: the task's)",
     )
+    task_option: tuple[str, ...] = field(
+        (), "KEY=VALUE edits of the task config: vx=-1,1 randomization.push_interval_s=4"
+    )
+    reward: tuple[str, ...] = field(
+        (), "NAME=WEIGHT reward weights (0 drops a term; run.json lists them all)"
+    )
     max_minutes: float = field(0.0, "stop after this much wall time (0: no limit)")
     torch_threads: int = field(1, "torch threads for the policy (small MLPs: 1 is fastest)")
     nproc: int = field(1, "processes (torch.distributed; --num-envs and threads are per process)")
@@ -164,6 +170,9 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
         )
         check_for_task(cfg.task, body)
         run = Run(cfg.task, task_cfg, ppo, body, dataclasses.asdict(cfg))
+    edits = list(cfg.task_option) + [f"rewards.{r}" for r in cfg.reward]
+    if edits:  # also on --resume: a curriculum continues a run with harder settings
+        run.task_cfg = tasks.apply_overrides(run.task, run.task_cfg, edits)
     folder = (
         Path(cfg.log_root)
         / f"{run.task}-{run.body.name}"
@@ -173,6 +182,7 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
     threads = cfg.threads or (share if world_size > 1 else None)
     backend = f"gpu:cuda:{local_rank}" if cfg.backend == "gpu" and world_size > 1 else cfg.backend
     env = make_env(run, cfg.num_envs, seed=cfg.seed + rank, threads=threads, backend=backend)
+    run.task_cfg = dataclasses.replace(run.task_cfg, rewards=dict(env.reward_weights))
     if rank == 0:
         run.save(folder)
     runner = distributed.DistributedRunner(

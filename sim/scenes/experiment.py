@@ -511,7 +511,7 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path = "out/cousins_experim
     success rates per cell and pooled over seeds with 95 % Wilson intervals."""
     import multiprocessing as mp
 
-    from xembody.evaluate import wilson
+    from xembody.models.evaluation import wilson
 
     t0 = time.perf_counter()
     rooms = {}

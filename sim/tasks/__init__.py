@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 from dataclasses import dataclass
 
 from xembody.sim.bodies.embodiment import Embodiment
@@ -78,6 +79,39 @@ def config_from_dict(name: str, values: dict) -> TaskConfig:
     )
 
 
+def apply_overrides(name: str, cfg: TaskConfig, items: list[str] | tuple[str, ...]) -> TaskConfig:
+    """`cfg` with KEY=VALUE edits (`vx=-1,1`, `randomization.push_interval_s=4`,
+    `rewards.feet_slip=-0.1`): VALUE is JSON, else comma-separated numbers, else text."""
+    values = dataclasses.asdict(cfg)
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"task option {item!r}, expected KEY=VALUE (for example vx=-1,1)")
+        *parents, leaf = key.split(".")
+        where = values
+        for part in parents:
+            if not isinstance(where.get(part), dict):
+                raise ValueError(f"task option {key!r}: {part!r} is not a group of {name!r}")
+            where = where[part]
+        if leaf not in where and not (parents and parents[-1] == "rewards"):
+            raise ValueError(
+                f"task option {key!r}: no field {leaf!r}; expected one of {sorted(where)}"
+            )
+        where[leaf] = _parse_value(text)
+    return config_from_dict(name, values)
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        return text
+
+
 register(
     TaskEntry(
         "reach",
@@ -112,5 +146,5 @@ register(
 
 __all__ = [
     "ObsTerm", "RandomizationCfg", "RewardTerm", "Task", "TaskConfig", "TaskEntry",
-    "config_from_dict", "get", "make_config", "make_task", "names", "register",
+    "apply_overrides", "config_from_dict", "get", "make_config", "make_task", "names", "register",
 ]  # fmt: skip

@@ -57,6 +57,7 @@ class TaskConfig:
     action_scale: float = 0.5  # rad (or m, or m/s) per unit of policy output
     action_clip: float = 3.0  # policy outputs are clipped to +-action_clip first
     randomization: RandomizationCfg = field(default_factory=RandomizationCfg)
+    rewards: dict[str, float] = field(default_factory=dict)  # term -> weight (0: off)
 
     def __post_init__(self) -> None:
         for name in ("episode_seconds", "control_hz", "action_scale", "action_clip"):
@@ -149,7 +150,12 @@ class Task:
         raise NotImplementedError
 
     def reward_terms(self) -> list[RewardTerm]:
+        """The terms with their default weights (the config's `rewards` override them)."""
         raise NotImplementedError
+
+    def critic_terms(self) -> list[ObsTerm]:
+        """Privileged observations for the critic only (never exported, never noised)."""
+        return []
 
     def terminated(self) -> torch.Tensor:
         """(N,) bool: the episode ended in failure (a fall, a collision)."""

@@ -28,7 +28,9 @@ Conventions for every task (the ROS 2 side builds the same vector from topics):
   `randomization.obs_noise`); the critic sees the same terms without noise.
 - Actions: the policy's output is clipped to +-`action_clip`, multiplied by
   `action_scale` and mapped to actuator targets as each task describes.
-- Rewards are the weighted sum of the terms below times the control period.
+- Rewards are the weighted sum of the terms below times the control period. Weights are
+  the config's `rewards` (saved in run.json); set them with `xembody train --reward
+  NAME=WEIGHT` (0: off) and any config field with `--task-option KEY=VALUE`.
 """
 
 
@@ -59,12 +61,18 @@ def task_section(name: str) -> str:
             f"{term.noise:g} | {term.doc} |"
         )
         start += size
-    lines += ["", f"Observation size: {start}.", "", "| reward term | weight |", "|---|---:|"]
-    lines += [f"| `{t.name}` | {t.weight:g} |" for t in env.reward_terms]
+    lines += ["", f"Observation size: {start}."]
+    if env.critic_terms:
+        privileged = ", ".join(
+            f"`{t.name}` ({t.fn(env.task).shape[1]}, {t.units})" for t in env.critic_terms
+        )
+        lines += ["", f"The critic also sees (training only, never exported): {privileged}."]
+    lines += ["", "| reward term | weight |", "|---|---:|"]
+    lines += [f"| `{k}` | {w:g} |" for k, w in env.reward_weights.items()]
     defaults = ", ".join(
         f"{f.name}={getattr(cfg, f.name)}"
         for f in dataclasses.fields(cfg)
-        if f.name != "randomization"
+        if f.name not in ("randomization", "rewards")
     )
     lines += ["", f"Config defaults: {defaults}.", "", f"Randomisation: {cfg.randomization}.", ""]
     env.close()

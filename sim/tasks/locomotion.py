@@ -93,6 +93,9 @@ class VelocityTask(Task):
             spec.add_sensor(
                 name=f"{foot}_pos", type=_SENS.mjSENS_FRAMEPOS, objtype=site, objname=foot
             )
+            spec.add_sensor(
+                name=f"{foot}_vel", type=_SENS.mjSENS_FRAMELINVEL, objtype=site, objname=foot
+            )
         for j in self.joint_names:
             spec.add_sensor(
                 name=f"{j}_force",
@@ -142,6 +145,9 @@ class VelocityTask(Task):
         # sensordata columns read every step, gathered once instead of one slice per name
         col = lambda name, k: int(m.sensor(name).adr[0]) + k  # noqa: E731
         self._foot_z_cols = torch.tensor([col(f"{f}_pos", 2) for f in self.feet], device=dev)
+        self._foot_vel_cols = torch.tensor(
+            [[col(f"{f}_vel", k) for k in (0, 1)] for f in self.feet], device=dev
+        )
         self._force_cols = torch.tensor(
             [col(f"{j}_force", 0) for j in self.joint_names], device=dev
         )
@@ -156,6 +162,8 @@ class VelocityTask(Task):
         self.air_reward = torch.zeros(n, device=dev)
         self.phase = torch.zeros(n, device=dev)
         self.contact = torch.ones(n, len(self.feet), dtype=torch.bool, device=dev)
+        self.last_joint_vel = torch.zeros(n, self.num_actions, device=dev)
+        self.joint_acc = torch.zeros(n, self.num_actions, device=dev)
 
     # --- measured quantities --------------------------------------------------------------
     def base_ang_vel(self) -> torch.Tensor:
@@ -186,6 +194,21 @@ class VelocityTask(Task):
         stance = (self.phase[:, None] + self.foot_offset) % 1.0 < 0.5
         stance |= ~self.moving()[:, None]
         return (self.contact == stance).float().mean(1)
+
+    def foot_slip(self) -> torch.Tensor:
+        """Sum over feet in contact of the foot's horizontal speed squared ((m/s)^2)."""
+        v = self.sim.sensordata[:, self._foot_vel_cols].float()  # (N, feet, 2), world frame
+        return (v.square().sum(2) * self.contact).sum(1)
+
+    def stand_still(self) -> torch.Tensor:
+        """Joint distance from the default pose (rad) under a standing command."""
+        return self.joint_pos_rel().abs().sum(1) * ~self.moving()
+
+    def contact_obs(self) -> torch.Tensor:
+        return self.contact.float()
+
+    def base_height(self) -> torch.Tensor:
+        return self.sensor("base_pos")[:, 2:3] - self.home_height
 
     def joint_force_ratio(self) -> torch.Tensor:
         f = self.sim.sensordata[:, self._force_cols].float()
@@ -225,6 +248,14 @@ class VelocityTask(Task):
             ObsTerm("last_action", T.last_action, "1", "action", "previous policy output"),
         ]
 
+    def critic_terms(self) -> list[ObsTerm]:
+        V = VelocityTask
+        return [
+            ObsTerm("base_lin_vel", V.base_lin_vel, "m/s", "body", "velocimeter at IMU"),
+            ObsTerm("base_height", V.base_height, "m", "world", "base height minus home"),
+            ObsTerm("foot_contact", V.contact_obs, "1", "foot", "1: foot on the ground"),
+        ]
+
     def reward_terms(self) -> list[RewardTerm]:
         V, s = VelocityTask, self.cfg.tracking_sigma
         return [
@@ -237,7 +268,10 @@ class VelocityTask(Task):
             RewardTerm("action_rate", Task.action_rate, -0.01),
             RewardTerm("joint_limits", V.joint_limit_excess, -5.0),
             RewardTerm("torques", lambda t: t.joint_force_ratio().square().sum(1), -0.05),
+            RewardTerm("joint_acc", lambda t: t.joint_acc.square().sum(1), 0.0),
             RewardTerm("feet_air_time", lambda t: t.air_reward, 1.0),
+            RewardTerm("feet_slip", V.foot_slip, 0.0),
+            RewardTerm("stand_still", V.stand_still, 0.0),
             RewardTerm("termination", lambda t: t.terminated().float(), -100.0),
         ] + [RewardTerm("gait", V.gait_match, 2.0)] * (self.cfg.gait_period > 0)
 
@@ -274,6 +308,9 @@ class VelocityTask(Task):
         self.air_reward = swing * self.moving()
         self.air_time *= ~touched
         self.last_contact = contact
+        qd = self.joint_vel()
+        self.joint_acc = (qd - self.last_joint_vel) / dt
+        self.last_joint_vel = qd
         if self.cfg.resample_s > 0:  # a mask, not an index list: no host sync
             self.command_timer -= dt
             due = self.command_timer <= 0
@@ -306,4 +343,6 @@ class VelocityTask(Task):
         self.last_contact[env_ids] = True
         self.air_reward[env_ids] = 0.0
         self.contact[env_ids] = True
+        self.last_joint_vel[env_ids] = 0.0
+        self.joint_acc[env_ids] = 0.0
         self.phase[env_ids] = torch.rand(k, generator=self.torch_rng, device=self.device)
