@@ -6,10 +6,12 @@
     xembody launch arm --duration 30 --log-dir logs/     # stop by itself after 30 s
 
 Starts the same nodes as launch/<class>.launch.py (`python -m xembody.real.ros.<node>`,
-each with `--params-file launch/config/<class>.yaml`), one process each, logs to
-`<log-dir>/<node>.log`. Ctrl-C (or --duration) stops them all; if one node dies, the others
-are stopped and its log's tail is printed. Pip-installed ROS 2 has no `launch` package,
-so this is how such machines bring the graph up.
+each with `--params-file` the class's parameter file), one process each, logs to
+`<log-dir>/<node>.log`. The parameter files ship with the package (real/ros/config/ in the
+source tree, xembody/real/ros/config/ in a wheel; launch/config links there), so an
+installed xembody launches without a source checkout. Ctrl-C (or --duration) stops them
+all; if one node dies, the others are stopped and its log's tail is printed. Pip-installed
+ROS 2 has no `launch` package, so this is how such machines bring the graph up.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from xembody.config import add_arguments, field, from_args
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "launch" / "config"
+ROOT = Path(__file__).resolve().parents[1]  # the source checkout, when there is one
+CONFIG_PACKAGE = "xembody.real.ros"  # its config/ folder holds <class>.yaml
 CLASSES = {"arm": "arm", "mobile_base": "mobile_base", "wheeled": "mobile_base",
            "quadruped": "quadruped", "humanoid": "humanoid"}  # fmt: skip
 
@@ -35,7 +38,7 @@ CLASSES = {"arm": "arm", "mobile_base": "mobile_base", "wheeled": "mobile_base",
 class LaunchConfig:
     body_class: str = field("arm", "arm, mobile_base (or wheeled), quadruped or humanoid")
     policy: str = field("", "export folder (default: the parameter file's)")
-    params: str = field("", "ROS 2 parameter file (default: launch/config/<class>.yaml)")
+    params: str = field("", "ROS 2 parameter file (default: the packaged <class>.yaml)")
     record: str = field("", "record into this zarr dataset (starts the recorder node)")
     sim: bool = field(True, "start the sim robot node (--no-sim: a robot driver is running)")
     log_dir: str = field("launch_logs", "folder for the nodes' logs")
@@ -73,7 +76,7 @@ def node_commands(cfg: LaunchConfig, overrides: Path) -> dict[str, list[str]]:
     (a plain `-p` is weaker than a node's own section in a parameter file)."""
     import yaml
 
-    params = Path(cfg.params) if cfg.params else CONFIG / f"{CLASSES[cfg.body_class]}.yaml"
+    params = Path(cfg.params) if cfg.params else class_params(cfg.body_class, overrides.parent)
     nodes = (
         (["sim_robot"] if cfg.sim else [])
         + ["safety", "policy"]
@@ -96,14 +99,32 @@ def node_commands(cfg: LaunchConfig, overrides: Path) -> dict[str, list[str]]:
     }  # fmt: skip
 
 
+def class_params(body_class: str, folder: Path) -> Path:
+    """The packaged parameter file of `body_class` (a body class or an alias such as
+    `wheeled`), found with importlib.resources; copied into `folder` when the package is
+    not on disk (a zip import), since the nodes read it by path."""
+    res = resources.files(CONFIG_PACKAGE) / "config" / f"{CLASSES[body_class]}.yaml"
+    if isinstance(res, Path):
+        return res
+    copy = folder / res.name
+    copy.write_text(res.read_text())
+    return copy
+
+
 def _policy_from(params: Path) -> str:
-    """The `policy` of the file's `/**` section, resolved against the repository root when
-    it is relative and not found from here."""
+    """The `policy` of the file's `/**` section, resolved against the source checkout when it
+    is relative and not found from here; an error naming the fix when found nowhere (the
+    packaged files name the test policies of the source tree, which a wheel lacks)."""
     import yaml
 
     doc = yaml.safe_load(params.read_text()) or {}
     value = str(doc.get("/**", {}).get("ros__parameters", {}).get("policy", "") or "")
-    if value and not Path(value).exists() and (ROOT / value).exists():
+    if value and not Path(value).exists():
+        if not (ROOT / value).exists():
+            raise FileNotFoundError(
+                f"{params} names policy {value!r}, found neither here nor in a source "
+                "checkout: pass --policy DIR (an `xembody export` folder)"
+            )
         value = str(ROOT / value)
     return value
 
