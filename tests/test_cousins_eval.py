@@ -32,12 +32,12 @@ def test_random_rooms_are_seeded_and_well_formed():
                 assert gap > 0.5 * (np.hypot(*p.size[:2]) + np.hypot(*q.size[:2]))
 
 
-def test_cli_eval_prints_json_and_writes_its_section(tmp_path, capsys):
+def test_cli_eval_prints_json_and_writes_its_section_only_when_asked(tmp_path, capsys):
     doc = tmp_path / "RESULTS.md"
     doc.write_text("# Results\n\n## Other\n\nkept\n")
     out = tmp_path / "eval"
     args = ["cousins", "eval", "--json", "--scenes", "1", "--seed", "2", "--n", "1"]
-    assert main([*args, "--out", str(out), "--results", str(doc)]) == 0
+    assert main([*args, "--out", str(out), "--results", str(doc), "--write-docs"]) == 0
     result = json.loads(capsys.readouterr().out)
     s = result["summary"]
     assert result["config"]["scenes"] == 1 and len(result["rooms"]) == 1
@@ -53,6 +53,19 @@ def test_cli_eval_prints_json_and_writes_its_section(tmp_path, capsys):
     text = doc.read_text()
     assert text.startswith("# Results\n\n## Other\n\nkept\n") and SECTION in text
     assert "cousins experiment" in text and "cousins eval --json --scenes 1 --seed 2" in text
+
+
+def test_cli_eval_without_write_docs_prints_the_table_and_leaves_docs_alone(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # the default --results, docs/RESULTS.md, would be here
+    doc = tmp_path / "mine.md"
+    doc.write_text("# Results\n")
+    args = ["cousins", "eval", "--scenes", "1", "--seed", "2", "--n", "1", "--out", "eval"]
+    assert main([*args, "--results", str(doc)]) == 0
+    printed = capsys.readouterr().out
+    assert SECTION in printed and "| measure | measured | target | met |" in printed
+    assert doc.read_text() == "# Results\n" and not (tmp_path / "docs").exists()
 
 
 def test_section_writer_replaces_only_its_own_section(tmp_path):

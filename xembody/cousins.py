@@ -2,7 +2,7 @@
 
     xembody cousins --scan scene.json --n 8 --out scenes/
 
-    xembody cousins eval --json [--scenes K --seed S --out out/cousins_eval]
+    xembody cousins eval [--json] [--scenes K --seed S --out out/cousins_eval] [--write-docs]
 
 The first writes twin.xml, cousin_00.xml ... cousin_NN.xml, manifest.json (per scene: its
 assets and parameters, the MJCF digest, distance from the twin, check results) and
@@ -12,9 +12,9 @@ a scan folder holding one as scene.json; a scan folder without scene.json, or a 
 
 `eval` generates K rooms with known layout, scans each from `--views` views, extracts it,
 scores the extraction against the truth, builds the twin and `--n` cousins of each
-extracted description with their physical checks (xembody.sim.scenes.evaluate), prints
-the summary (`--json`: everything as JSON) and writes the "Digital cousins" section of
-`--results` (default docs/RESULTS.md; `--results ''` writes none).
+extracted description with their physical checks (xembody.sim.scenes.evaluate) and prints
+the summary and the results table (`--json`: everything as JSON). Only with `--write-docs`
+does it (and `experiment`) replace its section of `--results` (default docs/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scenes", type=int, default=8, help="eval: generated rooms (default: 8)")
     p.add_argument("--views", type=int, default=1, help="eval: views per scan (default: 1)")
     p.add_argument("--json", action="store_true", help="eval: print the full result as JSON")
-    p.add_argument("--results", default="docs/RESULTS.md", help="eval: results file to update")
+    p.add_argument("--write-docs", action="store_true",
+                   help="eval, experiment: write the table into --results")  # fmt: skip
+    p.add_argument("--results", default="docs/RESULTS.md",
+                   help="eval, experiment: file --write-docs updates (%(default)s)")  # fmt: skip
     p.add_argument("--no-pictures", action="store_true", help="skip cousins.png")
     p.add_argument("--width", type=int, default=400, help="picture width per scene")
     p.add_argument("--height", type=int, default=300, help="picture height per scene")
@@ -120,19 +123,23 @@ def run_eval(args: argparse.Namespace) -> int:
     result = evaluate(args.scenes, seed=args.seed, out=out, views=args.views, n_cousins=n)
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
-    if args.results:
-        command = (f"xembody cousins eval --json --scenes {args.scenes} --seed {args.seed} "
-                   f"--views {args.views} --n {n}")  # fmt: skip
-        write_results_section(results_section(result, command), args.results)
+    command = (f"xembody cousins eval --json --scenes {args.scenes} --seed {args.seed} "
+               f"--views {args.views} --n {n} --write-docs")  # fmt: skip
+    section = results_section(result, command)
+    if args.write_docs:
+        write_results_section(section, args.results)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
+        print(section)
         s = result["summary"]
         print(f"{s['objects']} objects in {args.scenes} rooms: categories "
               f"{100 * s['category_accuracy']:.0f} %, centre {s['center_error_cm_max']:.1f} cm "
               f"worst, yaw {s['yaw_error_rad_max']:.3f} rad worst, IoU {s['iou_min']:.2f} "
               f"worst, scenes passing checks {s['scenes_passing_pct']:.0f} %; "
               f"targets met: {result['summary']['passed']}")  # fmt: skip
+        if args.write_docs:
+            print(f"wrote its section of {args.results}")
     return 0
 
 
@@ -151,14 +158,16 @@ def run_experiment(args: argparse.Namespace) -> int:
     out = Path(args.out or f"out/cousins_experiment_{args.task}")
     result = ex.run_experiment(cfg, out, progress=lambda m: print(m, flush=True))
     (out / "experiment.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    if args.results:
-        command = (f"xembody cousins experiment --task {args.task} --json --seed {args.seed} "
-                   f"--seeds {args.seeds} "
-                   f"--episodes {args.episodes} --demos {args.demos}")  # fmt: skip
-        write_results_section(ex.results_section(result, command), args.results)
+    command = (f"xembody cousins experiment --task {args.task} --json --seed {args.seed} "
+               f"--seeds {args.seeds} --episodes {args.episodes} --demos {args.demos} "
+               "--write-docs")  # fmt: skip
+    section = ex.results_section(result, command)
+    if args.write_docs:
+        write_results_section(section, args.results)
     if args.json:
         print(json.dumps({k: result[k] for k in ("table", "target", "seconds")}, indent=2))
     else:
+        print(section)
         t = result["target"]
         print(
             f"8 cousins against the twin on the real scene: {t['real_gain_points']:+.0f} "
