@@ -387,10 +387,11 @@ def upgrade_export(folder: Path) -> dict[str, Any]:
     return json.loads(text)
 
 
-def load_runner(
+def load_checkpoint(
     checkpoint: Path, num_envs: int = 1, *, randomize: bool = False
 ) -> tuple[Run, BodyEnv, OnPolicyRunner]:
-    """(run, env, runner) with the checkpoint's weights loaded (no logging)."""
+    """(run, env, runner) with the checkpoint's weights loaded (no logging); unlike
+    `models.run.load_runner`, it also makes the run and its env."""
     from xembody.models import run as runs
 
     run = runs.Run.load(checkpoint)
@@ -404,7 +405,7 @@ def export_policy(checkpoint: Path, out_dir: Path) -> dict[str, Any]:
     from xembody.models.run import latest_checkpoint
 
     checkpoint = latest_checkpoint(Path(checkpoint))
-    _, env, runner = load_runner(checkpoint)
+    _, env, runner = load_checkpoint(checkpoint)
     try:
         return export_module(
             runner.get_inference_policy(),

@@ -14,7 +14,7 @@ import pytest
 
 from xembody.real import teleop
 from xembody.real.dataset import Dataset
-from xembody.real.teleop.command import Command, DeviceNotFoundError
+from xembody.real.teleop.command import DeviceNotFoundError, TeleopCommand
 from xembody.real.teleop.evdev import (
     ABS_RZ,
     ABS_X,
@@ -72,20 +72,20 @@ def test_registry_lists_every_device_and_rejects_unknown_and_duplicate_ids():
 
 
 def test_command_validates_and_round_trips_through_json():
-    cmd = Command(ee_twist=[0.1, 0, 0, 0, 0, 0.5], gripper=0.3, events={"save"},
+    cmd = TeleopCommand(ee_twist=[0.1, 0, 0, 0, 0, 0.5], gripper=0.3, events={"save"},
                   ee_pose=([0.1, 0.2, 0.3], [1.5, 0, 0, 0]))  # fmt: skip
-    back = Command.from_dict(json.loads(json.dumps(cmd.to_dict())))
+    back = TeleopCommand.from_dict(json.loads(json.dumps(cmd.to_dict())))
     np.testing.assert_allclose(back.ee_twist, cmd.ee_twist)
     np.testing.assert_allclose(back.ee_pose[1], [1, 0, 0, 0])  # normalised
     assert back.events == {"save"} and back.gripper == 0.3
     with pytest.raises(ValueError, match="ee_twist.*expected 6 finite"):
-        Command(ee_twist=[0, 0, np.nan, 0, 0, 0])
+        TeleopCommand(ee_twist=[0, 0, np.nan, 0, 0, 0])
     with pytest.raises(ValueError, match="gripper=1.5"):
-        Command(gripper=1.5)
+        TeleopCommand(gripper=1.5)
     with pytest.raises(ValueError, match="events \\['jump'\\]"):
-        Command(events={"jump"})
+        TeleopCommand(events={"jump"})
     with pytest.raises(ValueError, match="keys \\['speed'\\]"):
-        Command.from_dict({"speed": 1})
+        TeleopCommand.from_dict({"speed": 1})
 
 
 def test_keyboard_keys_map_to_twists_that_stop_after_the_hold_time():
@@ -208,12 +208,13 @@ def test_browser_device_serves_its_page_and_takes_commands_over_http():
 
 def test_scripted_device_session_records_the_expected_dataset(tmp_path):
     emb = bodies.sample("arm", seed=0)
-    up = Command(ee_twist=[0, 0, 0.1, 0, 0, 0], gripper=1.0)
-    still = Command(gripper=0.0)
+    up = TeleopCommand(ee_twist=[0, 0, 0.1, 0, 0, 0], gripper=1.0)
+    still = TeleopCommand(gripper=0.0)
+    save, discard = TeleopCommand(events={"save"}), TeleopCommand(events={"discard"})
     script = [
-        (25, up), (5, still), (1, Command(gripper=0.0, events={"save"})),  # episode 0: 31 frames
-        (10, up), (1, Command(events={"discard"})),  # dropped
-        (20, Command(ee_twist=[0.1, 0, 0, 0, 0, 0])), (1, Command(events={"save"})),  # episode 1
+        (25, up), (5, still), (1, TeleopCommand(gripper=0.0, events={"save"})),  # episode 0: 31
+        (10, up), (1, discard),  # dropped
+        (20, TeleopCommand(ee_twist=[0.1, 0, 0, 0, 0, 0])), (1, save),  # episode 1
     ]  # fmt: skip
     device = ScriptedDevice(script)
     out = tmp_path / "demos.zarr"

@@ -2,7 +2,7 @@
 
 `GET /` serves the page (on-screen buttons and a gripper slider; WebXR controller pose on a
 headset or phone whose browser offers `navigator.xr`; phone tilt through DeviceOrientation
-otherwise). The page posts JSON commands (`Command.from_dict`: ee_twist, ee_pose,
+otherwise). The page posts JSON commands (`TeleopCommand.from_dict`: ee_twist, ee_pose,
 base_twist, gripper, events) to `POST /command` at ~20 Hz while a control is held.
 `GET /state` returns the robot's end-effector pose and the session status as JSON, which
 the page uses to anchor WebXR poses (clutch: robot pose at grab + controller motion since).
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .command import Command, Device, DeviceNotFoundError, SessionState
+from .command import Device, DeviceNotFoundError, SessionState, TeleopCommand
 from .registry import register
 
 PAGE = Path(__file__).with_name("browser_page.html")
@@ -35,7 +35,7 @@ class BrowserDevice(Device):
     def __init__(self, port: int = 8765, host: str = "127.0.0.1", timeout_s: float = 0.5):
         self.host, self.port, self.timeout_s = host, int(port), timeout_s
         self._lock = threading.Lock()
-        self._last = Command()
+        self._last = TeleopCommand()
         self._last_t = -np.inf
         self._events: set[str] = set()
         self._gripper: float | None = None
@@ -65,7 +65,7 @@ class BrowserDevice(Device):
             self.server.server_close()
             self.server = None
 
-    def post(self, cmd: Command) -> None:
+    def post(self, cmd: TeleopCommand) -> None:
         with self._lock:
             self._last, self._last_t = cmd, time.monotonic()
             self._events |= cmd.events
@@ -73,7 +73,7 @@ class BrowserDevice(Device):
                 self._gripper = cmd.gripper
             self.posts += 1
 
-    def get_command(self, state: SessionState | None = None) -> Command:
+    def get_command(self, state: SessionState | None = None) -> TeleopCommand:
         with self._lock:
             if state is not None:
                 self._state = {
@@ -83,7 +83,7 @@ class BrowserDevice(Device):
                 }
             fresh = time.monotonic() - self._last_t <= self.timeout_s
             last, events, self._events = self._last, frozenset(self._events), set()
-            return Command(
+            return TeleopCommand(
                 ee_twist=last.ee_twist if fresh else np.zeros(6),
                 ee_pose=last.ee_pose if fresh else None,
                 base_twist=last.base_twist if fresh else np.zeros(3),
@@ -131,7 +131,7 @@ def _handler(device: BrowserDevice) -> type[BaseHTTPRequestHandler]:
                 data = json.loads(self.rfile.read(n))
                 if not isinstance(data, dict):
                     raise ValueError(f"body {data!r}: expected a JSON object")
-                device.post(Command.from_dict(data))
+                device.post(TeleopCommand.from_dict(data))
             except (ValueError, TypeError) as err:
                 self._send(400, json.dumps({"error": str(err)}).encode())
                 return

@@ -1,6 +1,7 @@
 """The one command type every teleoperation device produces, and the device interface.
 
-A `Command` says what the operator wants *now*:
+A `TeleopCommand` says what the operator wants *now* (the policy's command, a twist or a
+goal, is `xembody.real.observation.Command`):
 - `ee_twist` (6,): end-effector velocity in the world frame, (vx, vy, vz) m/s then
   (wx, wy, wz) rad/s; or
 - `ee_pose`: an absolute end-effector target, position (3,) m and quaternion (4,) w-x-y-z
@@ -37,7 +38,7 @@ def _vector(name: str, value: Any, size: int) -> np.ndarray:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Command:
+class TeleopCommand:
     ee_twist: np.ndarray = field(default_factory=lambda: np.zeros(6))
     ee_pose: tuple[np.ndarray, np.ndarray] | None = None
     base_twist: np.ndarray = field(default_factory=lambda: np.zeros(3))
@@ -65,7 +66,7 @@ class Command:
         object.__setattr__(self, "events", frozenset(self.events))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Command:
+    def from_dict(cls, d: dict[str, Any]) -> TeleopCommand:
         """From JSON-like data (the browser device posts this); unknown keys are an error."""
         known = {"ee_twist", "ee_pose", "base_twist", "gripper", "events"}
         extra = set(d) - known
@@ -97,6 +98,9 @@ class Command:
         }
 
 
+Command = TeleopCommand  # the old name, until real/scripted.py and tests/test_dataset.py move
+
+
 @dataclass
 class SessionState:
     """What a session tells a device each step (devices that script against the scene,
@@ -117,7 +121,7 @@ class Device:
     def connect(self) -> None:
         """Open the hardware or interface; raise DeviceNotFoundError when it is missing."""
 
-    def get_command(self, state: SessionState | None = None) -> Command:
+    def get_command(self, state: SessionState | None = None) -> TeleopCommand:
         """The operator's command now (never blocks)."""
         raise NotImplementedError
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .command import Command, Device, DeviceNotFoundError, SessionState
+from .command import Device, DeviceNotFoundError, SessionState, TeleopCommand
 from .registry import register
 
 PROC_DEVICES = Path("/proc/bus/input/devices")
@@ -206,11 +206,11 @@ class EvdevDevice(Device):
     def axis(self, code: int, etype: int = EV_ABS) -> float:
         return self.axes.get((etype, code), 0.0)
 
-    def get_command(self, state: SessionState | None = None) -> Command:
+    def get_command(self, state: SessionState | None = None) -> TeleopCommand:
         self.feed(self.read())
         return self.command()
 
-    def command(self) -> Command:
+    def command(self) -> TeleopCommand:
         raise NotImplementedError
 
 
@@ -229,7 +229,7 @@ class GamepadDevice(EvdevDevice):
             return 0.0 if x < self.deadzone else float(np.clip(x, 0, 1))
         return super().normalise(etype, code, value)
 
-    def command(self) -> Command:
+    def command(self) -> TeleopCommand:
         twist = np.array([
             -self.axis(ABS_Y), -self.axis(ABS_X), self.axis(ABS_RZ) - self.axis(ABS_Z),
             0.0, -self.axis(ABS_RY), -self.axis(ABS_RX),
@@ -238,7 +238,7 @@ class GamepadDevice(EvdevDevice):
         if BTN_SOUTH in self.pressed:
             self.gripper = 0.0 if self.gripper > 0.5 else 1.0
         self.pressed = []
-        return Command(ee_twist=twist * self.scale, gripper=self.gripper, events=events)
+        return TeleopCommand(ee_twist=twist * self.scale, gripper=self.gripper, events=events)
 
 
 class SpaceMouseDevice(EvdevDevice):
@@ -257,14 +257,14 @@ class SpaceMouseDevice(EvdevDevice):
         x = float(np.clip((2 * value - lo - hi) / (hi - lo), -1, 1))
         return 0.0 if abs(x) < self.deadzone else x
 
-    def command(self) -> Command:
+    def command(self) -> TeleopCommand:
         a = [self.axis(c) for c in range(6)]  # x right, y toward the operator, z down
         twist = np.array([-a[1], -a[0], -a[2], -a[4], -a[3], -a[5]])
         events = {"save"} if BTN_1 in self.pressed else set()
         if BTN_0 in self.pressed:
             self.gripper = 0.0 if self.gripper > 0.5 else 1.0
         self.pressed = []
-        return Command(ee_twist=twist * self.scale, gripper=self.gripper, events=events)
+        return TeleopCommand(ee_twist=twist * self.scale, gripper=self.gripper, events=events)
 
 
 def _eviocgabs(code: int) -> int:

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from .command import Command, Device, DeviceNotFoundError, SessionState
+from .command import Device, DeviceNotFoundError, SessionState, TeleopCommand
 from .registry import register
 
 AXES = {  # key -> (index in ee_twist, sign)
@@ -60,10 +60,10 @@ class KeyMapper:
         else:
             self.unknown.append(key)
 
-    def command(self, t: float) -> Command:
+    def command(self, t: float) -> TeleopCommand:
         active = self.until >= t
         events, self.pending = frozenset(self.pending), set()
-        return Command(
+        return TeleopCommand(
             ee_twist=np.where(active, self.sign * self.scale, 0.0),
             gripper=self.gripper,
             events=events,
@@ -96,7 +96,7 @@ class KeyboardDevice(Device):
         self._saved = termios.tcgetattr(fd)
         tty.setcbreak(fd)  # key by key, no echo; Ctrl-C still interrupts
 
-    def get_command(self, state: SessionState | None = None) -> Command:
+    def get_command(self, state: SessionState | None = None) -> TeleopCommand:
         now = time.monotonic()
         while select.select([self._fd], [], [], 0)[0]:
             data = os.read(self._fd, 64).decode(errors="ignore")

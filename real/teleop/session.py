@@ -2,7 +2,7 @@
 step is recorded into an xembody dataset (through `Recorder`, so the loop never waits for
 the disk).
 
-Each step: the device's `Command` moves the end-effector target (an absolute `ee_pose`, or
+Each step: the device's `TeleopCommand` moves the end-effector target (an absolute `ee_pose`, or
 the `ee_twist` integrated over the control period, kept within `max_lead` m of the actual
 end effector), pinocchio IK turns the target into joint targets (warm-started from the
 measured joints) and offset by the gravity sag of the position servos (gravity torque / kp),
@@ -37,7 +37,7 @@ from xembody.real.dataset import Dataset, Feature, Recorder
 from xembody.real.retarget import ArmIK, IKConfig
 from xembody.sim.bodies.embodiment import Embodiment
 
-from .command import Command, Device, SessionState
+from .command import Device, SessionState, TeleopCommand
 
 
 @dataclass(kw_only=True)
@@ -252,7 +252,7 @@ class TeleopSession:
     def _ee(self) -> tuple[np.ndarray, np.ndarray]:
         return self.ik.fk(self._q_chain())
 
-    def _move_target(self, cmd: Command, ee_pos: np.ndarray, ee_rot: np.ndarray, dt: float):
+    def _move_target(self, cmd: TeleopCommand, ee_pos: np.ndarray, ee_rot: np.ndarray, dt: float):
         if "reset" in cmd.events:
             self.target_pos, self.target_rot = self.ik.fk(self.ik.posture)
         if cmd.ee_pose is not None:
@@ -291,7 +291,7 @@ class TeleopSession:
         mujoco.mj_forward(m, d)
         return d.qfrc_bias[self._chain_dadr] / self._chain_kp
 
-    def _frame(self, obs, action, ee_pos, ee_rot, cmd: Command) -> dict[str, np.ndarray]:
+    def _frame(self, obs, action, ee_pos, ee_rot, cmd: TeleopCommand) -> dict[str, np.ndarray]:
         sim = self.env.sim
         frame = {
             "obs": obs.numpy(),
