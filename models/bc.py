@@ -136,10 +136,9 @@ def train_bc(cfg: BCConfig) -> Path:
 
     from rsl_rl.runners import OnPolicyRunner
 
+    from xembody.models.dataset import Dataset, dataset_body
     from xembody.models.ppo import PPOConfig, rsl_rl_config
     from xembody.models.run import Run, make_env
-    from xembody.real.dataset import Dataset
-    from xembody.real.teleop.session import embodiment_from_meta
     from xembody.sim import tasks
 
     torch.manual_seed(cfg.seed)
@@ -153,7 +152,7 @@ def train_bc(cfg: BCConfig) -> Path:
     ppo = PPOConfig(
         **{**entry.ppo, "hidden_dims": tuple(cfg.hidden_dims), "init_std": cfg.init_std}
     )
-    body = embodiment_from_meta(ds.meta)
+    body = dataset_body(ds.meta)
     task_cfg = tasks.config_from_dict(task_name, ds.meta["task_cfg"])
     run = Run(task_name, task_cfg, ppo, body, {"bc": dataclasses.asdict(cfg)})
     env = make_env(run, 1, randomize=False)

@@ -18,8 +18,8 @@ raw units in and out, normalisation inside, differentiable in every input):
   joint's next state.
 
 `fit` trains either on the first `minutes` of a dataset (whole episodes first, the rest cut),
-`evaluate` gives one-step and k-step rollout errors on held-out data, and `NominalSim`
-predicts with the nominal MuJoCo model (the other baseline).
+`xembody.models.dynamics_eval` gives one-step and k-step rollout errors on held-out data
+(the nominal MuJoCo model, the other baseline, is `xembody.real.proxy.NominalSim`).
 """
 
 from __future__ import annotations
@@ -31,19 +31,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from xembody.config import field
+from xembody.models.cfg import help_field
 from xembody.sim.bodies.embodiment import Embodiment
 
 
 @dataclass(kw_only=True)
 class DynamicsConfig:
-    history: int = field(5, "control periods of history per sample (H)")
-    latent: int = field(8, "size of the whole-body encoding (joint-wise model)")
-    hidden: int = field(128, "hidden width")
-    steps: int = field(3000, "gradient steps")
-    batch: int = field(256, "samples per batch")
-    lr: float = field(1e-3, "Adam learning rate")
-    seed: int = field(0, "initialisation and batching seed")
+    history: int = help_field(5, "control periods of history per sample (H)")
+    latent: int = help_field(8, "size of the whole-body encoding (joint-wise model)")
+    hidden: int = help_field(128, "hidden width")
+    steps: int = help_field(3000, "gradient steps")
+    batch: int = help_field(256, "samples per batch")
+    lr: float = help_field(1e-3, "Adam learning rate")
+    seed: int = help_field(0, "initialisation and batching seed")
 
     def __post_init__(self) -> None:
         for name in ("history", "latent", "hidden", "steps", "batch"):
@@ -148,7 +148,7 @@ MODELS = {"jointwise": JointwiseModel, "mlp": WholeBodyMLP}
 def load_frames(path, minutes: float | None = None) -> tuple[list[dict], dict]:
     """Episodes of a collected dataset as dicts of float32 (T, nj) arrays, cut to the first
     `minutes` of data (None: all), and the dataset meta."""
-    from xembody.real.dataset import Dataset
+    from xembody.models.dataset import Dataset
 
     ds = Dataset.open(path, mode="r")
     budget = math.inf if minutes is None else round(minutes * 60 * ds.fps)
@@ -247,10 +247,3 @@ def _embodiment(doc: dict) -> Embodiment:
         p.write_text(doc["body"])
         p.with_suffix(".xml.json").write_text(json.dumps(doc["body_facts"], default=float))
         return Embodiment.read(p)
-
-
-def _embodiment_from_meta(meta: dict) -> Embodiment:
-    """The body a collected dataset was recorded on (from its robot config)."""
-    from xembody.real.proxy import RobotConfig
-
-    return RobotConfig.from_dict(meta["robot"]).embodiment()

@@ -3,17 +3,21 @@
 Errors are root-mean-square joint-position errors (rad) against the recorded readings of a
 held-out session, over every joint and every start time whose whole window lies inside one
 episode. A k-step rollout starts from recorded history and then feeds the model its own
-predictions, with the recorded targets. `NominalSim` is the nominal MuJoCo model used as a
-predictor: it is put in the recorded joint state and stepped with the recorded targets.
+predictions, with the recorded targets. The nominal simulator, the third predictor of
+`study`, is `xembody.real.proxy.NominalSim` (it needs the robot of the dataset).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from xembody.models.dynamics import DynamicsConfig, fit, load_frames
-from xembody.real.proxy import RobotConfig
+
+# (q_hist, dq_hist, u_hist, u_future) -> q over the horizon, (B, K, nj); see model_rollout
+Predictor = Callable[..., torch.Tensor]
 
 
 def starts(episodes: list[dict], history: int, horizon: int, max_starts: int, seed: int = 0):
@@ -51,28 +55,6 @@ def model_rollout(model, q_hist, dq_hist, u_hist, u_future) -> torch.Tensor:
     return torch.stack(out, 1)
 
 
-class NominalSim:
-    """The nominal simulator of the dataset's robot as a k-step predictor."""
-
-    def __init__(self, meta: dict):
-        cfg = RobotConfig.from_dict(meta["robot"])
-        cfg.proxy = None
-        self.robot = cfg.make()
-
-    def rollout(self, q_hist, dq_hist, u_hist, u_future) -> torch.Tensor:
-        r, out = self.robot, []
-        for b in range(len(q_hist)):
-            r.reset(q_hist[b, -1].double().numpy())
-            r.data.qvel[r.dadr] = dq_hist[b, -1].double().numpy()
-            targets = [u_hist[b, -1]] + list(u_future[b])
-            rows = []
-            for u in targets:
-                r.send(u.double().numpy())
-                rows.append(r.step().q)
-            out.append(np.stack(rows))
-        return torch.from_numpy(np.stack(out)).float()
-
-
 def rollout_errors(predict, episodes, history: int, horizon: int, max_starts: int) -> dict:
     """RMS position error (rad) of the first and the `horizon`-th predicted step."""
     pairs = starts(episodes, history, horizon, max_starts)
@@ -87,23 +69,24 @@ def rollout_errors(predict, episodes, history: int, horizon: int, max_starts: in
 
 
 def study(train_path, test_path, minutes: list[float], cfg: DynamicsConfig,
-          horizon: int = 10, max_starts: int = 2000) -> dict:  # fmt: skip
+          horizon: int = 10, max_starts: int = 2000,
+          nominal: Predictor | None = None) -> dict:  # fmt: skip
     """Fit the joint-wise model and the whole-body MLP on the first M minutes of
-    `train_path` for each M in `minutes`; held-out errors on `test_path` for both and for
-    the nominal simulator (which needs no data)."""
-    from xembody.models.dynamics import _embodiment_from_meta
+    `train_path` for each M in `minutes`; held-out errors on `test_path` for both and, when
+    given, for the `nominal` predictor (the nominal simulator, which needs no data)."""
+    from xembody.models.dataset import dataset_body
 
     test, meta = load_frames(test_path)
-    emb = _embodiment_from_meta(meta)
+    emb = dataset_body(meta)
     h = cfg.history
-    nominal = NominalSim(meta)
     result = {
         "train": str(train_path), "test": str(test_path), "body": emb.name,
         "test_frames": sum(len(ep["q"]) for ep in test), "history": h, "horizon": horizon,
         "config": cfg.__dict__,
-        "nominal_sim": rollout_errors(nominal.rollout, test, h, horizon, max_starts // 4),
         "by_minutes": [],
     }  # fmt: skip
+    if nominal is not None:
+        result["nominal_sim"] = rollout_errors(nominal, test, h, horizon, max_starts // 4)
     for m in minutes:
         train, _ = load_frames(train_path, m)
         row = {"minutes": m, "train_frames": sum(len(ep["q"]) for ep in train)}

@@ -94,25 +94,12 @@ def export_body(folder: str | Path):
 
 
 def body_from_source(source: str):
-    """The Embodiment a sidecar's `body.source` names: "generator:<class>(seed=<n>)" is
-    sampled again, anything else is a body file (with its .json facts, or MJCF/URDF).
-    For exports without a bundled body.xml (format /1); needs MuJoCo."""
-    import re
+    """The Embodiment a sidecar's `body.source` names ("generator:<class>(seed=<n>)" or a
+    body file; see `xembody.sim.bodies.reference`). For exports without a bundled body.xml
+    (format /1); needs MuJoCo."""
+    from xembody.sim.bodies.reference import resolve_body
 
-    from xembody.sim import bodies
-    from xembody.sim.bodies.embodiment import Embodiment
-
-    found = re.fullmatch(r"generator:(\w+)\(seed=(-?\d+)\)", source)
-    if found:
-        return bodies.sample(found[1], seed=int(found[2]))
-    path = Path(source)
-    if path.with_suffix(path.suffix + ".json").is_file():
-        return Embodiment.read(path)
-    if path.is_file():
-        from xembody.sim.bodies.loader import load_body
-
-        return load_body(path)
-    raise FileNotFoundError(f"body source {source!r}: not a generator and no such file")
+    return resolve_body(source)
 
 
 class ExportedPolicy:

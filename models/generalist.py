@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from xembody.models.dataset import Dataset, Feature
 from xembody.models.export import obs_layout
 from xembody.models.joint_policy import (
     JointTokenPolicy,
@@ -32,7 +33,6 @@ from xembody.models.joint_policy import (
     body_descriptor,
     joint_descriptors,
 )
-from xembody.real.dataset import Dataset, Feature
 from xembody.sim.env import BodyEnv
 
 Policy = Callable[[object], torch.Tensor]

@@ -16,29 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xembody.models.ppo import PPOConfig
-from xembody.sim import bodies, tasks
+from xembody.sim import tasks
 from xembody.sim.bodies.embodiment import Embodiment
+from xembody.sim.bodies.reference import resolve_body
 from xembody.sim.tasks.base import TaskConfig
 
 RUN_FILE = "run.json"
 BODY_FILE = "body.xml"
 
-
-def resolve_body(body: str, seed: int = 0) -> Embodiment:
-    """`body` is a body class (sampled with `seed`) or a path to an MJCF/URDF file (a file
-    written by `xembody bodies sample` keeps its facts through its .json)."""
-    if body in bodies.names():
-        return bodies.sample(body, seed=seed)
-    path = Path(body)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"--body {body!r}: neither a body class ({', '.join(bodies.names())}) nor a file"
-        )
-    if path.with_suffix(path.suffix + ".json").is_file():
-        return Embodiment.read(path)
-    from xembody.sim.bodies.loader import load_body
-
-    return load_body(path)
+__all__ = ["Run", "latest_checkpoint", "load_runner", "make_env", "resolve_body"]
 
 
 @dataclass

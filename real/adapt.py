@@ -30,18 +30,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from xembody.config import field
+from xembody.models.cfg import help_field
 
 
 @dataclass(kw_only=True)
 class AdaptConfig:
-    horizon: int = field(6, "control periods the command is evaluated over (>= latency + 1)")
-    iters: int = field(3, "Gauss-Newton steps per control period")
-    reg: float = field(0.05, "weight of the squared offset from the desired target")
-    smooth: float = field(0.2, "weight of the squared change from the previous command")
-    max_step: float = field(0.5, "largest change per Gauss-Newton step (joint scales)")
-    extrapolate: float = field(1.3, "weight of the last target change in predicting the next")
-    max_offset: float = field(0.1, "largest |command - desired| per joint (rad)")
+    horizon: int = help_field(6, "control periods the command is evaluated over (>= latency + 1)")
+    iters: int = help_field(3, "Gauss-Newton steps per control period")
+    reg: float = help_field(0.05, "weight of the squared offset from the desired target")
+    smooth: float = help_field(0.2, "weight of the squared change from the previous command")
+    max_step: float = help_field(0.5, "largest change per Gauss-Newton step (joint scales)")
+    extrapolate: float = help_field(1.3, "weight of the last target change in predicting the next")
+    max_offset: float = help_field(0.1, "largest |command - desired| per joint (rad)")
 
     def __post_init__(self) -> None:
         for name in ("horizon", "iters"):

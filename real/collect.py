@@ -31,8 +31,8 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from xembody.config import field
-from xembody.real.dataset import Dataset, Feature
+from xembody.models.cfg import help_field
+from xembody.models.dataset import Dataset, Feature, write_meta
 from xembody.real.proxy import RobotConfig
 from xembody.real.robot import SimRobot, target_limits
 
@@ -41,15 +41,15 @@ FEATURES = ("q", "dq", "tau", "target")
 
 @dataclass(kw_only=True)
 class CollectConfig:
-    minutes: float = field(5.0, "total minutes of data the dataset should hold")
-    episode_s: float = field(20.0, "seconds per episode (each starts at the home pose)")
-    spread: float = field(0.6, "waypoints within default +- spread * half of each joint range")
-    margin: float = field(0.05, "fraction of each joint range kept free at both limits")
-    move_s: tuple[float, float] = field((0.15, 1.2), "range of move durations (s)")
-    hold_s: tuple[float, float] = field((0.0, 0.4), "range of hold durations (s)")
-    max_speed: float = field(0.7, "peak target speed as a fraction of each velocity limit")
-    dither: float = field(0.01, "uniform per-period target noise (rad): separates delays")
-    seed: int = field(0, "session seed (trajectories); held-out sessions use another")
+    minutes: float = help_field(5.0, "total minutes of data the dataset should hold")
+    episode_s: float = help_field(20.0, "seconds per episode (each starts at the home pose)")
+    spread: float = help_field(0.6, "waypoints within default +- spread * half of each joint range")
+    margin: float = help_field(0.05, "fraction of each joint range kept free at both limits")
+    move_s: tuple[float, float] = help_field((0.15, 1.2), "range of move durations (s)")
+    hold_s: tuple[float, float] = help_field((0.0, 0.4), "range of hold durations (s)")
+    max_speed: float = help_field(0.7, "peak target speed as a fraction of each velocity limit")
+    dither: float = help_field(0.01, "uniform per-period target noise (rad): separates delays")
+    seed: int = help_field(0, "session seed (trajectories); held-out sessions use another")
 
     def __post_init__(self) -> None:
         for name in ("minutes", "episode_s", "spread", "max_speed"):
@@ -149,13 +149,13 @@ def collect(robot_cfg: RobotConfig, cfg: CollectConfig, out: str | Path) -> dict
     or resumed when it holds data of the same robot). Returns a summary dict."""
     out = Path(out)
     robot = robot_cfg.make()
-    meta = {
-        "robot": robot_cfg.to_dict(),
-        "collect": dataclasses.asdict(cfg),
-        "body": robot.embodiment.name,
-        "joint_names": list(robot.joint_names),
-        "control_dt": robot.control_dt,
-    }
+    meta = write_meta(
+        robot.embodiment,
+        robot=robot_cfg.to_dict(),
+        collect=dataclasses.asdict(cfg),
+        joint_names=list(robot.joint_names),
+        control_dt=robot.control_dt,
+    )
     if out.exists():
         ds = Dataset.open(out, mode="a")
         if ds.meta.get("robot") != meta["robot"] or ds.meta.get("joint_names") != list(

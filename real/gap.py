@@ -23,15 +23,18 @@ positions without sensor error.
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass, field
 
 import mujoco
 import numpy as np
 import torch
 
+from xembody.models.cfg import help_field
+from xembody.real.adapt import AdaptConfig
 from xembody.real.observation import Command
 from xembody.real.proxy import RobotConfig
 from xembody.real.robot import RobotState, SimRobot, target_limits
+from xembody.sim.bodies import reference as body_ref
 from xembody.sim.physics.backend import BatchedSim, param_shape
 from xembody.sim.physics.cpu import _read_param, _write_param
 
@@ -198,10 +201,10 @@ class RobotSim(BatchedSim):
 def generated_body(policy_dir, contract: dict) -> tuple[str, int]:
     """(body class, seed) of the generated body an exported policy's contract names."""
     source = contract["body"]["source"]
-    match = re.fullmatch(r"generator:(\w+)\(seed=(\d+)\)", source)
-    if not match:
+    found = body_ref.generated_body(source)
+    if found is None:
         raise ValueError(f"{policy_dir}: body {source!r} is not a generated body")
-    return match.group(1), int(match.group(2))
+    return found
 
 
 def policy_setup(policy_dir):
@@ -332,41 +335,62 @@ def replay_tracking(robot_cfg: RobotConfig, targets: np.ndarray, adapter=None) -
     return float(np.mean(err))
 
 
-def gap_study(args) -> dict:
-    """The sim-to-proxy gap of `args.policy` and how much of it adaptation removes (the
-    fields of `xembody dynamics gap`: policy, data, nominal_data, minutes, num_envs,
-    episodes and the AdaptConfig fields)."""
+@dataclass(kw_only=True)
+class GapConfig:
+    """What `gap_study` compares (the options of `xembody dynamics gap`)."""
+
+    policy: str = help_field("", "export folder (xembody export)")
+    data: str = help_field("", "proxy dataset of the policy's body")
+    nominal_data: str | None = help_field(None, "nominal-sim dataset: reference model")
+    minutes: float = help_field(5.0, "proxy data used")
+    num_envs: int = help_field(8, "robots in closed loop")
+    episodes: int = help_field(2, "episode lengths per env")
+    test: str | None = help_field(None, "held-out proxy session: open-loop replay too")
+    replay_steps: int = help_field(500, "periods replayed")
+    predict: bool = help_field(False, "feed the policy predicted readings")
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("policy", "data"):
+            if not getattr(self, name):
+                raise ValueError(f"{name}={getattr(self, name)!r}, expected a path")
+        for name in ("minutes", "num_envs", "episodes", "replay_steps"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)}, expected > 0")
+
+
+def gap_study(cfg: GapConfig) -> dict:
+    """The sim-to-proxy gap of `cfg.policy` and how much of it adaptation removes."""
     import dataclasses
 
-    from xembody.config import from_args
     from xembody.models.dynamics import DynamicsConfig, fit, load_frames
-    from xembody.real.adapt import ActionAdapter, AdaptConfig
+    from xembody.real.adapt import ActionAdapter
 
-    _, _, _, emb = policy_setup(args.policy)
-    episodes, meta = load_frames(args.data, args.minutes)
+    _, _, _, emb = policy_setup(cfg.policy)
+    episodes, meta = load_frames(cfg.data, cfg.minutes)
     robot_cfg = RobotConfig.from_dict(meta["robot"])
     if robot_cfg.proxy is None or robot_cfg.embodiment().name != emb.name:
         raise ValueError(
-            f"--data {args.data}: expected real-proxy data of {emb.name}, got "
+            f"data {cfg.data}: expected real-proxy data of {emb.name}, got "
             f"{robot_cfg.embodiment().name} (proxy={robot_cfg.proxy is not None})"
         )
     dyn = DynamicsConfig()
     model = fit("jointwise", emb, episodes, dyn)
     reference = None
-    if args.nominal_data:
-        reference = fit("jointwise", emb, load_frames(args.nominal_data, args.minutes)[0], dyn)
-    adapt_cfg = from_args(AdaptConfig, args)
+    if cfg.nominal_data:
+        reference = fit("jointwise", emb, load_frames(cfg.nominal_data, cfg.minutes)[0], dyn)
+    adapt_cfg = cfg.adapt
     nominal = dataclasses.replace(robot_cfg, proxy=None)
-    run = dict(num_envs=args.num_envs, episodes=args.episodes, seed=0)
-    sim = closed_loop(args.policy, nominal, **run)
-    proxy = closed_loop(args.policy, robot_cfg, **run)
+    run = dict(num_envs=cfg.num_envs, episodes=cfg.episodes, seed=0)
+    sim = closed_loop(cfg.policy, nominal, **run)
+    proxy = closed_loop(cfg.policy, robot_cfg, **run)
     adapter = ActionAdapter(model, reference, adapt_cfg)
-    adapted = closed_loop(args.policy, robot_cfg, adapter=adapter, predict=args.predict, **run)
+    adapted = closed_loop(cfg.policy, robot_cfg, adapter=adapter, predict=cfg.predict, **run)
     gap = proxy["tracking_error_rad"] - sim["tracking_error_rad"]
     removed = (proxy["tracking_error_rad"] - adapted["tracking_error_rad"]) / gap if gap else 0.0
     replay = {}
-    if args.test:  # open loop: the held-out session's targets, same robot as the data
-        targets = load_frames(args.test)[0][0]["target"][: args.replay_steps].astype(float)
+    if cfg.test:  # open loop: the held-out session's targets, same robot as the data
+        targets = load_frames(cfg.test)[0][0]["target"][: cfg.replay_steps].astype(float)
         replay = {
             "steps": len(targets),
             "sim": replay_tracking(nominal, targets),
@@ -379,9 +403,9 @@ def gap_study(args) -> dict:
             replay["proxy_raw"] - replay["sim"]
         )
     return {
-        "replay": replay, "estimated_delay": adapter.delay, "predict": args.predict,
-        "policy": str(args.policy), "body": emb.name, "data": str(args.data),
-        "minutes": args.minutes, "train_frames": model.train_frames,
+        "replay": replay, "estimated_delay": adapter.delay, "predict": cfg.predict,
+        "policy": str(cfg.policy), "body": emb.name, "data": str(cfg.data),
+        "minutes": cfg.minutes, "train_frames": model.train_frames,
         "reference": "nominal model" if reference is not None else "desired targets",
         "proxy": dataclasses.asdict(robot_cfg.proxy), "adapt": dataclasses.asdict(adapt_cfg),
         "sim": sim, "proxy_raw": proxy, "proxy_adapted": adapted,

@@ -35,24 +35,24 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from xembody.config import field
+from xembody.models.cfg import help_field
 from xembody.real.robot import RobotState, SimRobot
 from xembody.sim.bodies.embodiment import Embodiment
 
 
 @dataclass(kw_only=True)
 class ProxyConfig:
-    latency_steps: int = field(2, "actuator latency in control periods (0-3)")
-    coulomb_frac: float = field(0.03, "Coulomb friction as a fraction of each effort limit")
-    viscous_ratio: float = field(0.5, "viscous friction as a multiple of each joint's kd")
-    backlash: float = field(0.02, "total backlash play per joint (rad or m)")
-    torque_scale: float = field(0.8, "peak actuator torque as a fraction of the effort limit")
-    speed_scale: float = field(1.0, "no-load speed as a multiple of the velocity limit")
-    sensor_noise: float = field(0.002, "joint-position reading noise std (rad)")
-    sensor_bias: float = field(0.005, "largest joint-position reading bias (rad)")
-    velocity_noise: float = field(0.02, "joint-velocity reading noise std (rad/s)")
-    payload_kg: float = field(0.0, "extra mass on the payload body (kg)")
-    payload_body: str = field("", "body carrying the payload ('': end effector or base)")
+    latency_steps: int = help_field(2, "actuator latency in control periods (0-3)")
+    coulomb_frac: float = help_field(0.03, "Coulomb friction as a fraction of each effort limit")
+    viscous_ratio: float = help_field(0.5, "viscous friction as a multiple of each joint's kd")
+    backlash: float = help_field(0.02, "total backlash play per joint (rad or m)")
+    torque_scale: float = help_field(0.8, "peak actuator torque as a fraction of the effort limit")
+    speed_scale: float = help_field(1.0, "no-load speed as a multiple of the velocity limit")
+    sensor_noise: float = help_field(0.002, "joint-position reading noise std (rad)")
+    sensor_bias: float = help_field(0.005, "largest joint-position reading bias (rad)")
+    velocity_noise: float = help_field(0.02, "joint-velocity reading noise std (rad/s)")
+    payload_kg: float = help_field(0.0, "extra mass on the payload body (kg)")
+    payload_body: str = help_field("", "body carrying the payload ('': end effector or base)")
 
     def __post_init__(self) -> None:
         if not 0 <= self.latency_steps <= 3:
@@ -181,7 +181,7 @@ class RobotConfig:
     proxy: ProxyConfig | None = dataclasses.field(default_factory=ProxyConfig)
 
     def embodiment(self) -> Embodiment:
-        from xembody.models.run import resolve_body
+        from xembody.sim.bodies.reference import resolve_body
 
         return resolve_body(self.body, self.body_seed)
 
@@ -221,3 +221,29 @@ class RobotConfig:
         if kind not in ("", "nominal", "proxy"):
             raise ValueError(f"--robot {spec!r}: suffix {kind!r}, expected ':nominal' or none")
         return cls(body=body, proxy=None if kind == "nominal" else ProxyConfig())
+
+
+class NominalSim:
+    """The nominal simulator of a collected dataset's robot (its meta["robot"]) as a k-step
+    predictor of `xembody.models.dynamics_eval` (`rollout` has the `Predictor` signature)."""
+
+    def __init__(self, meta: dict):
+        cfg = RobotConfig.from_dict(meta["robot"])
+        cfg.proxy = None
+        self.robot = cfg.make()
+
+    def rollout(self, q_hist, dq_hist, u_hist, u_future):
+        """q after each of the K targets, (B, K, nj) float32 tensor (see the class doc)."""
+        import torch
+
+        r, out = self.robot, []
+        for b in range(len(q_hist)):
+            r.reset(q_hist[b, -1].double().numpy())
+            r.data.qvel[r.dadr] = dq_hist[b, -1].double().numpy()
+            targets = [u_hist[b, -1]] + list(u_future[b])
+            rows = []
+            for u in targets:
+                r.send(u.double().numpy())
+                rows.append(r.step().q)
+            out.append(np.stack(rows))
+        return torch.from_numpy(np.stack(out)).float()

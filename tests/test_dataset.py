@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import pytest
 
-from xembody.real.dataset import FORMAT, Dataset, Feature, Recorder
+from xembody.models.dataset import FORMAT, Dataset, Feature, Recorder
 
 FEATURES = {
     "joint_pos": Feature((3,), "float32"),
@@ -136,7 +136,7 @@ def test_recorder_writes_in_the_background_and_counts_drops(tmp_path):
 KILL_WRITER = r"""
 import sys
 import numpy as np
-from xembody.real.dataset import Dataset, Feature, Recorder
+from xembody.models.dataset import Dataset, Feature, Recorder
 
 ds = Dataset.create(sys.argv[1], {
     "joint_pos": Feature((7,), "float32"),

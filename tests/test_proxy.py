@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
+from xembody.models.dataset import Dataset
 from xembody.real.collect import CollectConfig, ExploreTargets, collect
-from xembody.real.dataset import Dataset
 from xembody.real.proxy import ProxyConfig, ProxyRobot, RobotConfig
 from xembody.real.robot import SimRobot, target_limits
 from xembody.sim import bodies

@@ -1,7 +1,8 @@
 """Typed dataclass configs <-> argparse, so every CLI verb exposes its config's fields.
 
 A field `num_envs: int = 16` becomes `--num-envs 16`; its help text comes from the field's
-`metadata["help"]`. Booleans become `--flag/--no-flag`. The resolved config is written
+`metadata["help"]` (`help_field`, from `xembody.models.cfg`, where library configs
+get it). Booleans become `--flag/--no-flag`. The resolved config is written
 next to outputs with `save_config`.
 """
 
@@ -14,14 +15,11 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from xembody.models.cfg import help_field
+
 T = TypeVar("T")
 
-
-def field(default: Any, help: str, **kwargs: Any) -> Any:
-    """A dataclass field with a help string for the CLI."""
-    if isinstance(default, (list, dict, set)):
-        return dataclasses.field(default_factory=lambda: default, metadata={"help": help}, **kwargs)
-    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+field = help_field  # the CLI modules' name for it
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:

@@ -52,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(path: str):
-    from xembody.real.dataset import Dataset
+    from xembody.models.dataset import Dataset
 
     return Dataset.open(path, mode="r")
 
@@ -64,12 +64,18 @@ def _episode_index(ds, index: int) -> int:
 
 
 def info(path: str) -> dict:
+    from xembody.models.dataset import read_meta
+
     ds = _open(path)
     lengths = [int(e["length"]) for e in ds.episodes]
     success = [e["success"] for e in ds.episodes if "success" in e]
-    meta = {k: v for k, v in ds.meta.items() if k not in ("body", "task_cfg")}
-    if "body" in ds.meta:
-        meta["body"] = {k: ds.meta["body"][k] for k in ("name", "body_class", "source")}
+    stored = read_meta(ds.meta)
+    meta = {k: v for k, v in stored.items() if k not in ("body", "task_cfg", "obs_layout")}
+    if "body" in stored:
+        keys = ("name", "body_class", "source")
+        meta["body"] = {k: stored["body"][k] for k in keys if k in stored["body"]}
+    if "obs_layout" in stored:
+        meta["obs_terms"] = [t["name"] for t in stored["obs_layout"]]
     return {
         "path": str(ds.path),
         "episodes": ds.num_episodes,
@@ -155,9 +161,9 @@ def run_plot(args: argparse.Namespace) -> int:
 def run_retarget(args: argparse.Namespace) -> int:
     """The episode's commanded end-effector path (ee_target_*), recorded on the dataset's
     body, mapped into the other body's workspace and solved there; prints the errors."""
-    from xembody.models.run import resolve_body
+    from xembody.models.dataset import dataset_body
     from xembody.real.retarget import ArmIK, map_workspace, retarget_trajectory
-    from xembody.real.teleop.session import embodiment_from_meta
+    from xembody.sim.bodies.reference import resolve_body
 
     ds = _open(args.path)
     index = _episode_index(ds, args.episode)
@@ -165,7 +171,7 @@ def run_retarget(args: argparse.Namespace) -> int:
         if key not in ds.features:
             raise ValueError(f"{ds.path}: no {key!r} feature; nothing to retarget")
     ep = ds.episode(index)
-    src = ArmIK.for_body(embodiment_from_meta(ds.meta))
+    src = ArmIK.for_body(dataset_body(ds.meta))
     dst_body = resolve_body(args.to, args.to_seed)
     dst = ArmIK.for_body(dst_body, args.arm)
     rot = None

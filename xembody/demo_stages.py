@@ -131,11 +131,11 @@ def reality_gap(out: Path, seed: int, minutes: float) -> list[str]:
     10-step prediction error against the nominal simulator, and open-loop tracking of a
     held-out target sequence in sim, on the proxy, and on the proxy with adaptation."""
     from xembody.models.dynamics import DynamicsConfig, fit, load_frames
-    from xembody.models.dynamics_eval import NominalSim, model_rollout, rollout_errors
+    from xembody.models.dynamics_eval import model_rollout, rollout_errors
     from xembody.real.adapt import ActionAdapter
     from xembody.real.collect import CollectConfig, collect
     from xembody.real.gap import replay_tracking
-    from xembody.real.proxy import RobotConfig
+    from xembody.real.proxy import NominalSim, RobotConfig
 
     proxy = RobotConfig(body="arm", seed=seed)
     with contextlib.redirect_stdout(io.StringIO()):

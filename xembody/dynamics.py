@@ -79,13 +79,14 @@ def _threads() -> None:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    from xembody.models.dynamics import DynamicsConfig, _embodiment_from_meta, fit, load_frames
+    from xembody.models.dataset import dataset_body
+    from xembody.models.dynamics import DynamicsConfig, fit, load_frames
     from xembody.models.dynamics import save as save_model
 
     _threads()
     cfg = from_args(DynamicsConfig, args)
     episodes, meta = load_frames(args.data, args.minutes)
-    emb = _embodiment_from_meta(meta)
+    emb = dataset_body(meta)
     model = fit(args.model, emb, episodes, cfg)
     info = {"data": args.data, "minutes": args.minutes, "robot": meta["robot"]}
     save_model(model, emb, args.out, {**info, "frames": model.train_frames})
@@ -94,14 +95,17 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    from xembody.models.dataset import Dataset
     from xembody.models.dynamics import DynamicsConfig
     from xembody.models.dynamics_eval import study
+    from xembody.real.proxy import NominalSim
 
     _threads()
     if any(m <= 0 for m in args.minutes):
         raise ValueError(f"--minutes {args.minutes}: expected positive values")
+    nominal = NominalSim(Dataset.open(args.test).meta)
     result = study(args.train, args.test, args.minutes, from_args(DynamicsConfig, args),
-                   horizon=args.horizon)  # fmt: skip
+                   horizon=args.horizon, nominal=nominal.rollout)  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -118,10 +122,16 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_gap(args: argparse.Namespace) -> int:
-    from xembody.real.gap import gap_study
+    from xembody.real.adapt import AdaptConfig
+    from xembody.real.gap import GapConfig, gap_study
 
     _threads()
-    result = gap_study(args)
+    cfg = GapConfig(
+        policy=args.policy, data=args.data, nominal_data=args.nominal_data,
+        minutes=args.minutes, num_envs=args.num_envs, episodes=args.episodes, test=args.test,
+        replay_steps=args.replay_steps, predict=args.predict, adapt=from_args(AdaptConfig, args),
+    )  # fmt: skip
+    result = gap_study(cfg)
     print(json.dumps(result, indent=2) if args.json else json.dumps(result))
     return 0
 

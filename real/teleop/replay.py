@@ -13,9 +13,7 @@ import mujoco
 import numpy as np
 import torch
 
-from xembody.real.dataset import Dataset
-
-from .session import embodiment_from_meta
+from xembody.models.dataset import Dataset, dataset_body
 
 
 @dataclass
@@ -48,7 +46,7 @@ def replay_episode(
     for key in ("task", "task_cfg", "body"):
         if key not in meta:
             raise ValueError(f"{ds.path}: dataset meta has no {key!r}; it cannot be replayed")
-    emb = embodiment_from_meta(meta)
+    emb = dataset_body(meta)
     cfg = tasks.config_from_dict(meta["task"], meta["task_cfg"])
     cfg = dataclasses.replace(cfg, randomization=RandomizationCfg.off())
     env = BodyEnv(tasks.make_task(meta["task"], emb, cfg), 1, num_threads=1)

@@ -33,7 +33,7 @@ import mujoco
 import numpy as np
 import torch
 
-from xembody.real.dataset import Dataset, Feature, Recorder
+from xembody.models.dataset import Dataset, Feature, Recorder, dataset_body, write_meta
 from xembody.real.retarget import ArmIK, IKConfig
 from xembody.sim.bodies.embodiment import Embodiment
 
@@ -75,14 +75,8 @@ class SessionConfig:
 
 
 def embodiment_from_meta(meta: dict[str, Any]) -> Embodiment:
-    """The body a dataset was recorded with (stored whole in its meta["body"])."""
-    from xembody.sim.bodies.embodiment import ActionSpace, JointInfo, SensorLayout
-
-    b = dict(meta["body"])
-    joints = tuple(JointInfo(**{**j, "range": tuple(j["range"])}) for j in b.pop("joints"))
-    a = b.pop("action")
-    action = ActionSpace(kind=a["kind"], low=tuple(a["low"]), high=tuple(a["high"]))
-    return Embodiment(joints=joints, action=action, sensors=SensorLayout(**b.pop("sensors")), **b)
+    """The body a dataset was recorded with (`xembody.models.dataset.dataset_body`)."""
+    return dataset_body(meta)
 
 
 class TeleopSession:
@@ -128,15 +122,17 @@ class TeleopSession:
         self._rng = np.random.default_rng(cfg.seed + 1)
         features = self.features()
         path = Path(out)
-        meta = {
-            "body": json.loads(json.dumps(dataclasses.asdict(emb), default=float)),
-            "task": cfg.task,
-            "task_cfg": json.loads(json.dumps(dataclasses.asdict(task_cfg), default=str)),
-            "device": device.name,
-            "control_hz": task_cfg.control_hz,
-            "obs_terms": [t.name for t in self.env.obs_terms],
-            "action_joint_names": list(task.joint_names),
-        }
+        from xembody.models.export import obs_layout
+
+        meta = write_meta(
+            emb,
+            obs_layout=obs_layout(self.env),
+            task=cfg.task,
+            task_cfg=json.loads(json.dumps(dataclasses.asdict(task_cfg), default=str)),
+            device=device.name,
+            control_hz=task_cfg.control_hz,
+            action_joint_names=list(task.joint_names),
+        )
         if path.exists():
             self.dataset = Dataset.open(path, mode="a")
             if set(self.dataset.features) != set(features):

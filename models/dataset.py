@@ -1,0 +1,506 @@
+"""The xembody dataset: episodes of robot data in a zarr v3 store.
+
+Layout (format "xembody-dataset/1", the layout of diffusion-policy style replay buffers):
+
+    demos.zarr/
+      zarr.json           root attributes: format, features, fps, dataset meta, and the list of
+                          committed episodes (start, end, length, per-episode metadata)
+      data/<key>          one array per feature, time-major (T, *shape), chunked along time,
+                          compressed (Blosc: zstd for numbers, lz4 for images)
+      meta/episode_ends   (num_episodes,) int64, cumulative end of each episode
+
+Crash safety. Frames of the episode in flight are written past the committed end of the
+arrays; `save_episode` then rewrites the root attributes, which zarr writes atomically
+(temporary file + rename). That rewrite is the commit point: a reader sees an episode only
+once it is complete, a process killed at any moment loses at most the episode in flight,
+and chunk rewrites never expose half-written data of earlier episodes (each chunk file is
+replaced atomically too). Opening for appending cuts the arrays back to the committed end.
+
+`Recorder` puts a writer thread in front of a dataset: `add_frame` validates and enqueues,
+never waits for the disk, and counts the frames it had to drop when the queue is full.
+
+Dataset meta (the `meta` of `Dataset.create`): free-form JSON plus the keys every writer
+stores through `write_meta` and every reader gets through `read_meta`:
+
+    body        the recorded body: its Embodiment fields (dataclasses.asdict, with "mjcf"),
+                or at least {"name", "source"}; `dataset_body` turns it back into the
+                Embodiment (`xembody.sim.bodies.reference.resolve_body`)
+    obs_layout  (when frames hold policy observations) one {"name", ...} per observation
+                term, in order (the export contract's layout where the writer has it)
+
+Older datasets stored "body" as a bare name ("arm_s0"; collected ones with the body in
+"robot") and the observation term names as "obs_terms"; `read_meta` reads both.
+
+This module lives under `models` because training reads datasets (behaviour cloning,
+dynamics fitting) and the recorders in `real` write them; `real` may import `models`,
+never the other way.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+if TYPE_CHECKING:
+    from xembody.sim.bodies.embodiment import Embodiment
+
+FORMAT = "xembody-dataset/1"
+FLUSH_BYTES = 16 << 20  # write the frames in flight once this much is buffered
+CHUNK_BYTES = 1 << 20  # target chunk size along time
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One recorded quantity per frame: its shape, dtype, and whether it is a camera image
+    ((H, W, 3) or (H, W) uint8)."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    image: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        if any(s <= 0 for s in self.shape):
+            raise ValueError(f"Feature shape {self.shape}: every size must be positive")
+        try:
+            np.dtype(self.dtype)
+        except TypeError:
+            raise ValueError(f"Feature dtype {self.dtype!r} is not a numpy dtype") from None
+        if self.image and (self.dtype != "uint8" or len(self.shape) not in (2, 3)):
+            raise ValueError(
+                f"image Feature: expected uint8 (H, W[, C]), got {self.dtype} {self.shape}"
+            )
+
+    @property
+    def frame_bytes(self) -> int:
+        return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
+
+    @property
+    def chunk_len(self) -> int:
+        return int(max(1, min(4096, CHUNK_BYTES // self.frame_bytes)))
+
+
+def write_meta(
+    body: Embodiment, *, obs_layout: list[dict[str, Any]] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The meta of a new dataset recorded on `body`: the body whole (JSON-safe), the
+    observation layout when frames hold observations, and the writer's own `extra` keys."""
+    import dataclasses
+    import json
+
+    meta: dict[str, Any] = {"body": json.loads(json.dumps(dataclasses.asdict(body), default=float))}
+    if obs_layout is not None:
+        meta["obs_layout"] = [dict(t) for t in obs_layout]
+    return {**meta, **extra}
+
+
+def read_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """A dataset's meta in the current schema (a copy; see the module docstring): "body"
+    always a dict, "obs_terms" of older datasets read as "obs_layout"."""
+    out = dict(meta)
+    body = out.get("body")
+    if isinstance(body, str):
+        body = {"name": body}
+        robot = out.get("robot")
+        if isinstance(robot, dict) and robot.get("body"):  # collected: the robot's body
+            from xembody.sim.bodies.reference import generator_source
+            from xembody.sim.bodies.registry import names
+
+            ref = str(robot["body"])
+            seed = int(robot.get("body_seed", 0))
+            body["source"] = generator_source(ref, seed) if ref in names() else ref
+        out["body"] = body
+    if "obs_layout" not in out and "obs_terms" in out:
+        out["obs_layout"] = [{"name": n} for n in out.pop("obs_terms")]
+    return out
+
+
+def dataset_body(meta: dict[str, Any]) -> Embodiment:
+    """The body a dataset was recorded on, from its meta (any schema `read_meta` reads)."""
+    from xembody.sim.bodies.reference import resolve_body
+
+    body = read_meta(meta).get("body")
+    if body is None:
+        raise ValueError("dataset meta has no 'body'")
+    return resolve_body(body)
+
+
+def _features_from_json(raw: dict[str, Any]) -> dict[str, Feature]:
+    return {
+        k: Feature(tuple(v["shape"]), v["dtype"], bool(v.get("image", False)))
+        for k, v in raw.items()
+    }
+
+
+class Dataset:
+    """A zarr dataset of episodes. Create with `Dataset.create`, open with `Dataset.open`."""
+
+    def __init__(self, root: zarr.Group, path: Path, writable: bool) -> None:
+        attrs = root.attrs.asdict()
+        if attrs.get("format") != FORMAT:
+            raise ValueError(
+                f"{path}: not an xembody dataset (format {attrs.get('format')!r}, "
+                f"expected {FORMAT!r})"
+            )
+        self.path = path
+        self.writable = writable
+        self._root = root
+        self.features = _features_from_json(attrs["features"])
+        self.fps = float(attrs["fps"])
+        self.meta: dict[str, Any] = dict(attrs.get("meta", {}))
+        self.episodes: list[dict[str, Any]] = list(attrs.get("episodes", []))
+        self._arrays = {k: root[f"data/{k}"] for k in self.features}
+        self._pending: dict[str, list[np.ndarray]] = {k: [] for k in self.features}
+        self._pending_bytes = 0
+        self._pos = self.num_frames  # where the next flushed frame goes
+        self._episode_frames = 0
+
+    # --- opening ------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        features: dict[str, Feature],
+        *,
+        fps: float,
+        meta: dict[str, Any] | None = None,
+        overwrite: bool = False,
+    ) -> Dataset:
+        """A new, empty dataset at `path` (refuses an existing path unless `overwrite`)."""
+        path = Path(path)
+        if not features:
+            raise ValueError("a dataset needs at least one feature")
+        if not fps > 0:
+            raise ValueError(f"fps {fps}: expected a positive frame rate")
+        if path.exists():
+            if not overwrite:
+                raise FileExistsError(f"{path} exists; open it with mode='a' or pass overwrite")
+            shutil.rmtree(path)
+        root = zarr.open_group(str(path), mode="w")
+        data = root.create_group("data")
+        for key, f in features.items():
+            codec = BloscCodec(cname="lz4" if f.image else "zstd", clevel=3, shuffle="shuffle")
+            data.create_array(
+                key,
+                shape=(0, *f.shape),
+                chunks=(f.chunk_len, *f.shape),
+                dtype=f.dtype,
+                compressors=[codec],
+            )
+        root.create_group("meta").create_array(
+            "episode_ends", shape=(0,), chunks=(4096,), dtype="int64"
+        )
+        root.update_attributes(
+            {
+                "format": FORMAT,
+                "features": {k: asdict(f) for k, f in features.items()},
+                "fps": float(fps),
+                "meta": dict(meta or {}),
+                "episodes": [],
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+        )
+        return cls(root, path, writable=True)
+
+    @classmethod
+    def open(cls, path: str | Path, mode: str = "r") -> Dataset:
+        """Open an existing dataset to read (`mode="r"`) or to append episodes (`"a"`).
+        Appending first cuts away the frames of an episode that was never committed."""
+        path = Path(path)
+        if mode not in ("r", "a"):
+            raise ValueError(f"mode {mode!r}: expected 'r' (read) or 'a' (append)")
+        if not (path / "zarr.json").is_file():
+            raise FileNotFoundError(f"{path}: no dataset there (no zarr.json)")
+        root = zarr.open_group(str(path), mode="r+" if mode == "a" else "r")
+        ds = cls(root, path, writable=mode == "a")
+        if mode == "a":
+            ds._repair()
+        return ds
+
+    def _repair(self) -> None:
+        end = self.num_frames
+        for key, arr in self._arrays.items():
+            if arr.shape[0] < end:
+                raise ValueError(
+                    f"{self.path}: data/{key} holds {arr.shape[0]} frames but the committed "
+                    f"episodes end at {end}; the store is damaged"
+                )
+            if arr.shape[0] > end:
+                arr.resize((end, *arr.shape[1:]))
+        ends = self._root["meta/episode_ends"]
+        if ends.shape[0] != len(self.episodes) or not np.array_equal(ends[:], self.episode_ends):
+            self._write_ends()
+
+    # --- reading ------------------------------------------------------------------------
+    @property
+    def num_episodes(self) -> int:
+        return len(self.episodes)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.episodes[-1]["end"]) if self.episodes else 0
+
+    @property
+    def episode_ends(self) -> np.ndarray:
+        return np.array([e["end"] for e in self.episodes], dtype=np.int64)
+
+    def episode_slice(self, index: int) -> slice:
+        if not -self.num_episodes <= index < self.num_episodes:
+            raise IndexError(f"episode {index}: the dataset has {self.num_episodes} episodes")
+        ep = self.episodes[index]
+        return slice(int(ep["start"]), int(ep["end"]))
+
+    def episode(self, index: int) -> dict[str, np.ndarray]:
+        """Every feature of one committed episode, (length, *shape) each."""
+        sl = self.episode_slice(index)
+        return {k: arr[sl] for k, arr in self._arrays.items()}
+
+    def read(self, key: str) -> np.ndarray:
+        """All committed frames of feature `key`, (num_frames, *shape)."""
+        if key not in self._arrays:
+            raise KeyError(f"feature {key!r} not in the dataset; it has {sorted(self._arrays)}")
+        return self._arrays[key][: self.num_frames]
+
+    def disk_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+
+    # --- writing ------------------------------------------------------------------------
+    def validate(self, frame: dict[str, Any]) -> dict[str, np.ndarray]:
+        """`frame` as arrays of the features' dtypes; raises ValueError naming the problem."""
+        missing = sorted(set(self.features) - set(frame))
+        unknown = sorted(set(frame) - set(self.features))
+        if missing or unknown:
+            raise ValueError(
+                f"frame keys: missing {missing}, unknown {unknown}; "
+                f"expected {sorted(self.features)}"
+            )
+        out = {}
+        for key, f in self.features.items():
+            value = np.asarray(frame[key])
+            if value.shape != f.shape:
+                raise ValueError(f"frame[{key!r}] has shape {value.shape}, expected {f.shape}")
+            if value.dtype.kind == "f":
+                if np.dtype(f.dtype).kind != "f":
+                    raise ValueError(f"frame[{key!r}] is {value.dtype}, expected {f.dtype}")
+                if not np.isfinite(value).all():
+                    raise ValueError(f"frame[{key!r}] contains NaN or inf")
+            out[key] = value.astype(f.dtype, copy=False)
+        return out
+
+    def add_frame(self, frame: dict[str, Any]) -> None:
+        """Append one frame to the episode in flight (validated; see `validate`)."""
+        self._check_writable()
+        for key, value in self.validate(frame).items():
+            self._pending[key].append(value)
+            self._pending_bytes += value.nbytes
+        self._episode_frames += 1
+        if self._pending_bytes >= FLUSH_BYTES:
+            self._flush()
+
+    def save_episode(self, **meta: Any) -> int:
+        """Commit the episode in flight with its metadata (JSON values); returns its index."""
+        self._check_writable()
+        if self._episode_frames == 0:
+            raise ValueError("save_episode: the episode has no frames")
+        self._flush()
+        start = self.num_frames
+        record = {
+            "index": self.num_episodes,
+            "start": start,
+            "end": start + self._episode_frames,
+            "length": self._episode_frames,
+            "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **meta,
+        }
+        episodes = [*self.episodes, record]
+        self._root.update_attributes({"episodes": episodes})  # the atomic commit point
+        self.episodes = episodes
+        self._episode_frames = 0
+        self._write_ends()
+        return record["index"]
+
+    def discard_episode(self) -> None:
+        """Drop the episode in flight (its frames are cut away now or on the next open)."""
+        self._check_writable()
+        for buf in self._pending.values():
+            buf.clear()
+        self._pending_bytes = 0
+        self._episode_frames = 0
+        self._pos = self.num_frames
+        for arr in self._arrays.values():
+            if arr.shape[0] > self._pos:
+                arr.resize((self._pos, *arr.shape[1:]))
+
+    @property
+    def frames_in_flight(self) -> int:
+        return self._episode_frames
+
+    def _flush(self) -> None:
+        n = len(next(iter(self._pending.values())))
+        if n == 0:
+            return
+        for key, arr in self._arrays.items():
+            block = np.stack(self._pending[key])
+            if arr.shape[0] < self._pos + n:
+                arr.resize((self._pos + n, *arr.shape[1:]))
+            arr[self._pos : self._pos + n] = block
+            self._pending[key].clear()
+        self._pos += n
+        self._pending_bytes = 0
+
+    def _write_ends(self) -> None:
+        ends = self._root["meta/episode_ends"]
+        ends.resize((self.num_episodes,))
+        if self.num_episodes:
+            ends[:] = self.episode_ends
+
+    def _check_writable(self) -> None:
+        if not self.writable:
+            raise ValueError(f"{self.path} is open read-only; open it with mode='a' to append")
+
+    def __repr__(self) -> str:
+        keys = ", ".join(f"{k}{list(f.shape)}" for k, f in self.features.items())
+        return (
+            f"Dataset({self.path}, {self.num_episodes} episodes, {self.num_frames} frames, "
+            f"{self.fps:g} fps, features: {keys})"
+        )
+
+
+class Recorder:
+    """A writer thread in front of a `Dataset`: recording never waits for the disk.
+
+    `add_frame` validates the frame, copies it into a queue and returns at once; when the
+    queue already holds `max_queue` frames the frame is dropped, counted, and the episode's
+    metadata records how many frames it lost (`dropped_frames`). Episode ends are never
+    dropped. A failure in the writer thread is raised again from the next call."""
+
+    def __init__(self, dataset: Dataset, max_queue: int = 256) -> None:
+        dataset._check_writable()
+        self.dataset = dataset
+        self.max_queue = int(max_queue)
+        self.frames = 0  # frames written to the dataset
+        self.dropped = 0  # frames dropped in total
+        self.episodes = 0  # episodes committed through this recorder
+        self.bytes_written = 0  # raw (uncompressed) bytes of written frames
+        self._episode_dropped = 0
+        self._queue: deque[tuple[str, Any]] = deque()
+        self._queued_frames = 0
+        self._cond = threading.Condition()
+        self._error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="xembody-recorder", daemon=True)
+        self._thread.start()
+
+    def add_frame(self, frame: dict[str, Any]) -> bool:
+        """Queue one frame; False when it was dropped because the writer is behind."""
+        self._raise_error()
+        arrays = {k: np.array(v, copy=True) for k, v in self.dataset.validate(frame).items()}
+        with self._cond:
+            if self._queued_frames >= self.max_queue:
+                self.dropped += 1
+                self._episode_dropped += 1
+                return False
+            self._queue.append(("frame", arrays))
+            self._queued_frames += 1
+            self._cond.notify()
+        return True
+
+    def end_episode(self, **meta: Any) -> None:
+        """Commit the episode once its queued frames are written."""
+        self._push(("save", {**meta, "dropped_frames": self._episode_dropped}))
+        self._episode_dropped = 0
+
+    def discard_episode(self) -> None:
+        self._push(("discard", None))
+        self._episode_dropped = 0
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until everything queued so far is written."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"recorder: {len(self._queue)} items still queued")
+                self._cond.wait(left)
+        self._raise_error()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "dropped": self.dropped,
+            "episodes": self.episodes,
+            "bytes_written": self.bytes_written,
+            "queued": self._queued_frames,
+        }
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued, stop the thread. The episode in flight stays uncommitted."""
+        if self._closed:
+            return
+        try:
+            self.flush(timeout)
+        finally:
+            with self._cond:
+                self._closed = True
+                self._cond.notify_all()
+            self._thread.join(timeout)
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writer thread ------------------------------------------------------------------
+    _busy = False
+
+    def _push(self, item: tuple[str, Any]) -> None:
+        self._raise_error()
+        with self._cond:
+            self._queue.append(item)
+            self._cond.notify()
+
+    def _run(self) -> None:
+        ds = self.dataset
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                kind, payload = self._queue.popleft()
+                if kind == "frame":
+                    self._queued_frames -= 1
+                self._busy = True
+            try:
+                if kind == "frame":
+                    ds.add_frame(payload)
+                    self.frames += 1
+                    self.bytes_written += sum(a.nbytes for a in payload.values())
+                elif kind == "save":
+                    if ds.frames_in_flight:
+                        ds.save_episode(**payload)
+                        self.episodes += 1
+                else:
+                    ds.discard_episode()
+            except BaseException as err:  # kept and raised in the caller's thread
+                self._error = err
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise RuntimeError(f"recorder writer failed: {err}") from err
