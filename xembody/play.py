@@ -24,6 +24,10 @@ class PlayConfig:
     height: int = field(240, "frame height")
     seed: int = field(2, "seed of the episode")
     policy: str = field("trained", "trained | zero")
+    command: tuple[float, ...] = field((), "velocity task: VX VY WZ held all episode")
+    gait_plot: str = field(
+        "", "velocity task: write a foot-contact diagram (.png) and print the foot pairing"
+    )
 
     def __post_init__(self) -> None:
         if not self.checkpoint:
@@ -32,6 +36,8 @@ class PlayConfig:
             raise ValueError(f"out={self.out!r}: expected a .gif or .png file")
         if self.seconds <= 0 or self.fps <= 0:
             raise ValueError("seconds and fps must be > 0")
+        if self.command and len(self.command) != 3:
+            raise ValueError(f"command={self.command}, expected three numbers: VX VY WZ")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -53,6 +59,14 @@ def play(cfg: PlayConfig) -> int:
         policy = load_policy(cfg.checkpoint, env)
     else:
         policy = lambda obs: torch.zeros(1, env.num_actions)  # noqa: E731
+    task = env.task
+    if cfg.command or cfg.gait_plot:
+        if not hasattr(task, "foot_contact"):
+            raise ValueError(f"--command and --gait-plot need a legged task, not {run.task!r}")
+    if cfg.command:
+        task.fixed_commands = torch.tensor([cfg.command])
+        env.reset()
+    contacts = []
     model, sim = env.sim.model, env.sim
     data = mujoco.MjData(model)
     every = max(1, round(env.cfg.control_hz / cfg.fps))
@@ -68,7 +82,13 @@ def play(cfg: PlayConfig) -> int:
                 frames.append(render_model(model, data, width=cfg.width, height=cfg.height))
                 labels.append(f"t={k / env.cfg.control_hz:.1f}s")
             obs, _, _, _ = env.step(policy(obs))
+            if cfg.gait_plot:
+                contacts.append(task.contact[0].numpy().copy())
+    feet = getattr(task, "feet", ())
     env.close()
+    if cfg.gait_plot:
+        print(gait_summary(np.array(contacts), feet))
+        write_gait_plot(np.array(contacts), feet, env.control_dt, cfg.gait_plot)
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".gif":
@@ -82,3 +102,51 @@ def play(cfg: PlayConfig) -> int:
         Image.fromarray(grid).save(out)
     print(f"{run.task} on {run.body.name}: {len(frames)} frames -> {out}")
     return 0
+
+
+def foot_pairing(contacts: np.ndarray, feet: tuple[str, ...]) -> dict[str, float]:
+    """Share of control steps on which two feet are in the same state (both in contact or
+    both in swing), for the diagonal, lateral (left-right) and same-side pairs of a
+    quadruped named by its sites' FL/FR/RL/RR prefixes. A trot: diagonal near 1, the other
+    two near 0; a pace: same-side near 1; a bound: lateral near 1."""
+    index = {f.split("_")[0]: i for i, f in enumerate(feet)}
+    if not {"FL", "FR", "RL", "RR"} <= set(index):
+        return {}
+    agree = lambda a, b: float((contacts[:, index[a]] == contacts[:, index[b]]).mean())  # noqa: E731
+    return {
+        "diagonal": (agree("FL", "RR") + agree("FR", "RL")) / 2,
+        "lateral": (agree("FL", "FR") + agree("RL", "RR")) / 2,
+        "same_side": (agree("FL", "RL") + agree("FR", "RR")) / 2,
+        "stance": float(contacts.mean()),
+    }
+
+
+def gait_summary(contacts: np.ndarray, feet: tuple[str, ...]) -> str:
+    pairs = foot_pairing(contacts, feet)
+    if not pairs:
+        return f"stance share per foot: {dict(zip(feet, contacts.mean(0).round(2), strict=True))}"
+    return (
+        f"feet in the same state: diagonal pairs {pairs['diagonal']:.2f}, left-right "
+        f"{pairs['lateral']:.2f}, front-rear {pairs['same_side']:.2f}; in stance "
+        f"{pairs['stance']:.2f} of the time (a trot: diagonal near 1, the others near 0)"
+    )
+
+
+def write_gait_plot(contacts: np.ndarray, feet: tuple[str, ...], dt: float, path: str) -> None:
+    """A contact diagram: one row per foot, dark where the foot is on the ground."""
+    from PIL import Image, ImageDraw
+
+    steps, rows, cell, label = len(contacts), len(feet), 4, 80
+    img = Image.new("RGB", (label + steps * cell + 10, rows * 24 + 30), "white")
+    draw = ImageDraw.Draw(img)
+    for r, foot in enumerate(feet):
+        y = 10 + r * 24
+        draw.text((5, y + 4), foot, fill="black")
+        for k in np.flatnonzero(contacts[:, r]):
+            x = label + k * cell
+            draw.rectangle([x, y, x + cell - 1, y + 18], fill=(40, 40, 40))
+    for k in range(0, steps, round(0.5 / dt)):
+        x = label + k * cell
+        draw.text((x, rows * 24 + 14), f"{k * dt:.1f}s", fill="gray")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
