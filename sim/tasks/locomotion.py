@@ -47,15 +47,17 @@ class VelocityConfig(TaskConfig):
     wz: tuple[float, float] = (-1.0, 1.0)  # rad/s, yaw rate (counter-clockwise)
     standing_fraction: float = 0.1  # share of commands that are all zero
     resample_s: float = 5.0  # s between command draws within an episode (0: once)
-    tracking_sigma: float = 0.25  # (m/s)^2 and (rad/s)^2, width of the tracking rewards
+    tracking_sigma: float = 0.15  # (m/s)^2 and (rad/s)^2, width of the tracking rewards
     air_time_target: float = 0.2  # s, swing time above which feet_air_time pays
     contact_height: float = 0.015  # m above the foot's home height that still counts as contact
     max_tilt: float = 1.0  # rad between base z and world z before the episode ends
     min_height: float = 0.5  # fraction of the home base height before the episode ends
     init_joint_noise: float = 0.1  # rad, uniform noise on the initial joint angles
-    gait_period: float = 0.5  # s, stride of the gait clock (0: no clock, no gait reward)
+    gait_period: float = 0.35  # s, stride of the gait clock (0: no clock, no gait reward)
     observe_lin_vel: bool = False  # add the base velocity (needs an estimator on a robot)
-    randomization: RandomizationCfg = field(default_factory=RandomizationCfg)
+    randomization: RandomizationCfg = field(
+        default_factory=lambda: RandomizationCfg(push_interval_s=8.0)  # kicks of <= 0.5 m/s
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -270,10 +272,10 @@ class VelocityTask(Task):
             RewardTerm("torques", lambda t: t.joint_force_ratio().square().sum(1), -0.05),
             RewardTerm("joint_acc", lambda t: t.joint_acc.square().sum(1), 0.0),
             RewardTerm("feet_air_time", lambda t: t.air_reward, 1.0),
-            RewardTerm("feet_slip", V.foot_slip, 0.0),
-            RewardTerm("stand_still", V.stand_still, 0.0),
+            RewardTerm("feet_slip", V.foot_slip, -0.1),
+            RewardTerm("stand_still", V.stand_still, -0.5),
             RewardTerm("termination", lambda t: t.terminated().float(), -100.0),
-        ] + [RewardTerm("gait", V.gait_match, 2.0)] * (self.cfg.gait_period > 0)
+        ] + [RewardTerm("gait", V.gait_match, 1.0)] * (self.cfg.gait_period > 0)
 
     def world_vz_sq(self) -> torch.Tensor:
         v = quat_rotate(self.sensor("imu_quat"), self.base_lin_vel())
