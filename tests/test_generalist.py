@@ -167,7 +167,7 @@ def test_navigate_pipeline_trains_specialists_over_twist_bases(tmp_path, capsys)
 def test_bad_generalist_arguments_fail_with_one_line(capsys):
     assert main(["generalist", "eval", "--train-bodies", "a,b"]) == 2
     assert "train_bodies='a,b'" in capsys.readouterr().err
-    assert main(["generalist", "eval", "--task", "velocity"]) == 2
+    assert main(["generalist", "eval", "--task", "walk"]) == 2
     assert main(["generalist", "eval", "--teacher", "xembody.models.teachers:Nope"]) == 2
     assert "teacher='xembody.models.teachers:Nope'" in capsys.readouterr().err
 

@@ -4,16 +4,20 @@
     xembody generalist eval --out runs/generalist-reach --json         # the table again
 
 Stages (each skipped when its output exists, so an interrupted run resumes):
-1. bodies: `train_bodies` sampled from the task's body class, and held-out bodies sampled
-   outside the training ranges (`heldout_overrides`), written to out/bodies/;
+1. bodies: `train_bodies` sampled from the task's body class, held-out bodies sampled
+   outside the training ranges (`heldout_overrides`) and inside them
+   (`heldout_in_range`), and `zero_shot` robot files, written to out/bodies/;
 2. demos: a scripted teacher on each training body -> out/demos/<body>.zarr;
 3. base: behaviour cloning of the joint-token student on all demos -> out/base.pt, and the
    base bound to each body, exported -> out/base/<body>/;
-4. specialists: residual PPO on each training body over its frozen base -> out/specialists/;
-5. distill: DAgger from the specialists into one student over mixed-body rollouts ->
-   out/generalist.pt;
-6. eval: success per body for base, specialists and generalist, and on the held-out bodies
+4. specialists: PPO on each training body, residual over its frozen base when there is
+   one -> out/specialists/;
+5. distill: DAgger from the specialists into one student (the base, or a fresh one) over
+   mixed-body rollouts -> out/generalist.pt;
+6. eval: the task's scores (success, or tracking errors and falls) per body and policy
    -> out/results.json (and docs/RESULTS.md with --write-docs).
+
+A task without a scripted teacher (velocity: legs have none) skips stages 2 and 3.
 """
 
 from __future__ import annotations
@@ -28,21 +32,30 @@ import torch
 
 from xembody.config import add_arguments, field, from_args
 
-# Per task: its scripted teacher and the defaults of the options left empty.
+# Per task: the defaults of the options left empty (an empty teacher: no demos and no
+# base); "scores": what the evaluation reports (models/pipeline.py SCORES); "obs_options":
+# the task-config switches the options of those names turn on; "relative_to": the
+# per-joint term the student's outputs are relative to under `relative_actions`.
 TASKS = {
     "reach": {
+        "scores": "success",
+        "obs_options": ("jacobian_obs", "ik_obs", "gravity_obs"),
+        "relative_to": "joint_pos",
         "teacher": "xembody.models.teachers:ReachDiffIKTeacher",
         "out": "runs/generalist-reach",
         # long arms of 5, 6 and 7 joints (the held-out ones are longer still)
         "train_bodies": "4,8,9,14",
         "heldout_overrides": "link_length=0.30:0.36",  # longer links than any training arm
         "specialist_iterations": 150,
+        "specialist_envs": 128,
+        "dagger_iterations": 12,
         # the differential-IK base already succeeds; a small residual keeps the specialists
         # close to it, and the generalist distilled from them generalises (0.5: held-out
         # success 92 % -> 28 %, docs/RESULTS.md)
         "residual_scale": 0.1,
     },
     "navigate": {
+        "scores": "success",
         "teacher": "xembody.models.teachers:NavigatePlannerTeacher",
         "out": "runs/generalist-navigate",
         "train_bodies": "0,1,2,6",  # two omnidirectional, two differential bases
@@ -50,13 +63,30 @@ TASKS = {
         "heldout_overrides": "track_width=0.70:0.80,length=0.62:0.72",
         # at 0.5 and 150 iterations the specialists plateau near 80 % (docs/RESULTS.md)
         "specialist_iterations": 300,
+        "specialist_envs": 128,
+        "dagger_iterations": 12,
         "residual_scale": 1.0,
+    },
+    "velocity": {
+        "scores": "tracking",
+        "teacher": "",  # none for legs: plain PPO specialists, a fresh student
+        "out": "runs/generalist-velocity",
+        # trunks 0.37-0.57 m, legs (thigh + calf) 0.37-0.56 m, 7.7-18.7 kg
+        "train_bodies": "2,3,8,9,11,28",
+        # shanks >= 10 % longer than the training range's longest (0.30 m)
+        "heldout_overrides": "calf_length=0.33:0.36",
+        "heldout_in_range": "14",  # long thighs (0.28 m), 16.5 kg; never trained on
+        # a generated quadruped tracks at 0.42x the standing policy's error after 500
+        # iterations of 256 envs (docs/TRAINING.md)
+        "specialist_iterations": 500,
+        "specialist_envs": 256,
+        "dagger_iterations": 30,
     },
 }
 
 
 def _per_task(name: str) -> str:
-    return "unset: by task, " + "; ".join(f"{t} {d[name]}" for t, d in TASKS.items())
+    return "unset: by task, " + "; ".join(f"{t} {d.get(name) or 'none'}" for t, d in TASKS.items())
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -66,7 +96,16 @@ class GeneralistConfig:
     train_bodies: str = field(
         "", "seeds of the training bodies (comma-separated); " + _per_task("train_bodies")
     )
-    heldout_bodies: str = field("100,101", "seeds of the held-out bodies")
+    heldout_bodies: str = field("100,101", "seeds of the held-out bodies (outside the ranges)")
+    heldout_in_range: str = field(
+        "",
+        "seeds of held-out bodies sampled inside the training ranges (none: no such bodies); "
+        + _per_task("heldout_in_range"),
+    )
+    zero_shot: str = field(
+        "",
+        "robot files (URDF/MJCF; the body card beside each) evaluated zero-shot, comma-separated",
+    )
     heldout_overrides: str = field(
         "",
         "generator ranges for held-out bodies, name=lo:hi,...; " + _per_task("heldout_overrides"),
@@ -76,13 +115,20 @@ class GeneralistConfig:
     demo_noise: float = field(0.1, "action noise executed (not recorded) during demos")
     bc_epochs: int = field(20, "behaviour-cloning epochs")
     specialist_iterations: int | None = field(
-        None, "residual PPO iterations per body; " + _per_task("specialist_iterations")
+        None, "PPO iterations per body; " + _per_task("specialist_iterations")
     )
-    specialist_envs: int = field(128, "envs per residual PPO run")
+    specialist_envs: int | None = field(
+        None, "envs per specialist PPO run; " + _per_task("specialist_envs")
+    )
+    specialist_minutes: float = field(
+        0.0, "wall-time budget of each specialist (train's max_minutes; 0: none)"
+    )
     residual_scale: float | None = field(
         None, "bound of the residual correction (action units); " + _per_task("residual_scale")
     )
-    dagger_iterations: int = field(12, "DAgger iterations")
+    dagger_iterations: int | None = field(
+        None, "DAgger iterations; " + _per_task("dagger_iterations")
+    )
     dagger_envs: int = field(32, "envs per body during DAgger")
     eval_episodes: int = field(100, "evaluation episodes per body and policy")
     jacobian_obs: bool = field(
@@ -104,22 +150,34 @@ class GeneralistConfig:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task={self.task!r}: expected one of {sorted(TASKS)}")
+        fields = {f.name for f in dataclasses.fields(self)}
         for name, value in TASKS[self.task].items():
-            if getattr(self, name) in ("", None):
+            if name in fields and getattr(self, name) in ("", None):
                 setattr(self, name, value)
-        for name in ("demo_episodes", "bc_epochs", "dagger_iterations", "eval_episodes"):
+        for name in (
+            "demo_episodes", "bc_epochs", "specialist_iterations", "specialist_envs",
+            "dagger_iterations", "dagger_envs", "eval_episodes",
+        ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}, expected >= 1")
-        _seeds(self.train_bodies, "train_bodies")
+        if self.specialist_minutes < 0:
+            raise ValueError(f"specialist_minutes={self.specialist_minutes}, expected >= 0")
+        train = _seeds(self.train_bodies, "train_bodies")
+        both = set(train) & set(_seeds(self.heldout_in_range, "heldout_in_range", required=False))
+        if both:
+            raise ValueError(f"heldout_in_range={self.heldout_in_range!r}: seeds {sorted(both)} "
+                             "are training bodies")  # fmt: skip
         _overrides(self.heldout_overrides)
 
 
-def _seeds(text: str, name: str) -> list[int]:
+def _seeds(text: str, name: str, *, required: bool = True) -> list[int]:
+    if not required and text.strip() == "none":
+        return []
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise ValueError(f"{name}={text!r}: expected comma-separated integers") from None
-    if not seeds:
+    if not seeds and required:
         raise ValueError(f"{name}={text!r}: expected at least one seed")
     return seeds
 
@@ -137,7 +195,7 @@ def _overrides(text: str) -> dict[str, tuple[float, float]]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generalist", help="IL base -> residual specialists -> one generalist")
+    p = sub.add_parser("generalist", help="(IL base ->) specialists -> one generalist")
     p.add_argument("stage", choices=("run", "eval"), help="run every stage, or only evaluate")
     add_arguments(p, GeneralistConfig)
     p.set_defaults(run=lambda a: run(a.stage, from_args(GeneralistConfig, a)))
@@ -148,6 +206,11 @@ def run(stage: str, cfg: GeneralistConfig) -> int:
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
+    pipeline.load_teacher(cfg.teacher)  # a wrong name fails before anything is written
+    if stage == "eval" and not (Path(cfg.out) / "generalist.pt").exists():
+        raise FileNotFoundError(
+            f"{cfg.out}/generalist.pt: nothing to evaluate; `xembody generalist run` first"
+        )
     pipe = pipeline.Pipeline(cfg)
     if stage == "run":
         pipe.run_all()

@@ -1,0 +1,79 @@
+"""The generalist pipeline on legs (`--task velocity`): no scripted teacher, so no demos and
+no base; plain PPO specialists, DAgger into a fresh joint-token student, tracking scores."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from xembody.cli import main
+from xembody.models.pipeline import summary, table, write_results_doc
+from xembody.models.run import resolve_body
+
+QUAD = Path(__file__).parent / "assets/robots/fixture_quad_description/urdf/quad.urdf"
+
+
+def test_velocity_pipeline_distils_plain_specialists_and_scores_tracking(tmp_path, capsys):
+    out = tmp_path / "v"
+    args = [
+        "--task", "velocity", "--out", str(out), "--train-bodies", "2,11",
+        "--heldout-bodies", "100", "--heldout-in-range", "none", "--zero-shot", str(QUAD),
+        "--specialist-iterations", "2", "--specialist-envs", "16",
+        "--dagger-iterations", "2", "--dagger-envs", "8", "--eval-episodes", "4", "--json",
+    ]  # fmt: skip
+    assert main(["generalist", "run", *args]) == 0
+    printed = capsys.readouterr().out
+    results = json.loads(printed[printed.index("{\n") :].rsplit("}", 1)[0] + "}")
+    # No teacher: no demos, no base; a plain PPO specialist per training body.
+    assert not (out / "demos").exists() and not (out / "base.pt").exists()
+    for body in ("quadruped_s2", "quadruped_s11"):
+        run = json.loads(
+            (out / "specialists" / f"velocity-{body}" / "run" / "run.json").read_text()
+        )
+        assert run["ppo"]["base_policy"] in ("", None)
+        assert list((out / "specialists" / f"velocity-{body}" / "run").glob("model_*.pt"))
+    assert (out / "generalist.pt").exists() and (out / "results.json").exists()
+    held = resolve_body(str(out / "bodies" / "quadruped_s100-heldout.xml"))
+    assert held.params["calf_length"] >= 0.33  # the training range ends at 0.30
+    # Rows: training bodies (specialist and generalist), held out and zero-shot (generalist).
+    rows = {r["body"]: r for r in results["rows"]}
+    assert set(rows) == {
+        "quadruped_s2", "quadruped_s11", "quadruped_s100-heldout", "fixture_quad-zeroshot",
+    }  # fmt: skip
+    assert rows["fixture_quad-zeroshot"]["zero_shot"] and rows["fixture_quad-zeroshot"]["heldout"]
+    for name, row in rows.items():
+        policies = {"specialist", "generalist"} if not row["heldout"] else {"generalist"}
+        assert policies <= set(row) and not {"base", "teacher"} & set(row), name
+        for p in policies:
+            cell = row[p]
+            assert "mean" not in cell and "success_rate" not in cell  # success: undefined
+            for m in ("lin_vel_error", "yaw_rate_error", "termination_rate"):
+                assert math.isfinite(cell[m]["mean"]) and cell[m]["mean"] >= 0, (name, p, m)
+    s = summary(results)
+    for key in (
+        "lin_vel_error_generalist_over_specialist",
+        "lin_vel_error_heldout_over_in_distribution",
+        "yaw_rate_error_zero_shot_over_in_distribution",
+        "generalist_termination_rate",
+    ):
+        assert math.isfinite(s[key]), key
+    text = table(results)
+    assert "fixture_quad-zeroshot (zero-shot)" in text and "%" not in text.split("\n")[0]
+    doc = tmp_path / "RESULTS.md"
+    write_results_doc(results, doc)
+    section = doc.read_text()
+    assert "## Generalist: velocity" in section and "Success is not defined" in section
+    assert "--zero-shot" in section  # the command reproduces the run
+    # `eval` reuses every stage's output.
+    stamp = (out / "generalist.pt").stat().st_mtime
+    assert main(["generalist", "eval", *args]) == 0
+    assert (out / "generalist.pt").stat().st_mtime == stamp
+
+
+def test_velocity_eval_without_a_run_fails_with_one_line(tmp_path, capsys):
+    assert main(["generalist", "eval", "--task", "velocity", "--out", str(tmp_path / "x")]) == 2
+    assert "generalist run" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    assert main(["generalist", "run", "--task", "velocity", "--heldout-in-range", "2"]) == 2
+    assert "training bodies" in capsys.readouterr().err
