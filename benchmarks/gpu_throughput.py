@@ -14,7 +14,9 @@ task's control period), after a warm-up that compiles kernels and captures CUDA 
   actions on the policy device (CUDA when present) from the observations.
 
 Each prints one JSON line: backend, device, task, body, num_envs, env_steps_per_s
-(control steps x N / s), physics_steps_per_s (x decimation), with_policy.
+(control steps x N / s), physics_steps_per_s (x decimation), with_policy, and
+fraction_of_bare (env_steps_per_s / the bare loop's, same body and N: issue 23's figure).
+The env lines also give resets_per_step (envs reset by the env, pushes excluded).
 
 The humanoid is the largest one the generator makes (`arm_joints=4`: 20 actuated hinges,
 nv 26, ~1.3-1.6 m), the closest to a Unitree G1 (23-29 actuated joints) this repo has;
@@ -121,23 +123,26 @@ def env_loop(emb, n: int, steps: int, device: str, with_policy: bool, policy_dev
 
     obs, *_ = env.step(act(obs))  # compile, capture
     _sync(device)
+    resets = 0
     t = time.perf_counter()
     for _ in range(steps):
-        obs, *_ = env.step(act(obs))
+        obs, _, dones, _ = env.step(act(obs))
+        resets += dones.sum()  # a device tensor: read once after the loop
     _sync(device)
     elapsed = time.perf_counter() - t
     env.close()
-    return elapsed, env.decimation
+    return elapsed, float(resets) / steps
 
 
-def emit(backend: str, row: dict, env_rate: float, decimation: int, with_policy=False, **extra):
-    """Print one result line (rates per second)."""
+def emit(backend: str, row: dict, env_rate: float, decimation: int, bare: float, **extra):
+    """Print one result line (rates per second; `bare`: the bare loop's env-steps/s)."""
     out = dict(
         backend=backend,
         **row,
         env_steps_per_s=round(env_rate),
         physics_steps_per_s=round(env_rate * decimation),
-        with_policy=with_policy,
+        fraction_of_bare=round(env_rate / bare, 3),
+        with_policy=extra.pop("with_policy", False),
     )
     print(json.dumps({**out, **extra}), flush=True)  # fmt: skip
 
@@ -161,16 +166,17 @@ def main(argv: list[str] | None = None) -> None:
         for n in args.num_envs:
             row = dict(device=args.device, task=TASK, body=emb.name, num_envs=n)
             per = n * args.steps  # env steps per timed loop
-            sec = bare_mujoco_warp(model, n, decimation, args.steps, args.device)
-            emit("mujoco_warp", row, per / sec, decimation)
+            bare = per / bare_mujoco_warp(model, n, decimation, args.steps, args.device)
+            emit("mujoco_warp", row, bare, decimation, bare)
             sec = backend_loop(model, n, decimation, args.steps, args.device)
-            emit("warp", row, per / sec, decimation)
+            emit("warp", row, per / sec, decimation, bare)
             if args.skip_env:
                 continue
             for with_policy in (False, True):
-                sec, _ = env_loop(emb, n, args.steps, args.device, with_policy, policy_device)
+                sec, resets = env_loop(emb, n, args.steps, args.device, with_policy, policy_device)
                 extra = {"policy_device": policy_device} if with_policy else {}
-                emit("env", row, per / sec, decimation, with_policy, **extra)
+                emit("env", row, per / sec, decimation, bare, with_policy=with_policy,
+                     resets_per_step=round(resets, 2), **extra)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -25,9 +25,17 @@ Device: the env, its task and every tensor they return live on the sim's device
 (`env.device == env.sim.device`: the CPU, or CUDA for MuJoCo Warp on a GPU), so a step on
 a GPU never copies state to the host. Random draws on the per-step and per-reset path come
 from torch generators on that device, seeded from `seed` (a seed gives the same episodes
-on the same device; CPU and CUDA draw different numbers). The host syncs per step are
-two: the check that actions are finite, and the list of finished envs (`dones.nonzero()`)
-to reset and report them.
+on the same device; CPU and CUDA draw different numbers).
+
+Host syncs per step on CUDA: two. The sim's `step` reads back its health flags once (Warp
+backend), and the env reads back one small mask (`dones`, the envs due for a push, and
+whether the actions were finite) from which it takes the index lists of the envs to push
+and to reset; resets, pushes and randomisation then run on device index tensors without
+further reads. (Before: a finite-actions check, a push list, a done list, and several
+per reset or push inside the backend.) On CUDA a non-finite action therefore raises after
+the physics step that used it; on the CPU it raises before, as syncs cost nothing there.
+Pushes (a velocity kick through `sim.reset` of the pushed envs' own state) land after the
+step's rewards and terminations, before resets and observations.
 """
 
 from __future__ import annotations
@@ -111,7 +119,8 @@ class BodyEnv(VecEnv):
     def step(self, actions: torch.Tensor):
         task = self.task
         actions = actions.detach().to(self.device, torch.float32)
-        if not torch.isfinite(actions).all():  # one small sync: worth a clear error
+        finite = torch.isfinite(actions).all()
+        if self.device.type == "cpu" and not finite:  # free on the CPU: raise before stepping
             raise ValueError("actions contain NaN or inf")
         actions = actions.clamp(-self.cfg.action_clip, self.cfg.action_clip)
         self.action_history = torch.roll(self.action_history, 1, dims=1)
@@ -123,7 +132,7 @@ class BodyEnv(VecEnv):
         self.sim.step(self.decimation)
         self.episode_length_buf += 1
         task.post_step()
-        self._maybe_push()
+        push_due = self._push_due()
 
         rewards = torch.zeros(self.num_envs, device=self.device)
         for term in self.reward_terms:
@@ -141,7 +150,9 @@ class BodyEnv(VecEnv):
         time_outs = self.episode_length_buf >= self.max_episode_length
         dones = terminated | time_outs
         extras = {"time_outs": time_outs, "log": {}}
-        done_ids = dones.nonzero().flatten()
+        done_ids, push_ids = self._index_lists(dones, push_due, finite)
+        if len(push_ids):
+            self._push(push_ids)
         if len(done_ids):
             extras["log"] = self._episode_log(done_ids)
             extras["finished"] = self._finished(done_ids, terminated)
@@ -206,20 +217,35 @@ class BodyEnv(VecEnv):
             return torch.full((n,), float("inf"), device=self.device)
         return self._uniform(0.5, 1.5, n) * interval
 
-    def _maybe_push(self) -> None:
+    def _push_due(self) -> torch.Tensor | None:
+        """(N,) bool: the envs whose push timer ran out this step (None: no pushes)."""
         if self.cfg.randomization.push_interval_s <= 0 or not self.task.emb.floating_base:
-            return  # no pushes: no timer to check, no host sync
+            return None
         self.push_timer -= self.control_dt
-        due = (self.push_timer <= 0).nonzero().flatten()
-        if not len(due):
-            return
-        qvel = self.sim.qvel[due].clone()
+        return self.push_timer <= 0
+
+    def _index_lists(self, dones, push_due, finite) -> tuple[torch.Tensor, torch.Tensor]:
+        """Device index tensors of the envs to reset and to push, from the step's one host
+        read; raises there when the actions were not finite (CUDA)."""
+        n, dev = self.num_envs, self.device
+        flags = [dones] + ([push_due] if push_due is not None else []) + [~finite[None]]
+        hits = torch.cat(flags).cpu().nonzero().flatten()  # the one sync of the env's step
+        if len(hits) and int(hits[-1]) == n * (len(flags) - 1):
+            raise ValueError("actions contain NaN or inf")
+        done_ids, push_ids = hits[hits < n], hits[(hits >= n) & (hits < 2 * n)] - n
+        if dev.type == "cuda":  # pinned, non-blocking: no wait for the queued kernels
+            return tuple(x.pin_memory().to(dev, non_blocking=True) for x in (done_ids, push_ids))
+        return done_ids.to(dev), push_ids.to(dev)
+
+    def _push(self, ids: torch.Tensor) -> None:
+        """A horizontal velocity kick of the bases of envs `ids` (a reset of their own state)."""
+        qvel = self.sim.qvel[ids].clone()
         v = self.cfg.randomization.push_velocity
-        qvel[:, :2] += self._uniform(-v, v, len(due), 2, dtype=qvel.dtype)
-        qpos = self.sim.qpos[due].clone()
-        mocap = self.sim.mocap_pos[due].clone() if self.sim.model.nmocap else None
-        self.sim.reset(due, qpos=qpos, qvel=qvel, mocap_pos=mocap)
-        self.push_timer[due] = self._next_push(len(due))
+        qvel[:, :2] += self._uniform(-v, v, len(ids), 2, dtype=qvel.dtype)
+        qpos = self.sim.qpos[ids].clone()
+        mocap = self.sim.mocap_pos[ids].clone() if self.sim.model.nmocap else None
+        self.sim.reset(ids, qpos=qpos, qvel=qvel, mocap_pos=mocap)
+        self.push_timer[ids] = self._next_push(len(ids))
 
     def _episode_log(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
         """Means over the episodes `ids` as 0-d tensors on the env's device (rsl-rl's logger

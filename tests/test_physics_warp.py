@@ -354,3 +354,118 @@ def test_training_runs_on_the_warp_backend(tmp_path):
     if not wp.is_cuda_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             train(TrainConfig(backend="gpu", iterations=1, **common))
+
+
+_VIEWS = ("qpos", "qvel", "sensordata", "contact_force", "body_pos", "body_quat", "time",
+          "ctrl", "mocap_pos", "diverged")  # fmt: skip
+
+
+def _velocity_model(body: str = "quadruped"):
+    from xembody.models.run import resolve_body
+    from xembody.sim import tasks
+
+    task = tasks.make_task("velocity", resolve_body(body, 0), tasks.make_config("velocity"))
+    return task.build_model()
+
+
+def test_a_few_worlds_reset_on_a_scratch_batch_like_on_the_whole_batch():
+    """Resets and mass changes of a few worlds run on a scratch batch (`scratch_max`): the
+    reset worlds end up bit for bit as with the whole-batch forward/set_const, the others
+    are not written at all (views and per-world model fields), and later steps agree."""
+    from xembody.sim.physics.warp import _BATCHED
+
+    model, n, ids = _velocity_model(), 8, torch.tensor([1, 5])
+    whole, scratch = WarpSim(model, n, device="cpu"), WarpSim(model, n, device="cpu")
+    whole.scratch_max, scratch.scratch_max = 0, n
+    g = torch.Generator().manual_seed(0)
+    for _ in range(15):  # walk into contacts, so the sensors and forces are not trivial
+        u = 0.3 * torch.randn(n, model.nu, generator=g)
+        for sim in (whole, scratch):
+            sim.ctrl[:] = u
+            sim.step(4)
+    keep = [i for i in range(n) if i not in ids.tolist()]
+
+    def state(sim):
+        views = {f: getattr(sim, f).clone() for f in _VIEWS}
+        return views | {f: sim._field(f).clone() for f in _BATCHED}
+
+    before = {"whole": state(whole), "scratch": state(scratch)}
+    qpos = whole.qpos[ids].clone()
+    qpos[:, 2] += 0.05
+    for sim in (whole, scratch):
+        sim.set_params("body_mass", sim.get_params("body_mass")[ids] * 1.1, ids)
+        sim.reset(ids, qpos=qpos, qvel=torch.full((2, model.nv), 0.1))
+    after = {"whole": state(whole), "scratch": state(scratch)}
+    assert scratch._scratch and not whole._scratch  # each took its own path
+    for f in after["whole"]:
+        assert torch.equal(after["whole"][f][ids], after["scratch"][f][ids]), f
+        for path in after:
+            assert torch.equal(after[path][f][keep], before[path][f][keep]), (path, f)
+    assert not torch.equal(after["scratch"]["body_invweight0"][ids], before["scratch"][
+        "body_invweight0"][ids])  # fmt: skip
+    for _ in range(5):
+        for sim in (whole, scratch):
+            sim.ctrl[:] = 0.1
+            sim.step(4)
+    for f in ("qpos", "qvel", "sensordata", "contact_force"):
+        assert torch.equal(getattr(whole, f), getattr(scratch, f)), f
+
+
+def test_nan_in_a_reset_raises_and_device_ids_are_not_range_checked(box):
+    sim = WarpSim(box, 4, device="cpu")
+    with pytest.raises(ValueError, match="qvel contains NaN"):
+        sim.reset([1], qvel=torch.full((1, box.nv), float("nan")))
+    with pytest.raises(ValueError, match="geom_friction: values contains NaN"):
+        sim.set_params("geom_friction", torch.full((1, box.ngeom, 3), float("nan")), [0])
+    sim.reset(torch.tensor([3]), qpos=sim.qpos[[3]])  # a CPU tensor: checked and accepted
+
+
+def _bookkeeping(backend: str, steps: int = 40) -> dict:
+    """The velocity env on the quadruped with pushes every ~0.1 s, 0.3 s episodes and
+    forced falls (envs 1 and 4 tilted past max_tilt at steps 7 and 23): per step, the
+    time-outs, the finished records and the pushed env ids."""
+    from xembody.models.run import resolve_body
+    from xembody.sim import tasks
+    from xembody.sim.env import BodyEnv
+    from xembody.sim.tasks.base import RandomizationCfg
+
+    r = RandomizationCfg(push_interval_s=0.1, action_latency=(0, 1))
+    cfg = tasks.make_config("velocity", randomization=r, episode_seconds=0.3)
+    env = BodyEnv(
+        tasks.make_task("velocity", resolve_body("quadruped", 0), cfg), 6, backend=backend
+    )
+    pushed: list[tuple[int, list[int]]] = []
+    push = env._push
+    env._push = lambda ids: (pushed.append((k, ids.tolist())), push(ids))  # noqa: B023
+    out = {"time_outs": [], "finished": [], "returns": []}
+    zeros = torch.zeros(6, env.num_actions)
+    for k in range(steps):
+        if k in (7, 23):
+            ids = torch.tensor([1, 4])
+            qpos = env.sim.qpos[ids].clone()
+            qpos[:, 3:7] = torch.tensor([np.cos(0.65), np.sin(0.65), 0.0, 0.0])  # 1.3 rad roll
+            env.sim.reset(ids, qpos=qpos)
+        _, _, dones, extras = env.step(zeros)
+        out["time_outs"].append(extras["time_outs"].tolist())
+        if "finished" in extras:
+            f = extras["finished"]
+            out["finished"] += [
+                (k, *row)
+                for row in zip(
+                    *(f[c].tolist() for c in ("env_ids", "terminated", "length")), strict=True
+                )
+            ]
+            out["returns"] += f["return"].tolist()
+        assert dones.sum() == len(extras.get("finished", {}).get("env_ids", []))
+    out["pushed"] = pushed
+    return out
+
+
+def test_the_env_keeps_its_bookkeeping_on_warp_with_falls_and_pushes():
+    cpu, warp = _bookkeeping("cpu"), _bookkeeping("warp:cpu")
+    for key in ("time_outs", "finished", "pushed"):
+        assert warp[key] == cpu[key], key
+    assert {(k, i) for k, i, term, _ in cpu["finished"] if term} >= {(7, 1), (7, 4), (23, 1)}
+    assert any(not term for _, _, term, _ in cpu["finished"])  # time-outs too
+    assert sum(len(ids) for _, ids in cpu["pushed"]) > 10
+    assert warp["returns"] == pytest.approx(cpu["returns"], rel=0.05, abs=0.05)

@@ -10,8 +10,20 @@ starts cold), `substeps` x `mujoco_warp.step`, kinematics at the new state (so `
 matches `qpos`), the per-body contact forces of the last substep and a health check
 (NaN or |x| > 1e10 in qpos/qvel/qacc, MuJoCo's own divergence test). On a CUDA device the
 sequence is captured once per substep count as a CUDA graph and replayed. One small
-device-to-host read per call then reports buffer overflows and restarts diverged worlds
-from "home" (as native MuJoCo restarts an unstable env).
+device-to-host read per call then reports buffer overflows (and, on CUDA, NaN or inf
+values given to earlier `reset`/`set_params` calls: checked there without a sync) and
+restarts diverged worlds from "home" (as native MuJoCo restarts an unstable env).
+
+Per-world resets and parameter changes touch only their worlds: the reset worlds get the
+keyframe by a masked `reset_data_keyframe`, then their forward pass (sensors, poses,
+contact forces) runs on a small scratch batch (`_Scratch`: the model's per-world fields
+and the data's state of just those worlds, padded to a power of two, captured as a CUDA
+graph per size) and the results are scattered back; a mass or centre-of-mass change
+recomputes the derived constants (`set_const`) on the same scratch. The other worlds'
+arrays are not written at all. When more than `scratch_max` worlds (default N/4) reset
+at once, one forward over the whole batch is cheaper, and the other worlds' sensors and
+contact forces are put back bit for bit. With device index tensors neither call reads
+anything back to the host.
 
 Numerics are float32 (Warp) where `CpuSim` is float64: see docs/PHYSICS.md for the
 measured parity. Contact and constraint buffers are sized by `buffer_sizes` (override with
@@ -38,7 +50,6 @@ except ImportError as e:  # pragma: no cover - exercised only without the packag
     ) from e
 
 from .backend import BatchedSim, param_shape
-from .cpu import _rows
 from .warp_kernels import body_contact_forces, health
 
 wp.config.quiet = True
@@ -47,6 +58,16 @@ _BATCHED = (
     "body_mass", "body_inertia", "body_ipos", "body_subtreemass", "body_invweight0",
     "dof_invweight0", "dof_damping", "dof_armature", "dof_frictionloss", "geom_friction",
     "actuator_gainprm", "actuator_biasprm", "actuator_acc0", "tendon_invweight0",
+)  # fmt: skip
+# Constants set_const derives from PARAMS (copied back from the scratch batch).
+_DERIVED = (
+    "body_subtreemass", "body_invweight0", "dof_invweight0", "tendon_invweight0",
+    "actuator_acc0",
+)  # fmt: skip
+# What forward reads from the data besides the model: the state reset_data writes.
+_STATE = (
+    "time", "qpos", "qvel", "act", "ctrl", "qfrc_applied", "xfrc_applied", "eq_active",
+    "mocap_pos", "mocap_quat", "qacc_warmstart", "userdata",
 )  # fmt: skip
 _OVERFLOW_ARG = {  # mujoco_warp.OverflowType name -> (what ran out, how to enlarge it)
     "NEFC": ("constraint rows per world (njmax)", "njmax="),
@@ -129,6 +150,9 @@ class WarpSim(BatchedSim):
         self._overflow = t(d.overflow)
         self._diverged = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         self._graphs: dict[int, object] = {}
+        self._scratch: dict[int, _Scratch] = {}
+        self.scratch_max = num_envs // 4  # resets of more worlds run over the whole batch
+        self._input_bad = torch.zeros((), dtype=torch.bool, device=self.device)
         position = torch.as_tensor(model.actuator_biasprm[:, 1] != 0)
         self._position = position.nonzero().flatten().to(self.device)
         self._velocity = (~position).nonzero().flatten().to(self.device)
@@ -173,8 +197,12 @@ class WarpSim(BatchedSim):
         )
 
     def _gather_forces(self) -> None:
-        m, d, c = self._m, self._d, self._d.contact
         self._cforce_wp.zero_()
+        self._launch_forces(self._m, self._d, self._cforce_wp)
+
+    @staticmethod
+    def _launch_forces(m, d, out) -> None:
+        c = d.contact
         wp.launch(
             body_contact_forces,
             dim=d.naconmax,
@@ -182,7 +210,7 @@ class WarpSim(BatchedSim):
                 m.opt.cone, m.geom_bodyid, c.frame, c.friction, c.dim, c.efc_address,
                 c.worldid, c.adhesion, c.geom, d.efc.force, d.njmax, d.nacon,
             ],
-            outputs=[self._cforce_wp],
+            outputs=[out],
         )  # fmt: skip
 
     def step(self, substeps: int = 1) -> None:
@@ -198,11 +226,14 @@ class WarpSim(BatchedSim):
                     self._graphs[substeps] = cap.graph
                 wp.capture_launch(self._graphs[substeps], stream=self._stream)
         bad = self._bad != 0
-        if bool((bad.any() | self._overflow.any()).item()):  # the one host sync per call
+        if bool((bad.any() | self._overflow.any() | self._input_bad).item()):  # the one sync
+            if bool(self._input_bad):
+                self._input_bad.zero_()
+                raise ValueError("reset() or set_params() was given NaN or inf values")
             self._report_overflow()
             ids = bad.nonzero().flatten()
             if len(ids):
-                self._reset_ids(ids.cpu().numpy(), None, None, None)
+                self._reset_idx(ids, None, None, None)
                 self._diverged[ids] = True
 
     def _report_overflow(self) -> None:
@@ -228,61 +259,92 @@ class WarpSim(BatchedSim):
 
     # --- reset --------------------------------------------------------------------------
     def reset(self, env_ids=None, qpos=None, qvel=None, mocap_pos=None) -> None:
-        ids = self._env_ids(env_ids)
-        qpos = _rows(qpos, len(ids), self.model.nq, "qpos")
-        qvel = _rows(qvel, len(ids), self.model.nv, "qvel")
-        if mocap_pos is not None:
-            mocap_pos = _rows(mocap_pos, len(ids), self.model.nmocap * 3, "mocap_pos", True)
-        if len(ids):
-            self._reset_ids(ids, qpos, qvel, mocap_pos)
+        idx = self._index(env_ids)
+        k, m = len(idx), self.model
+        qpos = self._rows(qpos, k, (m.nq,), "qpos")
+        qvel = self._rows(qvel, k, (m.nv,), "qvel")
+        mocap_pos = self._rows(mocap_pos, k, (m.nmocap, 3), "mocap_pos")
+        if k:
+            self._reset_idx(idx, qpos, qvel, mocap_pos)
 
-    def _reset_ids(self, ids: np.ndarray, qpos, qvel, mocap_pos) -> None:
-        n, dev = self.num_envs, self.device
-        idx = torch.as_tensor(ids, device=dev)
-        keep = torch.ones(n, dtype=torch.bool, device=dev)
-        keep[idx] = False
-        saved_sensors, saved_forces = self._sensordata[keep].clone(), self._cforce[keep].clone()
-        with self._on_device():
+    def _index(self, env_ids) -> torch.Tensor:
+        """env_ids as a long tensor on the device. Host ids (None, lists, CPU tensors) are
+        range-checked; device tensors are not (that would be a sync): torch's indexing
+        then fails on an id outside [0, N)."""
+        if isinstance(env_ids, torch.Tensor) and env_ids.device.type != "cpu":
+            return env_ids.to(self.device, torch.long).reshape(-1)
+        return torch.as_tensor(self._env_ids(env_ids), device=self.device)
+
+    def _rows(self, x, k: int, shape: tuple[int, ...], what: str) -> torch.Tensor | None:
+        """x as float32 (k, *shape) on the device ((k, prod(shape)) accepted too). NaN or
+        inf raises at once on the CPU and at the next step() on CUDA (checked inside that
+        step's one host read)."""
+        if x is None:
+            return None
+        t = torch.as_tensor(x.detach() if isinstance(x, torch.Tensor) else np.asarray(x))
+        t = t.to(self.device, torch.float32)
+        width = int(np.prod(shape))
+        if (
+            t.dim() < 2
+            or len(t) != k
+            or t[0].numel() != width
+            or (tuple(t.shape[1:]) not in (shape, (width,)))
+        ):
+            verb = "have" if what.endswith("values") else "has"
+            raise ValueError(f"{what} {verb} shape {tuple(t.shape)}, expected {(k, *shape)}")
+        t = t.reshape(k, *shape)
+        self._check_finite(t, what)
+        return t
+
+    def _check_finite(self, t: torch.Tensor, what: str) -> None:
+        if not self._cuda:
+            if not torch.isfinite(t).all():
+                raise ValueError(f"{what} contains NaN or inf")
+        else:
+            self._input_bad |= ~torch.isfinite(t).all()
+
+    def _reset_idx(self, idx: torch.Tensor, qpos, qvel, mocap_pos) -> None:
+        n, dev, k = self.num_envs, self.device, len(idx)
+        chosen = torch.zeros(n, dtype=torch.bool, device=dev)
+        chosen[idx] = True
+        with self._on_device():  # masked: the other worlds' arrays are not written
             if self._key >= 0:
-                key = torch.full((n,), -1, dtype=torch.int32, device=dev)
-                key[idx] = self._key
+                key = torch.where(chosen, self._key, -1).to(torch.int32)
                 mjw.reset_data_keyframe(self._m, self._d, wp.from_torch(key))
             else:
-                mjw.reset_data(self._m, self._d, wp.from_torch(~keep))
-        put = lambda x: torch.as_tensor(x, dtype=torch.float32, device=dev)  # noqa: E731
+                mjw.reset_data(self._m, self._d, wp.from_torch(chosen))
         if qpos is not None:
-            self._qpos[idx] = put(qpos)
+            self._qpos[idx] = qpos
         if qvel is not None:
-            self._qvel[idx] = put(qvel)
+            self._qvel[idx] = qvel
         if mocap_pos is not None:
-            self._mocap[idx] = put(mocap_pos).view(len(ids), -1, 3)
-        with self._on_device():  # sensors, poses and contacts of the reset worlds
-            mjw.forward(self._m, self._d)
-            self._gather_forces()
-        self._sensordata[keep] = saved_sensors  # the others keep their last step's values
-        self._cforce[keep] = saved_forces
+            self._mocap[idx] = mocap_pos
+        if k <= self.scratch_max:
+            self._scratch_for(k).forward(self, idx)
+        else:  # many worlds: one forward over all, then the others' readings put back
+            saved_sensors, saved_forces = self._sensordata.clone(), self._cforce.clone()
+            with self._on_device():
+                mjw.forward(self._m, self._d)
+                self._gather_forces()
+            keep = ~chosen
+            self._sensordata.copy_(torch.where(keep[:, None], saved_sensors, self._sensordata))
+            self._cforce.copy_(torch.where(keep[:, None, None], saved_forces, self._cforce))
         self._diverged[idx] = False
+
+    def _scratch_for(self, k: int) -> _Scratch:
+        size = min(self.num_envs, max(8, 1 << (k - 1).bit_length()))
+        if size not in self._scratch:
+            self._scratch[size] = _Scratch(self, size)
+        return self._scratch[size]
 
     # --- per-env parameters -------------------------------------------------------------
     def _field(self, name: str) -> torch.Tensor:
         return wp.to_torch(getattr(self._m, name))
 
     def set_params(self, name: str, values, env_ids=None) -> None:
-        ids = self._env_ids(env_ids)
+        idx = self._index(env_ids)
         shape = param_shape(self.model, name)
-        vals = (  # device tensors stay on the device (no round trip through the host)
-            values.detach().to(self.device, torch.float64)
-            if isinstance(values, torch.Tensor)
-            else torch.as_tensor(values, dtype=torch.float64, device=self.device)
-        )
-        if tuple(vals.shape) != (len(ids), *shape):
-            raise ValueError(
-                f"{name}: values have shape {tuple(vals.shape)}, expected {(len(ids), *shape)}"
-            )
-        if not torch.isfinite(vals).all():
-            raise ValueError(f"{name}: values contain NaN or inf")
-        idx = torch.as_tensor(ids, device=self.device)
-        v = vals.to(self.device, torch.float32)
+        v = self._rows(values, len(idx), shape, f"{name}: values")  # float32, on the device
         if name == "body_mass":
             mass = self._field("body_mass")
             ratio = torch.where(mass[idx] > 0, v / mass[idx].clamp_min(1e-30), 1.0)
@@ -301,9 +363,19 @@ class WarpSim(BatchedSim):
                 gain[rows, vel, 0] = v[:, vel]
         else:
             self._field(name)[idx] = v
-        if name in ("body_mass", "body_ipos"):  # derived constants (subtree mass, invweight)
-            with self._on_device():
-                mjw.set_const(self._m, self._d)
+        if name in ("body_mass", "body_ipos") and len(idx):  # subtree mass, invweights
+            if len(idx) <= self.scratch_max:
+                self._scratch_for(len(idx)).set_const(self, idx)
+            else:  # over all worlds; the others' constants put back (set_const's float32
+                # recomputation differs from MuJoCo's float64 one by rounding)
+                keep = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+                keep[idx] = False
+                saved = [self._field(f).clone() for f in _DERIVED]
+                with self._on_device():
+                    mjw.set_const(self._m, self._d)
+                for f, old in zip(_DERIVED, saved, strict=True):
+                    new = self._field(f)
+                    new.copy_(torch.where(keep.view(-1, *[1] * (new.dim() - 1)), old, new))
 
     def get_params(self, name: str) -> torch.Tensor:
         param_shape(self.model, name)  # validates the name
@@ -316,6 +388,75 @@ class WarpSim(BatchedSim):
 
     def close(self) -> None:
         self._graphs.clear()
+        self._scratch.clear()
+
+
+class _Scratch:
+    """A batch of `size` worlds (model with per-world fields, data, contact forces) that
+    runs the forward pass or set_const for up to `size` chosen worlds of a `WarpSim`:
+    gather their parameters and state (padding with the first chosen world), run, scatter
+    the results back to those worlds only. On CUDA the forward is captured as a graph."""
+
+    def __init__(self, sim: WarpSim, size: int):
+        model, self.size = sim.model, size
+        with sim._on_device():
+            self.m = mjw.put_model(model, batch_sizes=dict.fromkeys(_BATCHED, size))
+            self.m.opt.warn_overflow = 0
+            self.d = mjw.put_data(
+                model, mujoco.MjData(model), nworld=size, nconmax=sim.nconmax, njmax=sim.njmax
+            )
+            self.cforce_wp = wp.zeros((size, model.nbody), dtype=wp.vec3)
+        self.graph = None
+        t = wp.to_torch
+        self.params = [(t(getattr(self.m, f)), sim._field(f)) for f in _BATCHED]
+        self.state = [
+            (t(getattr(self.d, f)), t(getattr(sim._d, f)))
+            for f in _STATE
+            if getattr(sim._d, f).size  # empty fields (no mocap, no activations) skipped
+        ]
+        self.derived = [(t(getattr(self.m, f)), sim._field(f)) for f in _DERIVED]
+        d = self.d
+        self.outputs = [
+            (t(d.sensordata), sim._sensordata), (t(d.xpos), sim._xpos),
+            (t(d.xquat), sim._xquat), (t(self.cforce_wp), sim._cforce),
+        ]  # fmt: skip
+
+    def _gather(self, idx: torch.Tensor, pairs) -> None:
+        pad = idx if len(idx) == self.size else torch.cat(
+            [idx, idx[:1].expand(self.size - len(idx))]
+        )  # fmt: skip
+        for mine, theirs in pairs:
+            mine.copy_(theirs[pad])
+
+    def forward(self, sim: WarpSim, idx: torch.Tensor) -> None:
+        """Sensors, poses and contact forces of worlds `idx` at their current state."""
+        self._gather(idx, self.params + self.state)
+        with sim._on_device():
+            if not sim._cuda:
+                self._run_forward(sim)
+            else:
+                if self.graph is None:
+                    with wp.ScopedCapture(device=sim._wp_device, stream=sim._stream) as cap:
+                        self._run_forward(sim)
+                    self.graph = cap.graph
+                wp.capture_launch(self.graph, stream=sim._stream)
+        k = len(idx)
+        for mine, theirs in self.outputs:
+            theirs[idx] = mine[:k]
+
+    def _run_forward(self, sim: WarpSim) -> None:
+        mjw.forward(self.m, self.d)
+        self.cforce_wp.zero_()
+        sim._launch_forces(self.m, self.d, self.cforce_wp)
+
+    def set_const(self, sim: WarpSim, idx: torch.Tensor) -> None:
+        """The derived constants (`_DERIVED`) of worlds `idx` from their parameters."""
+        self._gather(idx, self.params)
+        with sim._on_device():
+            mjw.set_const(self.m, self.d, restore=False)
+        k = len(idx)
+        for mine, theirs in self.derived:
+            theirs[idx] = mine[:k]
 
 
 __all__ = ["WarpSim", "buffer_sizes"]
