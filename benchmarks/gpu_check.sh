@@ -37,7 +37,7 @@ budget=$(awk -v m="$minutes" 'BEGIN { print int(m * 60 + 300) }')
 timeout "$budget" "$PY" -m xembody train --task velocity --body humanoid --backend "$backend" \
   --num-envs "$n" --max-minutes "$minutes" --iterations "$iterations" --log-root "$runs" \
   --run-name humanoid_velocity_gpu --save-interval 50 | tail -5
-run=$(ls -d "$runs"/*/ | head -1)
+run=$(dirname "$(find "$runs" -name run.json | head -1)")
 "$PY" - "$run" "$backend" "$n" "$minutes" <<'PYEOF' | tee "$out/gpu_train.jsonl"
 import json, pathlib, sys
 run, backend, n, minutes = pathlib.Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
