@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 
 import pytest
 import torch
@@ -135,7 +134,7 @@ def test_wrong_body_class_raises() -> None:
 
 # --- learning ---------------------------------------------------------------------------
 
-ITERATIONS = 500  # about 5 min on 2 cores (0.6 s an iteration)
+ITERATIONS = 800  # the slow test: about 10 min on 2 cores
 
 
 def tracking_error(folder, checkpoint=None, randomize: bool = True, n: int = 256) -> float:
@@ -174,7 +173,7 @@ def test_a_minute_of_ppo_lowers_the_tracking_error(tmp_path) -> None:
     """The default suite's learning check: 60 iterations x 128 envs (about 40 s on 2
     cores; fixed seeds: 0.471 -> 0.418 m/s measured), under the training randomisation."""
     from xembody.models.run import latest_checkpoint
-    from xembody.train import TrainConfig, train
+    from xembody.models.training import TrainConfig, train
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -192,32 +191,28 @@ def test_a_minute_of_ppo_lowers_the_tracking_error(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_quadruped_learns_to_track_velocity(tmp_path) -> None:
+    """The published quadruped figure's guard (docs/RESULTS.md, "Legged locomotion"): the
+    default recipe for ITERATIONS iterations, then `xembody eval` over 256 episodes under
+    the training randomisation, pushes on. Bars from the measured curve: after 800
+    iterations 0.087 m/s, 0.116 rad/s, 0.8 % falls (seed 0)."""
+    from xembody.evaluate import EvalConfig, evaluate
     from xembody.models.run import latest_checkpoint
     from xembody.train import TrainConfig, train
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # torch's own pool fights the physics threads on 2 cores
     try:
-        t0 = time.perf_counter()
         folder = train(
-            TrainConfig(
-                task="velocity", body="quadruped", num_envs=256, iterations=ITERATIONS,
-                max_minutes=18, log_root=str(tmp_path), run_name="learn",
-            )
+            TrainConfig(task="velocity", iterations=ITERATIONS, log_root=str(tmp_path),
+                        run_name="learn", save_interval=ITERATIONS)
         )  # fmt: skip
-        minutes = (time.perf_counter() - t0) / 60
-        ckpt = latest_checkpoint(folder)
-        errors = {
-            r: (tracking_error(folder, randomize=r), tracking_error(folder, ckpt, randomize=r))
-            for r in (True, False)
-        }
+        result = evaluate(EvalConfig(checkpoint=str(latest_checkpoint(folder)), episodes=256))
     finally:
         torch.set_num_threads(threads)
-    for r, (before, after) in errors.items():
-        print(f"randomize={r}: tracking error {before:.3f} -> {after:.3f} m/s ({minutes:.1f} min)")
-    assert minutes < 20
-    for before, after in errors.values():
-        assert after <= 0.5 * before
+    lin, yaw = (result["metrics"][k]["mean"] for k in ("lin_vel_error", "yaw_rate_error"))
+    falls = result["termination_rate"]["mean"]
+    print(f"after {ITERATIONS} iterations: {lin:.3f} m/s, {yaw:.3f} rad/s, falls {falls:.1%}")
+    assert lin <= 0.12 and yaw <= 0.16 and falls <= 0.04, (lin, yaw, falls)
 
 
 def test_a_fall_is_reported_as_terminated_and_counted_by_eval() -> None:
