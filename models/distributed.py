@@ -117,7 +117,7 @@ def free_port() -> int:
 
 
 def spawn_train(cfg, task_overrides: dict | None) -> Path:
-    """Run `xembody.train.train(cfg)` in `cfg.nproc` local processes; the run folder."""
+    """Run `models.training.train(cfg)` in `cfg.nproc` local processes; the run folder."""
     import dataclasses
     import time
 
@@ -140,7 +140,7 @@ def _worker(rank: int, cfg, task_overrides: dict | None, port: int) -> None:
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(cfg.nproc),
         RANK=str(rank), LOCAL_RANK=str(rank),
     )  # fmt: skip
-    from xembody.train import train
+    from xembody.models.training import train
 
     try:
         train(cfg, task_overrides)

@@ -1,5 +1,6 @@
-"""The generalist pipeline's stages (see `xembody.generalist` for the user's view), and
-its report: per task, what a cell of the results table holds (`SCORES`)."""
+"""The generalist pipeline's stages (configured by `models.generalist_config`; the command
+line is `xembody generalist`), and its report: per task, what a cell of the results table
+holds (`SCORES`)."""
 
 from __future__ import annotations
 
@@ -25,21 +26,25 @@ from xembody.models.generalist import (
     make_student,
     record_demos,
 )
+from xembody.models.generalist_config import (
+    TASKS,
+    GeneralistConfig,
+    parse_overrides,
+    parse_seeds,
+)
 from xembody.models.joint_policy import JointTokenPolicy
 from xembody.models.run import load_runner, resolve_body
+from xembody.models.training import TrainConfig, train
 from xembody.sim import tasks
 from xembody.sim.bodies import Embodiment, registry
 from xembody.sim.env import BodyEnv
 from xembody.sim.tasks.base import RandomizationCfg
-from xembody.train import TrainConfig, train
 
 STUDENT = {"dim": 64, "heads": 4, "layers": 2}
 
 
 class Pipeline:
-    def __init__(self, cfg) -> None:
-        from xembody.generalist import TASKS, _overrides, _seeds
-
+    def __init__(self, cfg: GeneralistConfig) -> None:
         self.cfg = cfg
         self.scores = SCORES[TASKS[cfg.task]["scores"]]
         # No scripted teacher (legs): no demos and no base; plain PPO specialists.
@@ -49,16 +54,16 @@ class Pipeline:
         self.entry = tasks.get(cfg.task)
         body_class = self.entry.default_body
         self.out.mkdir(parents=True, exist_ok=True)
-        overrides = _overrides(cfg.heldout_overrides)
+        overrides = parse_overrides(cfg.heldout_overrides)
         self.train_bodies = [
-            self._body(registry.sample(body_class, s)) for s in _seeds(cfg.train_bodies, "")
+            self._body(registry.sample(body_class, s)) for s in parse_seeds(cfg.train_bodies, "")
         ]
         self.heldout_bodies = [
             self._body(registry.sample(body_class, s, **overrides), tag="heldout")
-            for s in _seeds(cfg.heldout_bodies, "heldout_bodies")
+            for s in parse_seeds(cfg.heldout_bodies, "heldout_bodies")
         ] + [
             self._body(registry.sample(body_class, s), tag="unseen")
-            for s in _seeds(cfg.heldout_in_range, "heldout_in_range", required=False)
+            for s in parse_seeds(cfg.heldout_in_range, "heldout_in_range", required=False)
         ]
         self.zero_shot_bodies = [
             self._body(_robot_file(f, cfg.task), tag="zeroshot")
@@ -253,7 +258,7 @@ def load_teacher(text: str, example: str = "xembody.models.teachers:ReachDiffIKT
 def _robot_file(path: str, task: str) -> Embodiment:
     """A robot file (URDF/MJCF, or its card) loaded as `xembody train --body FILE` loads it,
     the card beside it read; raises naming the card field when it cannot do `task`."""
-    from xembody.bodies import check_for_task, load_for_training
+    from xembody.sim.bodies.for_training import check_for_task, load_for_training
 
     emb = load_for_training(path)
     check_for_task(task, emb)
@@ -445,8 +450,6 @@ SCORES = {
 
 
 def _scores(results: dict[str, Any]) -> Scores:
-    from xembody.generalist import TASKS
-
     return SCORES[TASKS[results["task"]]["scores"]]
 
 
@@ -462,8 +465,6 @@ def table(results: dict[str, Any]) -> str:
 def _options(cfg: dict[str, Any]) -> str:
     """The command-line options that reproduce `cfg`: the task, and every option whose value
     differs from that task's default."""
-    from xembody.generalist import GeneralistConfig
-
     default = dataclasses.asdict(GeneralistConfig(task=cfg["task"]))
     parts = [f"--task {cfg['task']}"]
     for name, value in cfg.items():

@@ -303,8 +303,8 @@ def test_train_on_a_fixture_through_the_cli(task, path, extra, tmp_path: Path) -
 def test_task_errors_name_the_card_field(capsys) -> None:
     import dataclasses
 
-    from xembody.bodies import check_for_task
     from xembody.cli import main
+    from xembody.sim.bodies.for_training import check_for_task
 
     assert main(["train", "--task", "velocity", "--body", str(ARM6), "--iterations", "1"]) == 2
     assert "set class: in the card, or --body-class quadruped" in capsys.readouterr().err

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from xembody.models.export import export_policy
+from xembody.models.training import TrainConfig, train
 from xembody.real.controller import PolicyController
 from xembody.real.observation import Command
 from xembody.real.robot import RobotState
-from xembody.train import TrainConfig, train
 
 FOREIGN = Path(__file__).parent / "foreign_runtime.py"
 CASES = {  # task -> (body, body seed, task overrides)

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from xembody.train import TrainConfig, train
+from xembody.models.training import TrainConfig, train
 
 
 def _log(run, rank: int) -> list[dict]:

@@ -25,8 +25,8 @@ from xembody.models.export import export_policy
 from xembody.models.exported import FORMAT, SIDECAR_FILE, ExportedPolicy
 from xembody.models.ppo import PPOConfig, rsl_rl_config
 from xembody.models.run import Run, latest_checkpoint, make_env, resolve_body
+from xembody.models.training import TrainConfig, train
 from xembody.sim import tasks
-from xembody.train import TrainConfig, train
 
 TINY = dict(task="reach", num_envs=16, iterations=2, steps_per_env=8, threads=1)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from xembody.evaluate import EvalConfig, evaluate
-from xembody.train import TrainConfig, train
+from xembody.models.training import TrainConfig, train
 
 
 def _eval(run, policy: str, episodes: int = 64, randomize: bool = False) -> dict:

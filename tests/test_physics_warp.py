@@ -340,7 +340,7 @@ def test_the_velocity_env_on_the_gpu_backend_matches_warp_cpu():
 def test_training_runs_on_the_warp_backend(tmp_path):
     import json
 
-    from xembody.train import TrainConfig, train
+    from xembody.models.training import TrainConfig, train
 
     common = dict(task="velocity", num_envs=4, steps_per_env=8, threads=1,
                   log_root=str(tmp_path), save_interval=100)  # fmt: skip

@@ -20,8 +20,8 @@ from xembody.models.joint_policy import (
 )
 from xembody.models.residual import load_base
 from xembody.models.run import Run, load_runner, make_env
+from xembody.models.training import TrainConfig, train
 from xembody.sim.bodies import registry
-from xembody.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")

@@ -187,7 +187,7 @@ def success_rate(run_folder, num_envs: int = 200) -> float:
 
 @pytest.mark.slow
 def test_ppo_learns_to_navigate_a_differential_drive(tmp_path) -> None:
-    from xembody.train import TrainConfig, train
+    from xembody.models.training import TrainConfig, train
 
     start = time.perf_counter()
     folder = train(

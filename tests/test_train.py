@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from xembody.train import TrainConfig, train
+from xembody.models.training import TrainConfig, train
 
 
 def test_run_folder_and_checkpoints_with_a_time_budget(tmp_path):

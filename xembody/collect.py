@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if options:  # the body with its card options, written once beside the dataset
         import dataclasses
 
-        from xembody.bodies import load_for_training
+        from xembody.sim.bodies.for_training import load_for_training
 
         emb = load_for_training(robot.body, robot.body_seed, **options)
         written = Path(f"{str(args.out).rstrip('/')}.body.xml")

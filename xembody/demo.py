@@ -205,7 +205,7 @@ def train_and_export(cfg: DemoConfig, out: Path) -> list[str]:
     from xembody.models.export import export_policy
     from xembody.models.exported import ExportedPolicy
     from xembody.models.run import latest_checkpoint
-    from xembody.train import TrainConfig, train
+    from xembody.models.training import TrainConfig, train
 
     print(
         f"[4/10] training reach on an arm: {cfg.train_envs} envs x "

@@ -75,10 +75,10 @@ def _run_cli(args: argparse.Namespace) -> int:
 
 
 def run(cfg: TeleopConfig) -> dict:
-    from xembody.bodies import check_for_task, load_for_training
     from xembody.real import teleop
     from xembody.real.teleop.session import SessionConfig, TeleopSession
     from xembody.sim import tasks
+    from xembody.sim.bodies.for_training import check_for_task, load_for_training
 
     emb = load_for_training(
         cfg.body, cfg.body_seed, card=cfg.card, body_class=cfg.body_class, base=cfg.base,
