@@ -80,7 +80,8 @@ def test_exported_fixture_policy_runs_without_the_original_files(
     controller.reset(phase=float(env.task.phase[0]) if task == "velocity" else 0.0)
     worst = 0.0
     for _ in range(STEPS):
-        want = env.get_observations()["critic"][0].numpy()
+        obs = env.get_observations()  # the critic's first columns: the policy's, noise-free
+        want = obs["critic"][0, : obs["policy"].shape[1]].numpy()
         if task == "reach":
             want = reach_obs_at_current_state(env, contract, want)
         controller.step(reading_from_env(env), command_from_task(env.task))
