@@ -90,7 +90,7 @@ def ros_graph(out: Path, seconds: float) -> list[str]:
     processes over DDS) driving to its goal; the recorder's zarr episode is read back."""
     import yaml
 
-    from xembody.launch import CONFIG, LaunchConfig, launch
+    from xembody.launch import LaunchConfig, class_params, launch
     from xembody.real.dataset import Dataset
 
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(100, 200)))
@@ -99,7 +99,7 @@ def ros_graph(out: Path, seconds: float) -> list[str]:
         import shutil
 
         shutil.rmtree(record)
-    params = yaml.safe_load((CONFIG / "mobile_base.yaml").read_text())
+    params = yaml.safe_load(class_params("mobile_base", out).read_text())
     goal = np.array(params["policy"]["ros__parameters"]["goal"])
     t0 = time.perf_counter()
     code = launch(
