@@ -157,7 +157,11 @@ def test_task_options_edit_nested_fields_and_refuse_unknown_ones():
     assert cfg.randomization.push_interval_s == 4
     with pytest.raises(ValueError, match="no field 'vz'.*'vx'"):
         tasks.apply_overrides("velocity", cfg, ["vz=1"])
+    edited = tasks.apply_overrides("velocity", cfg, ["randomization.action_latency=1,3"])
+    assert edited.randomization.action_latency == (1, 3)
+    with pytest.raises(ValueError, match=r"action_latency=\(1.5, 3\), expected whole"):
+        tasks.apply_overrides("velocity", cfg, ["randomization.action_latency=1.5,3"])
     with pytest.raises(ValueError, match="expected KEY=VALUE"):
         tasks.apply_overrides("velocity", cfg, ["vx"])
-    with pytest.raises(ValueError, match=r"vx=\(1.0, -1.0\), expected low <= high"):
+    with pytest.raises(ValueError, match=r"vx=\(1, -1\), expected low <= high"):
         tasks.apply_overrides("velocity", cfg, ["vx=1,-1"])

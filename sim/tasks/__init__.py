@@ -106,9 +106,9 @@ def _parse_value(text: str):
         return json.loads(text)
     except json.JSONDecodeError:
         pass
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
+    try:  # "1,3" -> (1, 3); "-1,1.5" -> (-1, 1.5)
+        return tuple(json.loads(v) for v in text.split(","))
+    except json.JSONDecodeError:
         return text
 
 

@@ -40,6 +40,11 @@ class RandomizationCfg:
             lo, hi = getattr(self, name)
             if not 0 <= lo <= hi:
                 raise ValueError(f"randomization.{name}={(lo, hi)}, expected 0 <= low <= high")
+        if not all(isinstance(v, int) for v in self.action_latency):
+            raise ValueError(
+                f"randomization.action_latency={self.action_latency}, expected whole control "
+                "periods (LO, HI)"
+            )
         if self.obs_noise < 0 or self.push_interval_s < 0 or self.push_velocity < 0:
             raise ValueError(
                 "randomization: obs_noise, push_interval_s, push_velocity must be >= 0"
