@@ -1,1 +1,3 @@
-"""Policies, residual RL, distillation, neural dynamics and export (to come)."""
+"""Learning: PPO training, evaluation, residual RL, behaviour cloning and distillation into
+the joint-token generalist, the joint-wise dynamics model, datasets, export and the
+exported-policy runtime. May import sim, never real or the CLI."""

@@ -1,1 +1,3 @@
-"""Robot side: robot interface, safety, adaptation, data collection (to come)."""
+"""Robot side: the robot interface, real-proxy, safety filter and input validation, the
+policy controller, action adaptation, data collection, teleoperation and the ROS 2 nodes.
+May import models and sim, never the CLI."""

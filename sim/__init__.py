@@ -1,1 +1,3 @@
-"""Simulation: bodies, batched physics backends, (later) scenes and tasks."""
+"""Simulation, the bottom layer: procedural and loaded bodies, batched physics backends
+(MuJoCo on the CPU, MuJoCo Warp), tasks and the vector env, scenes and digital cousins.
+Imports nothing of models, real or the CLI (tests/test_architecture.py)."""

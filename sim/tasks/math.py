@@ -93,7 +93,3 @@ def yaw_of(q: Array) -> Array:
     w, x, y, z = (q[..., i] for i in range(4))
     xp = torch if is_torch(q) else np
     return xp.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-
-
-def wrap_angle(a: torch.Tensor) -> torch.Tensor:
-    return torch.remainder(a + torch.pi, 2 * torch.pi) - torch.pi
