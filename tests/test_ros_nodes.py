@@ -156,8 +156,10 @@ def test_arm_reaches_holds_on_faults_and_resumes(tmp_path):
 
         # 2. kill the policy: held; the arm stays where it was
         g.kill("policy")
+        # 5 s, not 2: under load a late joint state (> 50 ms) makes "joint state stale" the
+        # reason first (seen in a fresh-clone run beside a training run); timing is a benchmark's
         assert probe.spin_until(
-            lambda: "command stale" in status(probe, "/safety/status").get("reason", ""), 2
+            lambda: "command stale" in status(probe, "/safety/status").get("reason", ""), 5
         ), g.log("safety")
         probe.spin_for(0.3)
         q0 = np.array(probe.last("/joint_states").position)
