@@ -83,10 +83,11 @@ class Pipeline:
         return path
 
     def env(self, body: Path, n: int, *, randomize: bool = True, seed: int = 0) -> BodyEnv:
-        cfg = tasks.make_config(self.cfg.task, **self.task_overrides)
+        emb = resolve_body(str(body))
+        cfg = tasks.make_config(self.cfg.task, emb.body_class, **self.task_overrides)
         if not randomize:
             cfg = dataclasses.replace(cfg, randomization=RandomizationCfg.off())
-        task = tasks.make_task(self.cfg.task, resolve_body(str(body)), cfg)
+        task = tasks.make_task(self.cfg.task, emb, cfg)
         return BodyEnv(task, n, seed=seed, num_threads=1)
 
     # --- stages -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 
@@ -40,6 +41,23 @@ class PPOConfig:
             raise ValueError(f"ppo.residual_scale={self.residual_scale}, expected > 0")
         if not 0 < self.learning_rate < 1:
             raise ValueError(f"ppo.learning_rate={self.learning_rate}, expected in (0, 1)")
+
+
+def ppo_config(values: dict, edits: tuple[str, ...] | list[str] = ()) -> PPOConfig:
+    """PPOConfig from `values` with KEY=VALUE `edits` (VALUE: JSON, or a comma list)."""
+    from xembody.sim.tasks import parse_value
+
+    values = dict(values)
+    names = {f.name for f in dataclasses.fields(PPOConfig)}
+    for item in edits:
+        key, sep, text = item.partition("=")
+        if not sep or key not in names:
+            raise ValueError(
+                f"ppo option {item!r}, expected KEY=VALUE with KEY one of {sorted(names)}"
+            )
+        value = parse_value(text)
+        values[key] = tuple(value) if isinstance(value, list) else value
+    return PPOConfig(**values)
 
 
 def rsl_rl_config(cfg: PPOConfig) -> dict:

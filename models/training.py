@@ -56,6 +56,9 @@ class TrainConfig:
     reward: tuple[str, ...] = help_field(
         (), "NAME=WEIGHT reward weights (0 drops a term; run.json lists them all)"
     )
+    ppo: tuple[str, ...] = help_field(
+        (), "KEY=VALUE PPO settings over the task's: init_std=0.5 hidden_dims=256,128"
+    )
     max_minutes: float = help_field(0.0, "stop after this much wall time (0: no limit)")
     torch_threads: int = help_field(1, "torch threads for the policy (small MLPs: 1 is fastest)")
     nproc: int = help_field(
@@ -113,7 +116,7 @@ class TrainConfig:
 def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
     """Train; returns the run folder. `task_overrides` edit the task config (tests)."""
     from xembody.models import distributed
-    from xembody.models.ppo import PPOConfig, rsl_rl_config
+    from xembody.models.ppo import ppo_config, rsl_rl_config
     from xembody.models.run import Run, latest_checkpoint, make_env
     from xembody.sim import tasks
     from xembody.sim.bodies.for_training import check_for_task, load_for_training
@@ -130,21 +133,6 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
     if cfg.resume:
         run = Run.load(cfg.resume)
     else:
-        task_cfg = tasks.make_config(cfg.task, **(task_overrides or {}))
-        if not cfg.randomize:
-            task_cfg = dataclasses.replace(task_cfg, randomization=RandomizationCfg.off())
-        if cfg.action_latency:
-            rnd = dataclasses.replace(task_cfg.randomization, action_latency=cfg.latency_range)
-            task_cfg = dataclasses.replace(task_cfg, randomization=rnd)
-        ppo_values = dict(entry.ppo)
-        if cfg.learning_rate:
-            ppo_values["learning_rate"] = cfg.learning_rate
-        if cfg.base_policy:
-            ppo_values["base_policy"] = str(Path(cfg.base_policy).resolve())
-            ppo_values["residual_scale"] = cfg.residual_scale
-        ppo = PPOConfig(
-            **ppo_values, num_steps_per_env=cfg.steps_per_env, save_interval=cfg.save_interval
-        )
         body = load_for_training(
             cfg.body or entry.default_body,
             cfg.body_seed,
@@ -156,7 +144,23 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
             package_path=cfg.package_path,
         )
         check_for_task(cfg.task, body)
+        task_cfg = tasks.make_config(cfg.task, body.body_class, **(task_overrides or {}))
+        if not cfg.randomize:
+            task_cfg = dataclasses.replace(task_cfg, randomization=RandomizationCfg.off())
+        if cfg.action_latency:
+            rnd = dataclasses.replace(task_cfg.randomization, action_latency=cfg.latency_range)
+            task_cfg = dataclasses.replace(task_cfg, randomization=rnd)
+        ppo_values = dict(entry.ppo)
+        if cfg.learning_rate:
+            ppo_values["learning_rate"] = cfg.learning_rate
+        if cfg.base_policy:
+            ppo_values["base_policy"] = str(Path(cfg.base_policy).resolve())
+            ppo_values["residual_scale"] = cfg.residual_scale
+        ppo_values.update(num_steps_per_env=cfg.steps_per_env, save_interval=cfg.save_interval)
+        ppo = ppo_config(ppo_values, cfg.ppo)
         run = Run(cfg.task, task_cfg, ppo, body, dataclasses.asdict(cfg))
+    if cfg.resume and cfg.ppo:
+        raise ValueError(f"ppo={cfg.ppo}: PPO settings are fixed by the run being resumed")
     edits = list(cfg.task_option) + [f"rewards.{r}" for r in cfg.reward]
     if edits:  # also on --resume: a curriculum continues a run with harder settings
         run.task_cfg = tasks.apply_overrides(run.task, run.task_cfg, edits)

@@ -165,3 +165,22 @@ def test_task_options_edit_nested_fields_and_refuse_unknown_ones():
         tasks.apply_overrides("velocity", cfg, ["vx"])
     with pytest.raises(ValueError, match=r"vx=\(1, -1\), expected low <= high"):
         tasks.apply_overrides("velocity", cfg, ["vx=1,-1"])
+
+
+def test_body_class_defaults_sit_between_the_config_and_the_callers_values():
+    assert tasks.make_config("velocity").gait_period == 0.35  # quadruped: a trot's stride
+    assert tasks.make_config("velocity", "humanoid").gait_period == 0.6
+    assert tasks.make_config("velocity", "humanoid", gait_period=0.5).gait_period == 0.5
+    assert tasks.make_config("velocity", "quadruped").gait_period == 0.35
+
+
+def test_ppo_options_parse_values_and_name_the_known_keys():
+    from xembody.models.ppo import ppo_config
+
+    cfg = ppo_config({"init_std": 1.0}, ["init_std=0.5", "hidden_dims=256,128"])
+    assert cfg.init_std == 0.5 and cfg.hidden_dims == (256, 128)
+    assert ppo_config({}, ["hidden_dims=[64]"]).hidden_dims == (64,)
+    with pytest.raises(ValueError, match="'init_sd=1'.*'init_std'"):
+        ppo_config({}, ["init_sd=1"])
+    with pytest.raises(ValueError, match=r"ppo.learning_rate=2, expected in \(0, 1\)"):
+        ppo_config({}, ["learning_rate=2"])

@@ -27,6 +27,8 @@ class TaskEntry:
     ppo: dict = dataclasses.field(
         default_factory=dict
     )  # PPOConfig values this task trains best with
+    # config values by body class, over the config's defaults (a biped's slower stride)
+    body_defaults: dict[str, dict] = dataclasses.field(default_factory=dict)
 
     def load(self) -> tuple[type[Task], type[TaskConfig]]:
         mod = importlib.import_module(self.module)
@@ -53,9 +55,12 @@ def names() -> list[str]:
     return sorted(_TASKS)
 
 
-def make_config(name: str, **overrides) -> TaskConfig:
-    _, cfg_cls = get(name).load()
-    return cfg_cls(**overrides)
+def make_config(name: str, body_class: str = "", **overrides) -> TaskConfig:
+    """The task's config: its defaults, then the entry's `body_defaults[body_class]`,
+    then `overrides`."""
+    entry = get(name)
+    _, cfg_cls = entry.load()
+    return cfg_cls(**(entry.body_defaults.get(body_class, {}) | overrides))
 
 
 def make_task(name: str, emb: Embodiment, cfg: TaskConfig | None = None) -> Task:
@@ -97,11 +102,11 @@ def apply_overrides(name: str, cfg: TaskConfig, items: list[str] | tuple[str, ..
             raise ValueError(
                 f"task option {key!r}: no field {leaf!r}; expected one of {sorted(where)}"
             )
-        where[leaf] = _parse_value(text)
+        where[leaf] = parse_value(text)
     return config_from_dict(name, values)
 
 
-def _parse_value(text: str):
+def parse_value(text: str):
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -141,10 +146,12 @@ register(
         "VelocityConfig",
         "quadruped",
         "velocity-command tracking for quadrupeds and humanoids",
+        body_defaults={"humanoid": {"gait_period": 0.6}},  # a biped's stride: 0.3 s per step
     )
 )
 
 __all__ = [
     "ObsTerm", "RandomizationCfg", "RewardTerm", "Task", "TaskConfig", "TaskEntry",
-    "apply_overrides", "config_from_dict", "get", "make_config", "make_task", "names", "register",
+    "apply_overrides", "config_from_dict", "get", "make_config", "make_task", "names",
+    "parse_value", "register",
 ]  # fmt: skip
