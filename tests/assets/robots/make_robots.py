@@ -13,6 +13,13 @@ Nothing is downloaded; every file comes from this script (numpy writes the meshe
   no floating joint, root link `base` fixed to `trunk`, legs `FL_hip_joint` /
   `FL_thigh_joint` / `FL_calf_joint`, feet as fixed-joint links `FL_calf_foot`, an
   `imu_link`; `quad.yaml` is its body card (the standing pose).
+- `fixture_humanoid_description/urdf/humanoid.urdf`: a 23-joint humanoid in the Unitree
+  G1 style (34 kg, 1.29 m): root link `pelvis`, no floating joint, legs
+  `left_hip_pitch_joint` ... `left_ankle_roll_joint` (the foot is `left_ankle_roll_link`),
+  `waist_yaw_joint` to `torso_link`, arms `left_shoulder_pitch_joint` ...
+  `left_wrist_roll_joint`, fixed frames `imu_link`, `head_link`, `logo_link` and
+  `*_hand_palm_link`, `package://` binary `.STL` meshes; `humanoid.yaml` is its body card
+  (feet, IMU, the knees-bent standing pose, PD gains, spawn height).
 - `dae_robot/urdf/pan_tilt.urdf`: a 2-joint pan-tilt unit whose meshes are COLLADA (.dae),
   which MuJoCo cannot read (written as plain COLLADA XML).
 - `mjcf/arm7_armature.xml`: a 7-joint MJCF arm with joint armature and damping, no
@@ -272,6 +279,153 @@ def make_quad() -> Path:
     return path
 
 
+HUMANOID_PKG = "fixture_humanoid_description"
+STAND_BEND = 0.3  # rad: hip pitch -b, knee 2b, ankle pitch -b in the card's standing pose
+# One row per link: link, parent, the joint to it as (name, xyz, axis, lower, upper, effort
+# N m, velocity rad/s) or a fixed joint's origin xyz, shape (box: full sides; cyl: radius,
+# length, axis), shape centre, mass kg, collision ("mesh": the visual STL; "box": a URDF
+# box primitive, as vendors often give the trunk; "": none). Limb rows are the left side
+# ("{s}"); the right side mirrors y and the roll limits. The small joint housings have no
+# collision shape, so none overlap at rest (MuJoCo skips parent-child pairs only).
+HUMANOID_LEG = [
+    ("{s}_hip_pitch_link", "pelvis", ("{s}_hip_pitch_joint", (0, 0.06, -0.09), (0, 1, 0), -2.5, 2.8, 90, 30), ("cyl", 0.05, 0.06, "y"), (0, 0.02, 0), 1.3, ""),
+    ("{s}_hip_roll_link", "{s}_hip_pitch_link", ("{s}_hip_roll_joint", (0, 0.04, -0.02), (1, 0, 0), -0.5, 2.9, 90, 30), ("cyl", 0.045, 0.10, "x"), (0, 0, 0), 1.4, ""),
+    ("{s}_hip_yaw_link", "{s}_hip_roll_link", ("{s}_hip_yaw_joint", (0, 0, -0.06), (0, 0, 1), -2.7, 2.7, 90, 30), ("cyl", 0.05, 0.16, "z"), (0, 0, -0.11), 2.2, "mesh"),
+    ("{s}_knee_link", "{s}_hip_yaw_link", ("{s}_knee_joint", (0, 0, -0.22), (0, 1, 0), -0.08, 2.8, 130, 20), ("cyl", 0.04, 0.22, "z"), (0, 0, -0.14), 1.6, "mesh"),
+    ("{s}_ankle_pitch_link", "{s}_knee_link", ("{s}_ankle_pitch_joint", (0, 0, -0.30), (0, 1, 0), -0.87, 0.52, 45, 35), ("box", 0.03, 0.05, 0.03), (0, 0, 0), 0.1, ""),
+    ("{s}_ankle_roll_link", "{s}_ankle_pitch_link", ("{s}_ankle_roll_joint", (0, 0, -0.02), (1, 0, 0), -0.26, 0.26, 45, 35), ("box", 0.21, 0.08, 0.03), (0.03, 0, -0.025), 0.6, "mesh"),
+]  # fmt: skip
+HUMANOID_ARM = [
+    ("{s}_shoulder_pitch_link", "torso_link", ("{s}_shoulder_pitch_joint", (0, 0.15, 0.28), (0, 1, 0), -3.0, 2.6, 25, 37), ("cyl", 0.04, 0.05, "y"), (0, 0.02, 0), 0.7, ""),
+    ("{s}_shoulder_roll_link", "{s}_shoulder_pitch_link", ("{s}_shoulder_roll_joint", (0, 0.05, 0), (1, 0, 0), -1.5, 2.2, 25, 37), ("cyl", 0.035, 0.08, "z"), (0, 0, -0.03), 0.6, ""),
+    ("{s}_shoulder_yaw_link", "{s}_shoulder_roll_link", ("{s}_shoulder_yaw_joint", (0, 0, -0.07), (0, 0, 1), -2.6, 2.6, 25, 37), ("cyl", 0.035, 0.12, "z"), (0, 0, -0.07), 0.6, "mesh"),
+    ("{s}_elbow_link", "{s}_shoulder_yaw_link", ("{s}_elbow_joint", (0, 0, -0.15), (0, 1, 0), -2.1, 0.3, 25, 37), ("cyl", 0.03, 0.14, "z"), (0, 0, -0.09), 0.6, "mesh"),
+    ("{s}_wrist_roll_link", "{s}_elbow_link", ("{s}_wrist_roll_joint", (0, 0, -0.18), (0, 0, 1), -1.9, 1.9, 20, 37), ("cyl", 0.03, 0.04, "z"), (0, 0, -0.02), 0.25, ""),
+    ("{s}_hand_palm_link", "{s}_wrist_roll_link", (0, 0, -0.05), ("box", 0.06, 0.03, 0.08), (0, 0, -0.04), 0.2, "mesh"),
+]  # fmt: skip
+HUMANOID_TRUNK = [  # the pelvis (root), the waist and the fixed frames on them
+    ("pelvis", None, None, ("box", 0.12, 0.20, 0.10), (0, 0, 0), 4.0, "box"),
+    ("imu_link", "pelvis", (-0.04, 0, -0.03), None, None, 0, ""),
+    ("torso_link", "pelvis", ("waist_yaw_joint", (0, 0, 0.06), (0, 0, 1), -2.6, 2.6, 90, 30), ("box", 0.13, 0.24, 0.30), (0, 0, 0.17), 8.5, "mesh"),
+    ("head_link", "torso_link", (0, 0, 0.42), ("cyl", 0.075, 0.16, "z"), (0, 0, 0), 1.2, "mesh"),
+    ("logo_link", "torso_link", (0.066, 0, 0.25), None, None, 0, ""),
+]  # fmt: skip
+HUMANOID_POSE = {  # the card's standing pose: knees bent, feet flat, arms relaxed
+    "*_hip_pitch_joint": -STAND_BEND,
+    "*_knee_joint": 2 * STAND_BEND,
+    "*_ankle_pitch_joint": -STAND_BEND,
+    "left_shoulder_roll_joint": 0.1,
+    "right_shoulder_roll_joint": -0.1,
+    "*_elbow_joint": -0.4,
+}
+HUMANOID_GAINS = {  # the card's PD gains, kp N m/rad and kd N m s/rad, as a deploy config has
+    "*_hip_*_joint": (150, 4),
+    "*_knee_joint": (200, 5),
+    "*_ankle_*_joint": (60, 2),
+    "waist_yaw_joint": (150, 4),
+    "*_shoulder_*_joint": (40, 1.5),
+    "*_elbow_joint": (40, 1.5),
+    "*_wrist_roll_joint": (10, 0.3),
+}
+
+
+def shape_mesh(shape: tuple, center) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Triangles of a box (full sides) or a cylinder along x, y or z; its bounding box."""
+    if shape[0] == "box":
+        size = tuple(shape[1:])
+        return box_mesh(size, center), size
+    _, radius, length, axis = shape
+    tris = cylinder_mesh(radius, length, n=16)
+    order = {"x": [2, 1, 0], "y": [0, 2, 1], "z": [0, 1, 2]}[axis]  # swap z onto the axis
+    size = np.full(3, 2 * radius)
+    size[order.index(2)] = length
+    return tris[..., order] + np.asarray(center), tuple(size)
+
+
+def humanoid_side(rows: list[tuple], side: str) -> list[tuple]:
+    """Rows of one side: "{s}" filled in, y mirrored on the right, roll limits mirrored."""
+    sy = 1 if side == "left" else -1
+    mirror = lambda v: (v[0], sy * v[1], v[2])  # noqa: E731
+    out = []
+    for link, parent, jnt, shape, center, mass, collide in rows:
+        if isinstance(jnt[0], str):
+            name, xyz, axis, lo, hi, effort, vel = jnt
+            if "roll" in name and sy < 0:
+                lo, hi = -hi, -lo
+            jnt = (name.format(s=side), mirror(xyz), axis, lo, hi, effort, vel)
+        else:
+            jnt = mirror(jnt)
+        out.append(
+            (link.format(s=side), parent.format(s=side), jnt, shape, mirror(center), mass, collide)
+        )
+    return out
+
+
+def make_humanoid() -> Path:
+    folder = HERE / HUMANOID_PKG
+    legs = [*humanoid_side(HUMANOID_LEG, "left"), *humanoid_side(HUMANOID_LEG, "right")]
+    arms = [*humanoid_side(HUMANOID_ARM, "left"), *humanoid_side(HUMANOID_ARM, "right")]
+    pelvis, waist = HUMANOID_TRUNK[:2], HUMANOID_TRUNK[2:]  # pelvis + IMU, torso + frames
+    rows = [*pelvis, *legs, *waist, *arms]  # the vendor's order, and so the joints' order
+    links, joints = [], []
+    for link, parent, jnt, shape, center, mass, collide in rows:
+        body = ""
+        if shape is not None:
+            tris, size = shape_mesh(shape, center)
+            write_stl(folder / "meshes" / f"{link}.STL", tris)
+            mesh = f'<geometry><mesh filename="package://{HUMANOID_PKG}/meshes/{link}.STL"/></geometry>'
+            colour = "0.2 0.2 0.2 1" if collide else "0.7 0.7 0.7 1"
+            body = f'<visual>{mesh}<material name="{link}_colour"><color rgba="{colour}"/></material></visual>'
+            if collide == "mesh":
+                body += f"<collision>{mesh}</collision>"
+            elif collide == "box":
+                body += f'<collision><origin xyz="{_v(center)}"/><geometry><box size="{_v(size)}"/></geometry></collision>'
+            body += inertial(mass, size, center)
+        links.append(f'<link name="{link}">{body}</link>' if body else f'<link name="{link}"/>')
+        if parent is None:
+            continue
+        if isinstance(jnt[0], str):
+            name, xyz, axis, lo, hi, effort, vel = jnt
+            joints.append(joint(name, "revolute", parent, link, xyz, axis, (lo, hi, effort, vel)))
+        else:
+            name = link.removesuffix("_link") + "_joint"
+            joints.append(joint(name, "fixed", parent, link, jnt))
+    parts = []
+    for lk, jt in zip(links[1:], joints, strict=True):  # vendor order: each link, then its joint
+        parts += [lk, jt]
+    path = folder / "urdf" / "humanoid.urdf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(robot("fixture_humanoid", [links[0], *parts]))
+    pose = "".join(f'  "{k}": {v:g}\n' for k, v in HUMANOID_POSE.items())
+    pd = "".join(f'    "{k}": {{kp: {p:g}, kd: {d:g}}}\n' for k, (p, d) in HUMANOID_GAINS.items())
+    (folder / "urdf" / "humanoid.yaml").write_text(
+        "# Body card of humanoid.urdf (xembody bodies check humanoid.urdf --card humanoid.yaml)\n"
+        "class: humanoid\n"
+        "base: floating\n"
+        "feet: [left_ankle_roll_link, right_ankle_roll_link]  # the foot links, sole down\n"
+        "imu: imu_link\n"
+        "default_pose:  # rad; fnmatch patterns over joint names; knees bent, feet flat\n"
+        + pose
+        + "gains:  # per joint, as the robot's deploy config sets them\n  joints:\n"
+        + pd
+        + f"spawn_height: {humanoid_spawn_height():.3f}  # m, pelvis; soles 2-3 mm above the floor\n"
+    )
+    return path
+
+
+def humanoid_spawn_height() -> float:
+    """Pelvis height (rounded up to the mm) with the soles >= 2 mm above the floor in the
+    standing pose."""
+    leg = {row[0]: row for row in HUMANOID_LEG}
+    z = lambda link: leg[link][2][1][2]  # noqa: E731  joint origin z in the parent
+    hip = -z("{s}_hip_pitch_link")
+    thigh = -(z("{s}_hip_roll_link") + z("{s}_hip_yaw_link") + z("{s}_knee_link"))
+    shin = -z("{s}_ankle_pitch_link")
+    _, _, jnt, shape, center, *_ = leg["{s}_ankle_roll_link"]
+    sole = -jnt[1][2] - center[2] + shape[3] / 2
+    return math.ceil((hip + (thigh + shin) * math.cos(STAND_BEND) + sole + 0.002) * 1000) / 1000
+
+
 def make_dae() -> Path:
     folder = HERE / "dae_robot"
     write_dae(folder / "meshes" / "base.dae", cylinder_mesh(0.05, 0.06, center=(0, 0, 0.03)))
@@ -351,7 +505,13 @@ def make_arm7() -> Path:
     return path
 
 
-FIXTURES = {"arm6": make_arm, "quad": make_quad, "pan_tilt": make_dae, "arm7": make_arm7}
+FIXTURES = {
+    "arm6": make_arm,
+    "quad": make_quad,
+    "humanoid": make_humanoid,
+    "pan_tilt": make_dae,
+    "arm7": make_arm7,
+}
 
 if __name__ == "__main__":
     for name, make in FIXTURES.items():
