@@ -19,7 +19,13 @@ reading before the command) and `target` (the command sent then), float32 (nj,) 
 next frame holds the resulting reading. Episodes of `episode_s` start from the home pose.
 Collection is resumable: it appends episodes to an existing dataset of the same robot until
 the dataset holds `minutes` of data; episode k always uses seed (seed, k), so an interrupted
-run that is resumed records the same trajectories as an uninterrupted one.
+run that is resumed records the same trajectories as an uninterrupted one. "The same robot"
+is the identity the dataset's meta records (`RobotConfig.identity`: class, settings, hash);
+resuming with another robot fails with an error naming both.
+
+Any `Robot` can be collected from (a `SimRobot`, a robot class of your own, `RosRobot` on
+hardware): the collision checks run on the robot's own MuJoCo model where it has one, else on
+the body's (hung on a stand when the robot is `suspended`).
 """
 
 from __future__ import annotations
@@ -32,9 +38,9 @@ import mujoco
 import numpy as np
 
 from xembody.models.cfg import help_field
-from xembody.models.dataset import Dataset, Feature, write_meta
-from xembody.real.proxy import RobotConfig
-from xembody.real.robot import SimRobot, target_limits
+from xembody.models.dataset import Dataset, Feature, read_meta, write_meta
+from xembody.real.proxy import RobotConfig, describe_identity
+from xembody.real.robot import Robot, suspended_spec, target_limits
 
 FEATURES = ("q", "dq", "tau", "target")
 
@@ -68,11 +74,19 @@ class CollectConfig:
 class ExploreTargets:
     """An endless stream of safe, smooth targets (nj,) for `robot`, one per control period."""
 
-    def __init__(self, robot: SimRobot, cfg: CollectConfig, rng: np.random.Generator):
+    def __init__(self, robot: Robot, cfg: CollectConfig, rng: np.random.Generator):
         self.robot, self.cfg, self.rng = robot, cfg, rng
         emb = robot.embodiment
         lo, hi = target_limits(emb)
-        if robot.position:
+        self.position = emb.action.kind == "joint_position"
+        self._model = getattr(robot, "model", None)  # a simulated robot's own model
+        if self._model is None:
+            spec = suspended_spec(emb) if getattr(robot, "suspended", False) else emb.spec()
+            self._model = spec.compile()
+        m = self._model
+        self._qadr = m.jnt_qposadr[[m.joint(n).id for n in emb.joint_names]]
+        self._key = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_KEY, "home")
+        if self.position:
             width = hi - lo
             self.lo, self.hi = lo + cfg.margin * width, hi - cfg.margin * width
             centre = np.clip(emb.default_pose, self.lo, self.hi)
@@ -87,8 +101,8 @@ class ExploreTargets:
             np.maximum(self.lo, centre - cfg.spread * half),
             np.minimum(self.hi, centre + cfg.spread * half),
         )
-        self._data = mujoco.MjData(robot.model)
-        self._allowed = self._contacts(centre) if robot.position else set()
+        self._data = mujoco.MjData(self._model)
+        self._allowed = self._contacts(centre) if self.position else set()
         self.current = centre.copy()
         self._plan: list[np.ndarray] = []
 
@@ -118,7 +132,7 @@ class ExploreTargets:
     def _waypoint(self) -> np.ndarray:
         for _ in range(50):
             goal = self.rng.uniform(*self.box)
-            if not self.robot.position:
+            if not self.position:
                 return goal
             path = [self.current + a * (goal - self.current) for a in (0.25, 0.5, 0.75, 1.0)]
             if all(self.collision_free(q) for q in path):
@@ -130,10 +144,10 @@ class ExploreTargets:
         return not (self._contacts(q) - self._allowed)
 
     def _contacts(self, q: np.ndarray) -> set[tuple[int, int]]:
-        m, d, r = self.robot.model, self._data, self.robot
-        if r._key >= 0:
-            mujoco.mj_resetDataKeyframe(m, d, r._key)
-        d.qpos[r.qadr] = q
+        m, d = self._model, self._data
+        if self._key >= 0:
+            mujoco.mj_resetDataKeyframe(m, d, self._key)
+        d.qpos[self._qadr] = q
         mujoco.mj_kinematics(m, d)
         mujoco.mj_collision(m, d)
         pairs = {tuple(sorted(d.contact[i].geom)) for i in range(d.ncon) if d.contact[i].dist < 0}
@@ -146,42 +160,53 @@ def features(num_joints: int) -> dict[str, Feature]:
 
 def collect(robot_cfg: RobotConfig, cfg: CollectConfig, out: str | Path) -> dict:
     """Record `cfg.minutes` of exploration on the robot of `robot_cfg` into `out` (created,
-    or resumed when it holds data of the same robot). Returns a summary dict."""
+    or resumed when it holds data of the same robot). Returns a summary dict ("note": why
+    an old dataset's robot was inferred, else "")."""
     out = Path(out)
+    ident = robot_cfg.identity()
+    note = ""
+    if out.exists():
+        ds = Dataset.open(out, mode="a")
+        old = read_meta(ds.meta).get("robot_id")
+        if old is None or old["hash"] != ident["hash"]:
+            theirs = describe_identity(old) if old else "no robot identity"
+            raise ValueError(
+                f"{out}: holds data of robot {theirs}, not of {describe_identity(ident)}; "
+                "collect into another folder (or collect with the dataset's robot)"
+            )
+        if old.get("legacy"):
+            note = f"note: {out} predates robot identities; its robot was inferred as the same"
     robot = robot_cfg.make()
     meta = write_meta(
         robot.embodiment,
+        robot_id=ident,
         robot=robot_cfg.to_dict(),
         collect=dataclasses.asdict(cfg),
         joint_names=list(robot.joint_names),
         control_dt=robot.control_dt,
     )
-    if out.exists():
-        ds = Dataset.open(out, mode="a")
-        if ds.meta.get("robot") != meta["robot"] or ds.meta.get("joint_names") != list(
-            robot.joint_names
-        ):
-            raise ValueError(f"{out}: holds data of another robot ({ds.meta.get('robot')})")
-    else:
+    if not out.exists():  # (an existing one has the same identity, so body and joints)
         ds = Dataset.create(out, features(robot.num_joints), fps=1 / robot.control_dt, meta=meta)
     resumed_from = ds.num_frames
     goal = round(cfg.minutes * 60 / robot.control_dt)
     per_episode = max(2, round(cfg.episode_s / robot.control_dt))
     lo, hi = target_limits(robot.embodiment)
-    while ds.num_frames < goal:
-        k = ds.num_episodes
-        steps = max(2, min(per_episode, goal - ds.num_frames))
-        targets = ExploreTargets(robot, cfg, np.random.default_rng([cfg.seed, k]))
-        state = robot.reset()
-        for _ in range(steps):
-            target = next(targets)
-            if (target < lo).any() or (target > hi).any():  # unreachable: a safety net
-                raise RuntimeError(f"collection produced a target outside the limits: {target}")
-            ds.add_frame({"q": state.q, "dq": state.dq, "tau": state.tau, "target": target})
-            robot.send(target)
-            state = robot.step()
-        ds.save_episode(seed=[cfg.seed, k])
-    robot.close()
+    try:
+        while ds.num_frames < goal:
+            k = ds.num_episodes
+            steps = max(2, min(per_episode, goal - ds.num_frames))
+            targets = ExploreTargets(robot, cfg, np.random.default_rng([cfg.seed, k]))
+            state = robot.reset()
+            for _ in range(steps):
+                target = next(targets)
+                if (target < lo).any() or (target > hi).any():  # unreachable: a safety net
+                    raise RuntimeError(f"collection produced a target outside the limits: {target}")
+                ds.add_frame({"q": state.q, "dq": state.dq, "tau": state.tau, "target": target})
+                robot.send(target)
+                state = robot.step()
+            ds.save_episode(seed=[cfg.seed, k])
+    finally:
+        robot.close()
     return {
         "out": str(out),
         "frames": ds.num_frames,
@@ -189,4 +214,6 @@ def collect(robot_cfg: RobotConfig, cfg: CollectConfig, out: str | Path) -> dict
         "minutes": ds.num_frames * robot.control_dt / 60,
         "resumed_from_frames": resumed_from,
         "body": robot.embodiment.name,
+        "robot": describe_identity(ident),
+        "note": note,
     }

@@ -23,6 +23,7 @@ positions without sensor error.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import mujoco
@@ -30,9 +31,10 @@ import numpy as np
 import torch
 
 from xembody.models.cfg import help_field
+from xembody.models.dynamics import DynamicsConfig
 from xembody.real.adapt import AdaptConfig
 from xembody.real.observation import Command
-from xembody.real.proxy import RobotConfig
+from xembody.real.proxy import RobotConfig, dataset_robot
 from xembody.real.robot import RobotState, SimRobot, target_limits
 from xembody.sim.bodies import reference as body_ref
 from xembody.sim.physics.backend import BatchedSim, param_shape
@@ -236,9 +238,14 @@ def closed_loop(policy_dir, robot_cfg: RobotConfig, *, adapter=None, predict: bo
     env = BodyEnv(task, num_envs, seed=seed, num_threads=1)
     model = env.sim.model
     env.sim.close()
-    robot_cfg.control_dt = 1.0 / cfg.control_hz
+    robot_cfg = dataclasses.replace(robot_cfg, control_dt=1.0 / cfg.control_hz)  # a copy
     robots = [robot_cfg.make(seed=robot_cfg.seed, model=model, suspended=False)
               for _ in range(num_envs)]  # fmt: skip
+    if not isinstance(robots[0], SimRobot):
+        raise ValueError(
+            f"closed loop on {robot_cfg.describe()}: it steps robots in the task's scene, "
+            "so it needs a simulated robot (a SimRobot), not hardware"
+        )
     if adapter is not None:
         adapter.set_limits(*target_limits(emb))
     env.sim = RobotSim(robots, adapter, measure=task.ctrl_index.tolist(), predict=predict)
@@ -340,15 +347,21 @@ class GapConfig:
     """What `gap_study` compares (the options of `xembody dynamics gap`)."""
 
     policy: str = help_field("", "export folder (xembody export)")
-    data: str = help_field("", "proxy dataset of the policy's body")
-    nominal_data: str | None = help_field(None, "nominal-sim dataset: reference model")
-    minutes: float = help_field(5.0, "proxy data used")
+    data: str = help_field("", "dataset collected on the robot, of the policy's body")
+    nominal_data: str | None = help_field(
+        None, "nominal-sim dataset: reference model (None: collected now, --minutes of it)"
+    )
+    minutes: float = help_field(5.0, "robot data used (and nominal data)")
+    model: str = help_field("jointwise", "dynamics model kind: jointwise or mlp")
     num_envs: int = help_field(8, "robots in closed loop")
     episodes: int = help_field(2, "episode lengths per env")
-    test: str | None = help_field(None, "held-out proxy session: open-loop replay too")
+    test: str | None = help_field(None, "held-out session of the robot: open-loop replay too")
     replay_steps: int = help_field(500, "periods replayed")
     predict: bool = help_field(False, "feed the policy predicted readings")
+    robot: RobotConfig | None = help_field(None, "robot of the closed loop (None: the data's)")
+    allow_other_robot: bool = help_field(False, "allow `robot` to differ from the data's robot")
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
 
     def __post_init__(self) -> None:
         for name in ("policy", "data"):
@@ -359,57 +372,121 @@ class GapConfig:
                 raise ValueError(f"{name}={getattr(self, name)}, expected > 0")
 
 
-def gap_study(cfg: GapConfig) -> dict:
-    """The sim-to-proxy gap of `cfg.policy` and how much of it adaptation removes."""
-    import dataclasses
+# the adapters `gap_study` compares: name -> what it is. The extrapolation of the policy's
+# targets (`AdaptConfig.extrapolate`) is the adapter's latency compensation and lead.
+ADAPTERS = {
+    "nominal": "the nominal model as robot model and reference: latency compensation and "
+    "lead from the extrapolation only, no robot data",
+    "learned": "the model fit on the robot's data, nominal reference: the adapter as deployed",
+    "learned_no_extrapolation": "as learned, with extrapolate 0: latency compensation off",
+}
 
-    from xembody.models.dynamics import DynamicsConfig, fit, load_frames
+
+def gap_robot(cfg: GapConfig, meta: dict, emb_name: str) -> tuple[RobotConfig, str, str]:
+    """The robot the closed loop runs on: (config, "dataset" or "given", note). Refuses a
+    given robot that differs from the data's unless `cfg.allow_other_robot`."""
+    data_robot, note = dataset_robot(meta)
+    name = data_robot.embodiment().name
+    if name != emb_name or data_robot.robot_class() is SimRobot:
+        raise ValueError(
+            f"data {cfg.data}: expected data of a robot of {emb_name} (not the nominal "
+            f"simulator), got {data_robot.describe()}"
+        )
+    if cfg.robot is None:
+        return data_robot, "dataset", note
+    if cfg.robot.identity()["hash"] != data_robot.identity()["hash"] and not cfg.allow_other_robot:
+        raise ValueError(
+            f"--robot {cfg.robot.describe()} is not the robot the data came from, "
+            f"{data_robot.describe()}; pass --allow-other-robot if testing on another robot "
+            "is meant"
+        )
+    if cfg.robot.embodiment().name != emb_name:
+        raise ValueError(f"--robot {cfg.robot.describe()}: the policy's body is {emb_name}")
+    return cfg.robot, "given", note
+
+
+def nominal_episodes(cfg: GapConfig, robot_cfg: RobotConfig, meta: dict) -> tuple[list, str]:
+    """Nominal-simulator episodes for the reference model: `cfg.nominal_data` (checked: the
+    nominal robot of the same body), else `cfg.minutes` collected now with the data's
+    collection settings. Returns (episodes, where they came from)."""
+    import tempfile
+
+    from xembody.models.dynamics import load_frames
+    from xembody.real.collect import CollectConfig, collect
+
+    nominal = robot_cfg.nominal()
+    if cfg.nominal_data:
+        episodes, nmeta = load_frames(cfg.nominal_data, cfg.minutes)
+        theirs, _ = dataset_robot(nmeta)
+        if theirs.identity()["hash"] != nominal.identity()["hash"]:
+            raise ValueError(
+                f"--nominal-data {cfg.nominal_data}: recorded on {theirs.describe()}, "
+                f"expected the nominal robot {nominal.describe()}"
+            )
+        return episodes, str(cfg.nominal_data)
+    settings = {**meta.get("collect", {}), "minutes": cfg.minutes}
+    settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        collect(nominal, CollectConfig(**settings), f"{tmp}/nominal.zarr")
+        episodes, _ = load_frames(f"{tmp}/nominal.zarr")
+    return episodes, f"collected now ({cfg.minutes:g} min, the data's collection settings)"
+
+
+def gap_study(cfg: GapConfig) -> dict:
+    """The policy's closed-loop gap between the nominal simulator and the robot, and how
+    much of it each adapter of `ADAPTERS` removes: gap removed = (robot - adapted) /
+    (robot - sim); "model_contribution" = learned - nominal (points of the gap)."""
+    from xembody.models.dynamics import fit, load_frames
     from xembody.real.adapt import ActionAdapter
 
     _, _, _, emb = policy_setup(cfg.policy)
     episodes, meta = load_frames(cfg.data, cfg.minutes)
-    robot_cfg = RobotConfig.from_dict(meta["robot"])
-    if robot_cfg.proxy is None or robot_cfg.embodiment().name != emb.name:
-        raise ValueError(
-            f"data {cfg.data}: expected real-proxy data of {emb.name}, got "
-            f"{robot_cfg.embodiment().name} (proxy={robot_cfg.proxy is not None})"
-        )
-    dyn = DynamicsConfig()
-    model = fit("jointwise", emb, episodes, dyn)
-    reference = None
-    if cfg.nominal_data:
-        reference = fit("jointwise", emb, load_frames(cfg.nominal_data, cfg.minutes)[0], dyn)
-    adapt_cfg = cfg.adapt
-    nominal = dataclasses.replace(robot_cfg, proxy=None)
+    robot_cfg, source, note = gap_robot(cfg, meta, emb.name)
+    model = fit(cfg.model, emb, episodes, cfg.dynamics)
+    nominal_eps, nominal_from = nominal_episodes(cfg, robot_cfg, meta)
+    nominal_model = fit(cfg.model, emb, nominal_eps, cfg.dynamics)
+    no_lead = dataclasses.replace(cfg.adapt, extrapolate=0.0)
+    make = {
+        "nominal": lambda: ActionAdapter(nominal_model, nominal_model, cfg.adapt),
+        "learned": lambda: ActionAdapter(model, nominal_model, cfg.adapt),
+        "learned_no_extrapolation": lambda: ActionAdapter(model, nominal_model, no_lead),
+    }
+    nominal = robot_cfg.nominal()
     run = dict(num_envs=cfg.num_envs, episodes=cfg.episodes, seed=0)
     sim = closed_loop(cfg.policy, nominal, **run)
-    proxy = closed_loop(cfg.policy, robot_cfg, **run)
-    adapter = ActionAdapter(model, reference, adapt_cfg)
-    adapted = closed_loop(cfg.policy, robot_cfg, adapter=adapter, predict=cfg.predict, **run)
-    gap = proxy["tracking_error_rad"] - sim["tracking_error_rad"]
-    removed = (proxy["tracking_error_rad"] - adapted["tracking_error_rad"]) / gap if gap else 0.0
+    raw = closed_loop(cfg.policy, robot_cfg, **run)
+    e_sim, e_raw = sim["tracking_error_rad"], raw["tracking_error_rad"]
+    removed = lambda e: (e_raw - e) / (e_raw - e_sim) if e_raw != e_sim else 0.0  # noqa: E731
+    adapted, delays = {}, {}
+    for name in ADAPTERS:
+        adapter = make[name]()
+        r = closed_loop(cfg.policy, robot_cfg, adapter=adapter, predict=cfg.predict, **run)
+        adapted[name] = {**r, "gap_removed": removed(r["tracking_error_rad"])}
+        delays[name] = adapter.delay
     replay = {}
-    if cfg.test:  # open loop: the held-out session's targets, same robot as the data
+    if cfg.test:  # open loop: the held-out session's targets, same robot as the closed loop
         targets = load_frames(cfg.test)[0][0]["target"][: cfg.replay_steps].astype(float)
-        replay = {
-            "steps": len(targets),
-            "sim": replay_tracking(nominal, targets),
-            "proxy_raw": replay_tracking(robot_cfg, targets),
-            "proxy_adapted": replay_tracking(
-                robot_cfg, targets, ActionAdapter(model, reference, adapt_cfg)
-            ),
-        }
-        replay["gap_removed"] = (replay["proxy_raw"] - replay["proxy_adapted"]) / (
-            replay["proxy_raw"] - replay["sim"]
-        )
+        replay = {"steps": len(targets), "sim": replay_tracking(nominal, targets),
+                  "proxy_raw": replay_tracking(robot_cfg, targets)}  # fmt: skip
+        gap = replay["proxy_raw"] - replay["sim"]
+        for name in ADAPTERS:
+            e = replay_tracking(robot_cfg, targets, make[name]())
+            share = (replay["proxy_raw"] - e) / gap if gap else 0.0
+            replay[name] = {"tracking_error_rad": e, "gap_removed": share}
+    learned = adapted["learned"]
     return {
-        "replay": replay, "estimated_delay": adapter.delay, "predict": cfg.predict,
         "policy": str(cfg.policy), "body": emb.name, "data": str(cfg.data),
-        "minutes": cfg.minutes, "train_frames": model.train_frames,
-        "reference": "nominal model" if reference is not None else "desired targets",
-        "proxy": dataclasses.asdict(robot_cfg.proxy), "adapt": dataclasses.asdict(adapt_cfg),
-        "sim": sim, "proxy_raw": proxy, "proxy_adapted": adapted,
-        "tracking_gap_rad": gap, "gap_removed": removed,
+        "robot": robot_cfg.describe(), "robot_source": source, "note": note,
+        "minutes": cfg.minutes, "train_frames": model.train_frames, "model": cfg.model,
+        "nominal_data": nominal_from, "estimated_delay": delays["learned"],
+        "estimated_delays": delays, "predict": cfg.predict, "adapters": ADAPTERS,
+        "dynamics": dataclasses.asdict(cfg.dynamics), "adapt": dataclasses.asdict(cfg.adapt),
+        "proxy": dataclasses.asdict(robot_cfg.proxy) if robot_cfg.proxy else None,
+        "sim": sim, "proxy_raw": raw, "adapted": adapted,
+        "tracking_gap_rad": e_raw - e_sim,
+        "gap_removed": {name: r["gap_removed"] for name, r in adapted.items()},
+        "model_contribution": learned["gap_removed"] - adapted["nominal"]["gap_removed"],
+        "replay": replay,
     }  # fmt: skip
 
 
@@ -427,34 +504,44 @@ EFFECTS = {  # effect name -> the ProxyConfig fields that switch it on
 
 def effects_study(policy_dir, robot_cfg: RobotConfig, *, num_envs: int = 8,
                   episodes: int = 2) -> dict:  # fmt: skip
-    """The policy's closed-loop tracking gap on `robot_cfg`'s proxy, split by effect: the
-    nominal robot with only that effect switched on ("only"), and the full proxy with only
-    that effect switched off ("without"). Each row's share is of the full gap: (only - sim)
-    and (full - without) over (full - sim). Also the share of the gap accumulated in
+    """The policy's closed-loop tracking gap on `robot_cfg`'s robot, split by proxy effect:
+    the nominal robot with only that effect switched on ("only"), and the full robot with
+    only that effect switched off ("without"). Each row's share is of the full gap: (only -
+    sim) and (full - without) over (full - sim). Also the share of the gap accumulated in
     periods that end with a measured joint at its actuator force limit (there a change of
-    position target cannot add torque)."""
-    import dataclasses
+    position target cannot add torque).
 
+    A robot class of your own: a `ProxyRobot` subclass gets a row "robot class" (the class
+    with every `ProxyConfig` effect off), its "only" rows run on the plain `ProxyRobot` and
+    its "without" rows keep the class's own effects; other classes have no `ProxyConfig`
+    to split, so only the whole gap and its saturated share are reported."""
     from xembody.real.proxy import ProxyConfig
 
-    if robot_cfg.proxy is None:
-        raise ValueError("effects: the robot config has no proxy effects (got a nominal robot)")
+    if robot_cfg.robot_class() is SimRobot:
+        raise ValueError(f"effects: {robot_cfg.describe()} is the nominal simulator: no effects")
     full_p, off = robot_cfg.proxy, ProxyConfig.nominal()
 
-    def run(p):
-        robot = dataclasses.replace(robot_cfg, proxy=p)
+    def run(robot):
         return closed_loop(policy_dir, robot, num_envs=num_envs, episodes=episodes, seed=0)
 
-    sim, full = run(None), run(full_p)
+    with_proxy = lambda p: dataclasses.replace(robot_cfg, proxy=p)  # noqa: E731
+    sim, full = run(robot_cfg.nominal()), run(robot_cfg)
     e_sim, e_full = sim["tracking_error_rad"], full["tracking_error_rad"]
     share = lambda x: x / (e_full - e_sim) if e_full != e_sim else 0.0  # noqa: E731
     rows = []
-    for name, fields in EFFECTS.items():
+    if robot_cfg.robot and full_p is not None:  # the class's own effects alone
+        only = run(with_proxy(off))["tracking_error_rad"]
+        rows.append({"effect": "robot class", "only_rad": only, "without_rad": None,
+                     "only_share": share(only - e_sim), "without_share": None})  # fmt: skip
+    for name, fields in EFFECTS.items() if full_p is not None else ():
         on = {f: getattr(full_p, f) for f in fields}
         if all(getattr(off, f) == v for f, v in on.items()):
             continue  # the effect is off in this proxy
-        only = run(off.replace(**on))["tracking_error_rad"]
-        without = run(full_p.replace(**{f: getattr(off, f) for f in fields}))
+        only_cfg = with_proxy(off.replace(**on))
+        if robot_cfg.robot:  # the class's own effects cannot be switched off: "only" is
+            only_cfg = dataclasses.replace(only_cfg, robot="", options={})  # on ProxyRobot
+        only = run(only_cfg)["tracking_error_rad"]
+        without = run(with_proxy(full_p.replace(**{f: getattr(off, f) for f in fields})))
         without = without["tracking_error_rad"]
         rows.append({"effect": name, "only_rad": only, "without_rad": without,
                      "only_share": share(only - e_sim),
@@ -463,7 +550,9 @@ def effects_study(policy_dir, robot_cfg: RobotConfig, *, num_envs: int = 8,
     total_gap = full["error_sum"] - sim["error_sum"]
     return {
         "policy": str(policy_dir), "body": robot_cfg.embodiment().name,
-        "proxy": dataclasses.asdict(full_p), "num_envs": num_envs, "episodes": episodes,
+        "robot": robot_cfg.describe(),
+        "proxy": dataclasses.asdict(full_p) if full_p is not None else None,
+        "num_envs": num_envs, "episodes": episodes,
         "sim_rad": e_sim, "proxy_rad": e_full, "gap_rad": e_full - e_sim, "effects": rows,
         "saturated_fraction": {"sim": sim["saturated_fraction"],
                                "proxy": full["saturated_fraction"]},

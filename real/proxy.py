@@ -36,7 +36,8 @@ import mujoco
 import numpy as np
 
 from xembody.models.cfg import help_field
-from xembody.real.robot import RobotState, SimRobot
+from xembody.models.dataset import read_meta, robot_identity
+from xembody.real.robot import ROBOTS, Robot, RobotState, SimRobot, class_path, robot_class
 from xembody.sim.bodies.embodiment import Embodiment
 
 
@@ -167,11 +168,20 @@ class ProxyRobot(SimRobot):
         return self.data.qpos[self.qadr].copy()
 
 
+BUILT_IN = ("", "xembody.real.robot:SimRobot", "xembody.real.proxy:ProxyRobot")
+CONFIG_KEYS = ("body", "body_seed", "seed", "control_dt", "suspended", "proxy")
+
+
 @dataclass(kw_only=True)
 class RobotConfig:
-    """Which robot to build: a body, its proxy effects (None: nominal `SimRobot`), seeds.
-    Stored as JSON: {"body": "arm", "body_seed": 0, "seed": 0, "control_dt": 0.02,
-    "suspended": true, "proxy": {<ProxyConfig fields>} or null}."""
+    """Which robot to build: a body, its proxy effects (None: nominal `SimRobot`), seeds,
+    and optionally a robot class of its own.
+
+    `robot`: "" (the built-in robots: `ProxyRobot` with `proxy`, `SimRobot` without), a
+    registered id ("ros") or a "module:Class" path (see `xembody.real.robot`); `options`:
+    that class's keyword arguments (JSON values). Stored as JSON: {"body": "arm",
+    "body_seed": 0, "seed": 0, "control_dt": 0.02, "suspended": true, "proxy":
+    {<ProxyConfig fields>} or null, "robot": "", "options": {}}."""
 
     body: str = "arm"
     body_seed: int = 0
@@ -179,20 +189,62 @@ class RobotConfig:
     control_dt: float = 0.02
     suspended: bool = True  # legged bodies hang on a stand (ignored by fixed bases)
     proxy: ProxyConfig | None = dataclasses.field(default_factory=ProxyConfig)
+    robot: str = ""
+    options: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.control_dt > 0:
+            raise ValueError(f"control_dt={self.control_dt}, expected > 0")
+        if not isinstance(self.options, dict):
+            raise ValueError(f"options={self.options!r}, expected a dict of keyword arguments")
+        if self.robot in BUILT_IN and self.options:
+            raise ValueError(f"options={self.options}: the built-in robots take none")
 
     def embodiment(self) -> Embodiment:
         from xembody.sim.bodies.reference import resolve_body
 
         return resolve_body(self.body, self.body_seed)
 
-    def make(self, seed: int | None = None, **kwargs) -> SimRobot:
-        """A new robot (`seed` overrides the noise seed; kwargs go to `SimRobot`)."""
+    def robot_class(self) -> type[Robot]:
+        if not self.robot:
+            return SimRobot if self.proxy is None else ProxyRobot
+        return robot_class(self.robot)
+
+    def make(self, seed: int | None = None, **kwargs) -> Robot:
+        """A new robot (`seed` overrides the noise seed; kwargs go to the robot class,
+        `model=` and `suspended=` for `SimRobot`s)."""
         emb = self.embodiment()
         kwargs.setdefault("suspended", self.suspended and emb.floating_base)
         seed = self.seed if seed is None else seed
-        if self.proxy is None:
-            return SimRobot(emb, self.control_dt, seed, **kwargs)
-        return ProxyRobot(emb, self.proxy, self.control_dt, seed, **kwargs)
+        cls = self.robot_class()
+        if issubclass(cls, ProxyRobot):
+            if self.proxy is None:
+                raise ValueError(f"robot {self.robot}: a ProxyRobot needs proxy (got null)")
+            kwargs["config"] = self.proxy
+        elif self.proxy is not None:
+            raise ValueError(
+                f"robot {class_path(cls)}: proxy={self.proxy} but the class is no ProxyRobot "
+                "(set proxy to null)"
+            )
+        try:
+            return cls(emb, control_dt=self.control_dt, seed=seed, **self.options, **kwargs)
+        except TypeError as err:
+            raise ValueError(f"robot {class_path(cls)}, options {self.options}: {err}") from None
+
+    def nominal(self) -> RobotConfig:
+        """The trainer's simulator of the same body: `SimRobot`, no effects, same seeds."""
+        return dataclasses.replace(self, proxy=None, robot="", options={})
+
+    def identity(self) -> dict:
+        """{"class", "config", "hash"}: what a dataset records of the robot it came from
+        (`xembody.models.dataset.robot_identity`); the hash names class and settings."""
+        config = self.to_dict()
+        config.pop("robot")
+        return robot_identity(class_path(self.robot_class()), config)
+
+    def describe(self) -> str:
+        """One line naming the robot: class, body, seeds and the identity hash."""
+        return describe_identity(self.identity())
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -207,20 +259,61 @@ class RobotConfig:
             raise ValueError(f"not a robot config: {err}") from None
 
     @classmethod
-    def load(cls, spec: str) -> RobotConfig:
-        """`spec`: a JSON file written by `save`, or a body class / body file (default proxy
-        effects), optionally suffixed ":nominal" for the nominal simulator."""
+    def from_identity(cls, ident: dict) -> RobotConfig:
+        """The robot a dataset's identity names (`xembody.models.dataset.read_meta`)."""
+        robot = ident["class"]
+        return cls.from_dict({**ident["config"], "robot": "" if robot in BUILT_IN else robot})
+
+    @classmethod
+    def load(cls, spec: str, options: dict | None = None) -> RobotConfig:
+        """`spec`: a JSON file written by `save`; a body class / body file (default proxy
+        effects), optionally suffixed ":nominal" for the nominal simulator; or a robot id
+        ("ros") or "module:Class" with `options`: the class's keyword arguments, except
+        keys that name fields of this config (body, body_seed, seed, control_dt,
+        suspended, proxy), which set them (without "body": the class's `default_body`)."""
         import json
         from pathlib import Path
 
         if spec.endswith(".json") and Path(spec).is_file():
+            if options:
+                raise ValueError(f"--robot {spec}: a robot config file takes no options")
             return cls.from_dict(json.loads(Path(spec).read_text()))
         if spec.endswith(".json"):
             raise FileNotFoundError(f"--robot {spec!r}: no such robot config file")
         body, _, kind = spec.partition(":")
-        if kind not in ("", "nominal", "proxy"):
-            raise ValueError(f"--robot {spec!r}: suffix {kind!r}, expected ':nominal' or none")
-        return cls(body=body, proxy=None if kind == "nominal" else ProxyConfig())
+        if spec not in ROBOTS and kind in ("", "nominal", "proxy"):
+            if options:
+                raise ValueError(f"--robot {spec}: the built-in robots take no options")
+            return cls(body=body, proxy=None if kind == "nominal" else ProxyConfig())
+        robot = robot_class(spec)
+        own = dict(options or {})
+        fields = {k: own.pop(k) for k in CONFIG_KEYS if k in own}
+        fields.setdefault("body", getattr(robot, "default_body", None))
+        if not fields["body"]:
+            raise ValueError(f'--robot {spec}: which body? give "body" in its options')
+        proxy = fields.pop("proxy", {} if issubclass(robot, ProxyRobot) else None)
+        return cls.from_dict({**fields, "proxy": proxy, "robot": spec, "options": own})
+
+
+def describe_identity(ident: dict) -> str:
+    """ "ProxyRobot (xembody.real.proxy) on arm, body seed 0, seed 0 [hash 1a2b3c4d5e]"."""
+    module, _, name = ident["class"].partition(":")
+    c = ident["config"]
+    return (f"{name} ({module}) on {c.get('body')}, body seed {c.get('body_seed')}, "
+            f"seed {c.get('seed')} [hash {ident['hash']}]")  # fmt: skip
+
+
+def dataset_robot(meta: dict) -> tuple[RobotConfig, str]:
+    """The robot a collected dataset was recorded on, from its meta, and a note ("" or
+    why the identity was inferred: datasets written before robots were identified)."""
+    ident = read_meta(meta).get("robot_id")
+    if ident is None:
+        raise ValueError("dataset meta names no robot (not recorded by `xembody collect`?)")
+    note = ""
+    if ident.get("legacy"):
+        note = (f"note: the dataset predates robot identities; taken as the built-in "
+                f"{describe_identity(ident)}")  # fmt: skip
+    return RobotConfig.from_identity(ident), note
 
 
 class NominalSim:
@@ -228,9 +321,7 @@ class NominalSim:
     predictor of `xembody.models.dynamics_eval` (`rollout` has the `Predictor` signature)."""
 
     def __init__(self, meta: dict):
-        cfg = RobotConfig.from_dict(meta["robot"])
-        cfg.proxy = None
-        self.robot = cfg.make()
+        self.robot = dataset_robot(meta)[0].nominal().make()
 
     def rollout(self, q_hist, dq_hist, u_hist, u_future):
         """q after each of the K targets, (B, K, nj) float32 tensor (see the class doc)."""

@@ -15,11 +15,19 @@ Every implementation (nominal MuJoCo `SimRobot`, the real-proxy `ProxyRobot` in
 - `close()`.
 
 Units SI, angles in rad, arrays float64.
+
+Robots are named (`RobotConfig.robot` in `xembody.real.proxy`, `--robot` of the CLI) by a
+registered id (`ROBOTS`: "ros") or a `module:Class` path, so a robot of your own needs no
+edit here. A robot class is built as `Class(embodiment, control_dt=..., seed=...,
+suspended=..., **options)` (`options`: its JSON config); subclasses of `ProxyRobot` also get
+`config=` their `ProxyConfig`. The closed-loop gap study steps robots inside the policy's
+task scene, so there a class must be a `SimRobot` that passes `model=` on to it.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -88,6 +96,34 @@ class Robot(ABC):
             raise ValueError(f"targets contain NaN or inf: {t}")
         lo, hi = target_limits(self.embodiment)
         return np.clip(t, lo, hi)
+
+
+# robot id -> "module:Class"; anything else with a colon is taken as a class path
+ROBOTS = {"ros": "xembody.real.ros_robot:RosRobot"}
+
+
+def robot_class(name: str) -> type[Robot]:
+    """The Robot class of a registered id (`ROBOTS`) or a "module:Class" path."""
+    path = ROBOTS.get(name, name)
+    module, sep, qualname = path.partition(":")
+    if not sep or not module or not qualname:
+        raise ValueError(f"robot {name!r}: expected one of {sorted(ROBOTS)} or 'module:Class'")
+    try:
+        obj = importlib.import_module(module)
+    except ImportError as err:
+        raise ValueError(f"robot {name!r}: cannot import module {module!r} ({err})") from None
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise ValueError(f"robot {name!r}: module {module!r} has no {qualname!r}")
+    if not (isinstance(obj, type) and issubclass(obj, Robot)):
+        raise ValueError(f"robot {name!r}: {qualname} is not a xembody.real.robot.Robot class")
+    return obj
+
+
+def class_path(cls: type) -> str:
+    """ "module:Class" of a class (what `robot_class` reads back)."""
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def target_limits(emb: Embodiment) -> tuple[np.ndarray, np.ndarray]:

@@ -163,8 +163,46 @@ def test_collection_is_resumable_and_deterministic(tmp_path):
     assert summary["resumed_from_frames"] == 300 and summary["frames"] == 600
     a, b = Dataset.open(tmp_path / "a.zarr"), Dataset.open(tmp_path / "b.zarr")
     np.testing.assert_array_equal(a.read("target"), b.read("target"))
-    with pytest.raises(ValueError, match="another robot"):
+    with pytest.raises(ValueError, match="body seed 0.*not of .*body seed 1"):
         collect(RobotConfig(body="arm", body_seed=1), cfg, tmp_path / "b.zarr")
+
+
+def test_resuming_with_other_dynamics_names_both_robots(tmp_path):
+    """Same body, other proxy settings: another robot. The error names both (class, body,
+    identity hash); the dataset is left as it was."""
+    cfg = CollectConfig(minutes=0.05)
+    ours, theirs = RobotConfig(body="arm"), RobotConfig(body="arm", proxy=QUIET)
+    collect(ours, cfg, tmp_path / "d.zarr")
+    with pytest.raises(ValueError) as err:
+        collect(theirs, CollectConfig(minutes=0.1), tmp_path / "d.zarr")
+    msg = str(err.value)
+    assert ours.identity()["hash"] in msg and theirs.identity()["hash"] in msg
+    assert ours.identity()["hash"] != theirs.identity()["hash"]
+    assert Dataset.open(tmp_path / "d.zarr").num_frames == 150
+    meta = Dataset.open(tmp_path / "d.zarr").meta
+    assert meta["robot_id"] == ours.identity()  # recorded through the meta schema
+    assert ours.identity()["class"] == "xembody.real.proxy:ProxyRobot"
+
+
+def test_old_datasets_without_identity_open_as_the_built_in_robot(tmp_path):
+    """A dataset written before robot identities (meta "robot" only) still resumes, and its
+    robot is inferred as the built-in one its entry names, with a note."""
+    import zarr
+
+    from xembody.real.proxy import dataset_robot
+
+    cfg = CollectConfig(minutes=0.05)
+    collect(RobotConfig(body="arm"), cfg, tmp_path / "d.zarr")
+    root = zarr.open_group(str(tmp_path / "d.zarr"), mode="r+")
+    meta = dict(root.attrs["meta"])
+    del meta["robot_id"]
+    meta["robot"].pop("robot")
+    meta["robot"].pop("options")  # as the old RobotConfig wrote it
+    root.update_attributes({"meta": meta})
+    robot, note = dataset_robot(Dataset.open(tmp_path / "d.zarr").meta)
+    assert robot == RobotConfig(body="arm") and "predates" in note
+    summary = collect(RobotConfig(body="arm"), CollectConfig(minutes=0.1), tmp_path / "d.zarr")
+    assert summary["frames"] == 300 and "predates" in summary["note"]
 
 
 def test_legged_bodies_are_collected_suspended(tmp_path):
@@ -180,7 +218,9 @@ def test_sim_trained_reach_policy_tracks_worse_on_the_proxy():
 
     policy = "tests/assets/policies/reach"
     sim = closed_loop(policy, RobotConfig(body="arm", proxy=None), num_envs=4)
-    proxy = closed_loop(policy, RobotConfig(body="arm"), num_envs=4)
+    robot = RobotConfig(body="arm", control_dt=0.04)
+    proxy = closed_loop(policy, robot, num_envs=4)
+    assert robot.control_dt == 0.04  # the caller's config is not changed (the task's 50 Hz)
     assert sim["episodes"] == proxy["episodes"] == 4
     assert proxy["tracking_error_rad"] > 1.3 * sim["tracking_error_rad"]
     assert proxy["pos_error_m"] > 1.3 * sim["pos_error_m"]
