@@ -74,15 +74,13 @@ class CollectConfig:
 class ExploreTargets:
     """An endless stream of safe, smooth targets (nj,) for `robot`, one per control period."""
 
-    def __init__(self, robot: Robot, cfg: CollectConfig, rng: np.random.Generator):
+    def __init__(self, robot: Robot, cfg: CollectConfig, rng: np.random.Generator,
+                 model: mujoco.MjModel | None = None):  # fmt: skip
         self.robot, self.cfg, self.rng = robot, cfg, rng
         emb = robot.embodiment
         lo, hi = target_limits(emb)
         self.position = emb.action.kind == "joint_position"
-        self._model = getattr(robot, "model", None)  # a simulated robot's own model
-        if self._model is None:
-            spec = suspended_spec(emb) if getattr(robot, "suspended", False) else emb.spec()
-            self._model = spec.compile()
+        self._model = collision_model(robot) if model is None else model
         m = self._model
         self._qadr = m.jnt_qposadr[[m.joint(n).id for n in emb.joint_names]]
         self._key = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_KEY, "home")
@@ -154,6 +152,17 @@ class ExploreTargets:
         return {(int(a), int(b)) for a, b in pairs}
 
 
+def collision_model(robot: Robot) -> mujoco.MjModel:
+    """The model collisions are checked on: a simulated robot's own, else the body's (on a
+    stand when the robot is `suspended`)."""
+    model = getattr(robot, "model", None)
+    if model is None:
+        emb = robot.embodiment
+        spec = suspended_spec(emb) if getattr(robot, "suspended", False) else emb.spec()
+        model = spec.compile()
+    return model
+
+
 def features(num_joints: int) -> dict[str, Feature]:
     return {k: Feature(shape=(num_joints,), dtype="float32") for k in FEATURES}
 
@@ -192,10 +201,11 @@ def collect(robot_cfg: RobotConfig, cfg: CollectConfig, out: str | Path) -> dict
     per_episode = max(2, round(cfg.episode_s / robot.control_dt))
     lo, hi = target_limits(robot.embodiment)
     try:
+        model = collision_model(robot)
         while ds.num_frames < goal:
             k = ds.num_episodes
             steps = max(2, min(per_episode, goal - ds.num_frames))
-            targets = ExploreTargets(robot, cfg, np.random.default_rng([cfg.seed, k]))
+            targets = ExploreTargets(robot, cfg, np.random.default_rng([cfg.seed, k]), model)
             state = robot.reset()
             for _ in range(steps):
                 target = next(targets)

@@ -99,7 +99,7 @@ class Robot(ABC):
 
 
 # robot id -> "module:Class"; anything else with a colon is taken as a class path
-ROBOTS = {"ros": "xembody.real.ros_robot:RosRobot"}
+ROBOTS = {"ros": "xembody.real.ros.robot_client:RosRobot"}
 
 
 def robot_class(name: str) -> type[Robot]:
