@@ -17,7 +17,8 @@ weights are the task's defaults overridden by its config's `rewards` (`reward_we
 holds the resolved ones; run.json saves them).
 
 `extras["time_outs"]` marks truncations; `extras["log"]` holds the mean per-term reward
-sums, lengths and success of the episodes that ended this step, and `extras["finished"]`
+sums, lengths and success of the episodes that ended this step (and the task's
+`episode_log()`: curriculum state), and `extras["finished"]`
 one record per ended episode (env id, success, terminated, length in steps,
 return, and the episode mean of each of the task's `metrics()`), which eval reads.
 
@@ -256,7 +257,7 @@ class BodyEnv(VecEnv):
         }
         log["/episode/length_s"] = self.episode_length_buf[ids].float().mean() * self.control_dt
         log["/episode/success"] = self.episode_success[ids].float().mean()
-        return log
+        return log | self.task.episode_log()
 
     def _finished(self, ids: torch.Tensor, terminated: torch.Tensor) -> dict[str, torch.Tensor]:
         steps = self.episode_length_buf[ids].clamp_min(1)

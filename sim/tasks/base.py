@@ -174,6 +174,11 @@ class Task:
         """(N,) per-step quantities that eval averages over an episode (e.g. tracking error)."""
         return {}
 
+    def episode_log(self) -> dict[str, torch.Tensor]:
+        """0-d tensors the env adds to `extras["log"]` at steps where episodes end (the
+        state of a curriculum, e.g. the mean terrain level); empty by default."""
+        return {}
+
     def post_step(self) -> None:
         """Update task state after physics (timers, command resampling)."""
 

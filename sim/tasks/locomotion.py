@@ -7,16 +7,28 @@ gets a standing command) and redrawn every `resample_s` seconds. Setting
 
 Everything comes from MuJoCo sensors added in `build_model`: a velocimeter at the IMU site
 (base-frame linear velocity), the IMU gyro and orientation, a framepos of the base body and
-of every foot site ("*_foot": contact = the foot within `contact_height` of its height in
-the home pose), actuator forces, and touch sensors on sites around the base's box/sphere
-geoms (the trunk or torso touching the ground). Episodes end on a fall: base tilted beyond
-`max_tilt`, base below `min_height` x its home height, or the base touching anything.
+of every foot site ("*_foot": on flat ground, contact = the foot within `contact_height`
+of its height in the home pose), actuator forces, and touch sensors on sites around the
+base's box/sphere geoms (the trunk or torso touching the ground). Episodes end on a fall:
+base tilted beyond `max_tilt`, base below `min_height` x its home height, or the base
+touching anything.
 
 A gait clock (phase advancing by 1 every `gait_period` s, random at reset) is observed as
 sin/cos; the `gait` reward pays for each foot whose contact follows it: half the period in
 stance, half in swing, left and right in antiphase, a quadruped's diagonal pairs together
 (a trot); all feet in stance under a standing command. It makes the policy step on purpose
 early in training, which is what lets tracking be learnt in minutes on a CPU.
+
+Rough terrain (`terrain="rough"`, opt-in; "flat", the default, is unchanged): a height
+field of `terrain_levels` rows of tiles whose bumps rise from none (row 0) to
+`terrain_max_height` m (`xembody.sim.tasks.terrain`). Each env has a level (a row),
+starting at 0, and spawns on a random tile of it. After an episode the level rises by one
+when the env did not fall and walked at least half the distance commanded (speed x time,
+at least 1 m) along the command, and falls by one when it fell or walked less than a
+quarter of it; past the top level an env goes to a random one. The mean level is logged as
+`/curriculum/terrain_level`. On rough ground a foot's contact is a touch sensor around its
+collision geom (over 1 N), and the base height (reward, critic, fall test) is measured
+from the mean terrain height under the feet.
 """
 
 from __future__ import annotations
@@ -34,8 +46,10 @@ from xembody.sim.physics.backend import BatchedSim
 from . import terms
 from .base import ObsTerm, RandomizationCfg, RewardTerm, Task, TaskConfig
 from .math import quat_rotate
+from .terrain import Terrain, TerrainCurriculum, add_foot_touch, add_terrain, generate_terrain
 
 _SENS = mujoco.mjtSensor
+TOUCH_N = 1.0  # N of normal force on a foot's touch site that counts as contact (rough)
 
 
 @dataclass(kw_only=True)
@@ -55,6 +69,10 @@ class VelocityConfig(TaskConfig):
     init_joint_noise: float = 0.1  # rad, uniform noise on the initial joint angles
     gait_period: float = 0.35  # s, stride of the gait clock (0: no clock, no gait reward)
     observe_lin_vel: bool = False  # add the base velocity (needs an estimator on a robot)
+    terrain: str = "flat"  # "flat", or "rough": tiles of rising roughness, a level curriculum
+    terrain_levels: int = 10  # rows of tiles (difficulty levels), rough only
+    terrain_max_height: float = 0.05  # m, largest bump on the top level, rough only
+    terrain_seed: int = 0  # numpy seed of the rough terrain
     randomization: RandomizationCfg = field(
         default_factory=lambda: RandomizationCfg(push_interval_s=8.0)  # kicks of <= 0.5 m/s
     )
@@ -69,6 +87,14 @@ class VelocityConfig(TaskConfig):
             raise ValueError(f"standing_fraction={self.standing_fraction}, expected in [0, 1]")
         if min(self.resample_s, self.init_joint_noise, self.gait_period) < 0:
             raise ValueError("resample_s, init_joint_noise and gait_period must be >= 0")
+        if self.terrain not in ("flat", "rough"):
+            raise ValueError(f"terrain={self.terrain!r}, expected 'flat' or 'rough'")
+        if not isinstance(self.terrain_levels, int) or self.terrain_levels < 2:
+            raise ValueError(f"terrain_levels={self.terrain_levels!r}, expected an integer >= 2")
+        if not 0 < self.terrain_max_height <= 1:
+            raise ValueError(
+                f"terrain_max_height={self.terrain_max_height!r}, expected in (0, 1] m"
+            )
 
 
 class VelocityTask(Task):
@@ -81,6 +107,8 @@ class VelocityTask(Task):
         if not emb.floating_base or not emb.sensors.imu_site or not emb.sensors.base_body:
             raise ValueError(f"task 'velocity' needs a floating base with an IMU: {emb.name!r}")
         self.fixed_commands: torch.Tensor | None = None  # (N, 3): used at every reset
+        self.terrain: Terrain | None = None  # rough only, set by build_model
+        self.curriculum: TerrainCurriculum | None = None  # rough only, set by bind
 
     def build_model(self) -> mujoco.MjModel:
         spec = self.emb.spec()
@@ -114,6 +142,11 @@ class VelocityTask(Task):
             )
             spec.add_sensor(name=name, type=_SENS.mjSENS_TOUCH, objtype=site, objname=name)
             self.touch.append(name)
+        if self.cfg.terrain == "rough":
+            c = self.cfg
+            self.terrain = generate_terrain(c.terrain_levels, c.terrain_max_height, c.terrain_seed)
+            add_terrain(spec, self.terrain)
+            add_foot_touch(spec, self.emb.compile(), self.feet)
         return spec.compile()
 
     def bind(self, sim: BatchedSim, rng: np.random.Generator) -> None:
@@ -154,6 +187,15 @@ class VelocityTask(Task):
             [col(f"{j}_force", 0) for j in self.joint_names], device=dev
         )
         self._touch_cols = torch.tensor([col(t, 0) for t in self.touch], device=dev)
+        if self.terrain is not None:
+            footprint = float(np.linalg.norm(feet[:, :2], axis=1).max()) + 0.05
+            self.curriculum = TerrainCurriculum(self.terrain, n, dev, footprint)
+            self._foot_xy_cols = torch.tensor(
+                [[col(f"{f}_pos", k) for k in (0, 1)] for f in self.feet], device=dev
+            )
+            self._foot_touch_cols = torch.tensor(
+                [col(f"{f}_touch", 0) for f in self.feet], device=dev
+            )
         c = self.cfg
         self._command_lo = torch.tensor([c.vx[0], c.vy[0], c.wz[0]], device=dev)
         self._command_hi = torch.tensor([c.vx[1], c.vy[1], c.wz[1]], device=dev)
@@ -181,8 +223,19 @@ class VelocityTask(Task):
         return self.commands
 
     def foot_contact(self) -> torch.Tensor:
+        if self.curriculum is not None:  # rough: the feet's touch sensors
+            return self.sim.sensordata[:, self._foot_touch_cols] > TOUCH_N
         z = self.sim.sensordata[:, self._foot_z_cols].float()
         return z < self.foot_contact_z
+
+    def base_z(self) -> torch.Tensor:
+        """(N,) base height (m) above the ground: z on flat ground; on rough ground minus the
+        mean terrain height under the feet."""
+        z = self.sensor("base_pos")[:, 2]
+        if self.curriculum is None:
+            return z
+        feet_xy = self.sim.sensordata[:, self._foot_xy_cols].float()  # (N, feet, 2)
+        return z - self.curriculum.ground(feet_xy).mean(1)
 
     def moving(self) -> torch.Tensor:
         return self.commands.norm(dim=1) > 0.1
@@ -210,7 +263,7 @@ class VelocityTask(Task):
         return self.contact.float()
 
     def base_height(self) -> torch.Tensor:
-        return self.sensor("base_pos")[:, 2:3] - self.home_height
+        return (self.base_z() - self.home_height)[:, None]
 
     def joint_force_ratio(self) -> torch.Tensor:
         f = self.sim.sensordata[:, self._force_cols].float()
@@ -282,7 +335,7 @@ class VelocityTask(Task):
         return v[:, 2].square()
 
     def height_error_sq(self) -> torch.Tensor:
-        return (self.sensor("base_pos")[:, 2] - self.home_height).square()
+        return (self.base_z() - self.home_height).square()
 
     def joint_limit_excess(self) -> torch.Tensor:
         q = self.joint_pos_rel() + self.default_pose
@@ -290,12 +343,17 @@ class VelocityTask(Task):
 
     def terminated(self) -> torch.Tensor:
         tilted = self.projected_gravity()[:, 2] > -math.cos(self.cfg.max_tilt)
-        low = self.sensor("base_pos")[:, 2] < self.cfg.min_height * self.home_height
+        low = self.base_z() < self.cfg.min_height * self.home_height
         touched = (self.sim.sensordata[:, self._touch_cols] > 0).any(1)
         return tilted | low | touched
 
     def metrics(self) -> dict[str, torch.Tensor]:
         return {"lin_vel_error": self.lin_vel_error(), "yaw_rate_error": self.yaw_rate_error()}
+
+    def episode_log(self) -> dict[str, torch.Tensor]:
+        if self.curriculum is None:
+            return {}
+        return {"/curriculum/terrain_level": self.curriculum.level.float().mean()}
 
     # --- per step and per episode -------------------------------------------------------
     def post_step(self) -> None:
@@ -313,6 +371,8 @@ class VelocityTask(Task):
         qd = self.joint_vel()
         self.joint_acc = (qd - self.last_joint_vel) / dt
         self.last_joint_vel = qd
+        if self.curriculum is not None:  # the command of the step just taken
+            self.curriculum.track(self.commands[:, :2], self.base_lin_vel()[:, :2], dt)
         if self.cfg.resample_s > 0:  # a mask, not an index list: no host sync
             self.command_timer -= dt
             due = self.command_timer <= 0
@@ -334,6 +394,11 @@ class VelocityTask(Task):
         u = torch.rand(k, len(adr), generator=self.torch_rng, device=self.device)
         q = qpos[:, adr] + noise * (2 * u.to(qpos.dtype) - 1)
         qpos[:, adr] = torch.clamp(q, self.joint_lo, self.joint_hi)
+        if self.curriculum is not None:  # the ended episodes' state is still in the sim
+            fell = (self.terminated() | self.sim.diverged.to(self.device))[env_ids]
+            spawn = self.curriculum.reset(env_ids, fell, self.torch_rng).to(qpos.dtype)
+            qpos[:, :2] = spawn[:, :2]
+            qpos[:, 2] = self.home_height + spawn[:, 2]
         self.sim.reset(env_ids, qpos=qpos)
         if self.fixed_commands is not None:
             self.commands[env_ids] = self.fixed_commands.to(self.device)[env_ids].float()
