@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from xembody.cli import main
-from xembody.sim.scenes.evaluate import (
+from xembody.real.perception.evaluate import (
     SECTION,
     evaluate,
-    random_room,
     results_section,
     write_results_section,
 )
+from xembody.sim.scenes.random_room import random_room
 
 
 def test_random_rooms_are_seeded_and_well_formed():

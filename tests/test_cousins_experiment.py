@@ -1,5 +1,6 @@
-"""The twin-against-cousins policy experiment (issue 10): the drawer task, its teacher and
-grasp, the scenes built from a scan, a cloned student that learns, and the report."""
+"""The twin-against-cousins policy experiment (issue 10, xembody.models.cousins): the drawer
+task, its teacher and grasp, the scenes built from a scan, a cloned student that learns, and
+the report."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from xembody.models.cousins import experiment as ex
+from xembody.models.cousins.report import results_section, section_title
+from xembody.models.cousins.scenes import build_scenes
+from xembody.models.cousins.task import OpenTask, run_episode
+from xembody.real.perception.evaluate import scan_and_extract, write_results_section
 from xembody.sim import bodies
-from xembody.sim.scenes import experiment as ex
-from xembody.sim.scenes.evaluate import write_results_section
 
 CFG = ex.ExperimentConfig()
 
 
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
-    return ex.build_scenes(CFG, 0, tmp_path_factory.mktemp("room"))
+    return build_scenes(CFG, 0, scan_and_extract, tmp_path_factory.mktemp("room"))
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +48,19 @@ def test_scenes_come_from_the_scan(scenes):
 
 
 def test_same_seed_same_scenes(scenes, tmp_path):
-    again = ex.build_scenes(CFG, 0, tmp_path)
+    again = build_scenes(CFG, 0, scan_and_extract, tmp_path)
     for key in ("twin", "cousins", "real"):
         assert [c.asset for c in again[key]] == [c.asset for c in scenes[key]]
 
 
 def test_teacher_opens_the_drawer_and_grasp_needs_the_handle(scenes, arm):
     for cab in (scenes["twin"][0], scenes["real"][0], scenes["cousins"][0]):
-        task = ex.OpenTask(arm, cab, CFG)
+        task = OpenTask(arm, cab, CFG)
         rng = np.random.default_rng(0)
-        results = [ex.run_episode(task, rng)[2] for _ in range(3)]
+        results = [run_episode(task, rng)[2] for _ in range(3)]
         assert all(results), cab.name
     # closing the grip far from the handle holds nothing and pulls nothing open
-    task = ex.OpenTask(arm, scenes["twin"][0], CFG)
+    task = OpenTask(arm, scenes["twin"][0], CFG)
     task.reset(np.random.default_rng(1))
     for _ in range(task.steps):
         task.step(np.array([-0.5, 0.0, 0.0, 1.0]))
@@ -67,8 +71,8 @@ def test_teacher_opens_the_drawer_and_grasp_needs_the_handle(scenes, arm):
 def test_cloned_student_learns_the_twin(scenes, arm):
     cfg = replace(CFG, bc_steps=1500)
     x, y, rate = ex.collect(arm, scenes["twin"], 24, cfg, seed=0)
-    assert rate == 1.0 and x.shape[1] == ex.OpenTask(arm, scenes["twin"][0], cfg).obs_dim
-    policy = ex.train_bc(x, y, cfg, seed=0)
+    assert rate == 1.0 and x.shape[1] == OpenTask(arm, scenes["twin"][0], cfg).obs_dim
+    policy = ex.fit_student(x, y, cfg, seed=0)
     wins = ex.evaluate_policy(arm, policy, scenes["twin"], 20, cfg, seed=5)
     idle = ex.evaluate_policy(arm, lambda o: np.zeros(4), scenes["twin"], 5, cfg, seed=5)
     assert idle == 0
@@ -77,7 +81,7 @@ def test_cloned_student_learns_the_twin(scenes, arm):
 
 def test_report_section(tmp_path):
     cfg = replace(CFG, seeds=(0,), episodes=2, demos=4, bc_steps=50, workers=1, broad=2)
-    result = ex.run_experiment(cfg, tmp_path, progress=lambda m: None)
+    result = ex.run_experiment(cfg, scan_and_extract, tmp_path, progress=lambda m: None)
     for name in ex.SETS:
         for ev in ex.EVALS:
             cell = result["table"][name][ev]
@@ -85,20 +89,20 @@ def test_report_section(tmp_path):
             assert cell["ci95"][0] <= cell["success"] <= cell["ci95"][1]
     doc = tmp_path / "RESULTS.md"
     doc.write_text("# Results\n\n## Other\n\nkept\n")
-    write_results_section(ex.results_section(result, "cmd"), doc)
-    write_results_section(ex.results_section(result, "cmd"), doc)
+    write_results_section(results_section(result, "cmd"), doc)
+    write_results_section(results_section(result, "cmd"), doc)
     text = doc.read_text()
-    assert text.count(ex.section_title("drawer")) == 1 and "## Other\n\nkept" in text
+    assert text.count(section_title("drawer")) == 1 and "## Other\n\nkept" in text
     assert "| cousins 8 |" in text
 
 
 def test_door_task(arm, tmp_path):
     cfg = replace(CFG, task="door")
-    scenes = ex.build_scenes(cfg, 0, tmp_path)
+    scenes = build_scenes(cfg, 0, scan_and_extract, tmp_path)
     assert all(c.asset.params["n_doors"] >= 1 for c in scenes["cousins"] + scenes["real"])
-    task = ex.OpenTask(arm, scenes["twin"][0], cfg)
+    task = OpenTask(arm, scenes["twin"][0], cfg)
     assert task.hinge and task.goal == cfg.open_rad
     rng = np.random.default_rng(0)
-    assert all(ex.run_episode(task, rng)[2] for _ in range(2))
+    assert all(run_episode(task, rng)[2] for _ in range(2))
     with pytest.raises(ValueError, match="task='lid'"):
-        ex.OpenTask(arm, scenes["twin"][0], replace(CFG, task="lid"))
+        OpenTask(arm, scenes["twin"][0], replace(CFG, task="lid"))

@@ -13,10 +13,10 @@ from PIL import Image
 from scan_scenes import room_scene
 
 from xembody.cli import main
-from xembody.sim.scenes.accuracy import TOLERANCES, box_iou, extraction_accuracy, yaw_error
+from xembody.real.perception.accuracy import TOLERANCES, box_iou, extraction_accuracy, yaw_error
+from xembody.real.perception.extract import extract_scan, min_area_yaw
+from xembody.real.perception.scan import ScanConfig, read_scan, render_scan
 from xembody.sim.scenes.description import ObjectEstimate, SceneDescription
-from xembody.sim.scenes.extract import extract_scan, min_area_yaw
-from xembody.sim.scenes.scan import ScanConfig, read_scan, render_scan
 
 
 def _obj(**kw) -> ObjectEstimate:
@@ -199,7 +199,7 @@ def test_a_ply_cloud_is_read_and_extracted(room, tmp_path):
 def test_one_view_of_generated_twin_and_cousins(room, tmp_path):
     """The asset library's twin of the test room and two cousins (other cabinets, shelves,
     tables), scanned from one view, are recovered within the tolerances."""
-    from xembody.sim.scenes.accuracy import scene_truth
+    from xembody.real.perception.accuracy import scene_truth
     from xembody.sim.scenes.cousins import make_cousins, make_twin
 
     _, desc = room
@@ -228,8 +228,8 @@ def test_noisy_scan_with_dropout_still_meets_the_tolerances(room, tmp_path):
 
 
 def test_relations_by_hand():
+    from xembody.real.perception.extract import relations
     from xembody.sim.scenes.description import Floor, WallPlane
-    from xembody.sim.scenes.extract import relations
 
     wall = WallPlane(point=(0, 2, 0), normal=(0, -1, 0), extent=(4, 2.5))
     found = [
@@ -294,8 +294,8 @@ def _room_cloud(*objects) -> np.ndarray:
 
 
 def test_a_free_object_off_a_wall_keeps_its_yaw_and_a_wall_backed_one_snaps():
+    from xembody.real.perception.extract import ExtractConfig, extract, snap_yaw
     from xembody.sim.scenes.description import WallPlane
-    from xembody.sim.scenes.extract import ExtractConfig, extract, snap_yaw
 
     yaw = math.radians(10)  # inside the 12 deg wall snap, beyond the 0.1 rad yaw target
     free = _obj(center=(0.3, 0.2, 0.2), size=(0.4, 0.5, 0.4), yaw=yaw)
@@ -318,9 +318,9 @@ def test_one_view_sees_objects_near_the_camera(tmp_path):
     the view backs off until every object is in the image, and both are recovered. Room 2's
     table is nearly square: the rims of its top and its legs lie close to one circle (fit
     0.057), but its sides are mostly empty, so it is a table, not a cylinder."""
-    from xembody.sim.scenes.accuracy import scene_truth
+    from xembody.real.perception.accuracy import scene_truth
     from xembody.sim.scenes.cousins import make_twin
-    from xembody.sim.scenes.evaluate import random_room
+    from xembody.sim.scenes.random_room import random_room
 
     rng = np.random.default_rng(0)
     rooms = [random_room(rng) for _ in range(8)]

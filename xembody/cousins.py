@@ -8,13 +8,16 @@ The first writes twin.xml, cousin_00.xml ... cousin_NN.xml, manifest.json (per s
 assets and parameters, the MJCF digest, distance from the twin, check results) and
 cousins.png (twin and cousins side by side). `--scan` is a SceneDescription JSON file or
 a scan folder holding one as scene.json; a scan folder without scene.json, or a .ply /
-.pcd cloud, is run through the geometric extraction (xembody.sim.scenes.extract) first.
+.pcd cloud, is run through the geometric extraction (xembody.real.perception.extract) first.
 
 `eval` generates K rooms with known layout, scans each from `--views` views, extracts it,
 scores the extraction against the truth, builds the twin and `--n` cousins of each
-extracted description with their physical checks (xembody.sim.scenes.evaluate) and prints
+extracted description with their physical checks (xembody.real.perception.evaluate) and prints
 the summary and the results table (`--json`: everything as JSON). Only with `--write-docs`
 does it (and `experiment`) replace its section of `--results` (default docs/RESULTS.md).
+
+`experiment` runs the twin-against-cousins policy study (xembody.models.cousins), handing it
+the perception step (`scan_and_extract`) that models may not import itself.
 """
 
 from __future__ import annotations
@@ -22,8 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
-import numpy as np
 
 from xembody.sim.scenes.description import SceneDescription
 
@@ -64,16 +65,9 @@ def load_description(path: str | Path) -> SceneDescription:
     if path.is_dir() and (path / "scene.json").is_file():
         return SceneDescription.from_json(path / "scene.json")
     if path.is_dir() or path.suffix.lower() in (".ply", ".pcd"):
-        from xembody.sim.scenes.extract import extract
-        from xembody.sim.scenes.scan import read_scan
+        from xembody.real.perception.extract import extract_scan
 
-        points, _ = read_scan(path)
-        views_xy = (0.0, 0.0)
-        poses = path / "poses.json" if path.is_dir() else None
-        if poses is not None and poses.is_file():
-            eyes = np.array(json.loads(poses.read_text())["camera_to_world"])[:, :2, 3]
-            views_xy = tuple(float(v) for v in eyes.mean(0))
-        return extract(points, views_xy)[0]
+        return extract_scan(path)[0]
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such scene description file or scan folder")
     return SceneDescription.from_json(path)
@@ -116,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from xembody.sim.scenes.evaluate import evaluate, results_section, write_results_section
+    from xembody.real.perception.evaluate import evaluate, results_section, write_results_section
 
     n = 2 if args.n is None else args.n
     out = args.out or "out/cousins_eval"
@@ -144,24 +138,25 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_experiment(args: argparse.Namespace) -> int:
-    from xembody.sim.scenes import experiment as ex
-    from xembody.sim.scenes.evaluate import write_results_section
+    from xembody.models.cousins.experiment import ExperimentConfig, run_experiment
+    from xembody.models.cousins.report import results_section
+    from xembody.real.perception.evaluate import scan_and_extract, write_results_section
 
     if args.episodes < 1 or args.seeds < 1 or args.demos < 1 or args.workers < 1:
         raise ValueError(
             f"--episodes {args.episodes} --seeds {args.seeds} --demos {args.demos} --workers "
             f"{args.workers}: expected each at least 1"
         )
-    cfg = ex.ExperimentConfig(task=args.task, room_seed=args.seed, episodes=args.episodes,
-                              demos=args.demos,
-                              seeds=tuple(range(args.seeds)), workers=args.workers)  # fmt: skip
+    cfg = ExperimentConfig(task=args.task, room_seed=args.seed, episodes=args.episodes,
+                           demos=args.demos, seeds=tuple(range(args.seeds)),
+                           workers=args.workers)  # fmt: skip
     out = Path(args.out or f"out/cousins_experiment_{args.task}")
-    result = ex.run_experiment(cfg, out, progress=lambda m: print(m, flush=True))
+    result = run_experiment(cfg, scan_and_extract, out, progress=lambda m: print(m, flush=True))
     (out / "experiment.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
     command = (f"xembody cousins experiment --task {args.task} --json --seed {args.seed} "
                f"--seeds {args.seeds} --episodes {args.episodes} --demos {args.demos} "
                "--write-docs")  # fmt: skip
-    section = ex.results_section(result, command)
+    section = results_section(result, command)
     if args.write_docs:
         write_results_section(section, args.results)
     if args.json:

@@ -174,7 +174,8 @@ def reality_gap(out: Path, seed: int, minutes: float) -> list[str]:
 def digital_cousins(out: Path, seed: int) -> list[str]:
     """A generated room (known layout) scanned from one 320x240 view, extracted, scored,
     and the twin and two cousins of the extraction built with their physical checks."""
-    from xembody.sim.scenes.evaluate import evaluate_room, random_room
+    from xembody.real.perception.evaluate import evaluate_room
+    from xembody.sim.scenes.random_room import random_room
 
     t0 = time.perf_counter()
     truth = random_room(np.random.default_rng(seed))

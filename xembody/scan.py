@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         return run_extract(Path(args.action[1]), Path(args.out or "scene.json"))
     if not args.scene or not args.out:
         raise ValueError("scan: give --scene MJCF and --out FOLDER (or `scan extract SCAN`)")
-    from xembody.sim.scenes.scan import ScanConfig, render_scan
+    from xembody.real.perception.scan import ScanConfig, render_scan
 
     cfg = ScanConfig(views=args.views, width=args.width, height=args.height,
                      noise_std=args.noise, dropout=args.dropout, seed=args.seed)  # fmt: skip
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_extract(scan: Path, out: Path) -> int:
-    from xembody.sim.scenes.extract import draw_top_view, extract_scan
+    from xembody.real.perception.extract import draw_top_view, extract_scan
 
     desc, groups, points = extract_scan(scan)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .description import ObjectEstimate, SceneDescription
+from xembody.sim.scenes.description import ObjectEstimate, SceneDescription, WallPlane
 
 TOLERANCES = dict(floor_normal_deg=2.0, category=0.9, center_m=0.05, yaw_rad=0.1, iou=0.6)
 _PERIOD = {"cabinet": 2 * math.pi, "shelf": 2 * math.pi, "box": math.pi / 2, "table": math.pi / 2}
@@ -145,8 +145,6 @@ def scene_truth(scene) -> SceneDescription:
     placed object its id, category, box centre, full extents and yaw; the walls' planes.
     A cylinder's diameter is the mean of its depth and width, as the asset library builds it.
     Relations and descriptors are left out (the accuracy does not score them)."""
-    from .description import WallPlane
-
     objects = []
     for p in scene.objects:
         d, w, h = p.asset.size

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .description import Floor, ObjectEstimate, SceneDescription, WallPlane
+from xembody.sim.scenes.description import Floor, ObjectEstimate, SceneDescription, WallPlane
 
 
 @dataclass(frozen=True, kw_only=True)

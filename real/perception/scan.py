@@ -156,7 +156,7 @@ def _aim(eye: np.ndarray, target: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def render_scan(mjcf: str | Path, out: str | Path, cfg: ScanConfig = ScanConfig()) -> Path:
     """Render `cfg.views` RGB-D views of the scene in file `mjcf` into folder `out`."""
-    from ..render import gl_backend
+    from xembody.sim.render import gl_backend
 
     path = Path(mjcf)
     if not path.is_file():

@@ -1,11 +1,12 @@
-"""What a scan says about a scene: the seam between extraction (scan) and generation (cousins).
+"""What a scan says about a scene: the seam between perception and scene generation.
 
 A `SceneDescription` is plain data in the world frame (metres, radians, z up, floor at
 `floor.height`): the floor plane, the walls as vertical planes, and one `ObjectEstimate` per
 object: a gravity-aligned box (`center`, full extents `size`, `yaw` of the box's local +x
 about z), relations to the floor, walls and other objects, shape descriptors and a category
 with a confidence. `to_json`/`from_json` round-trip it; the JSON carries `SCHEMA_VERSION`
-and a loader meeting another version says so.
+and a loader meeting another version says so. Perception (xembody.real.perception)
+writes it; the twin and the cousins (cousins.py) are built from it.
 
 Box frame: local +x is the object's depth axis (its front faces +x, e.g. a cabinet's drawer
 fronts), +y its width, +z its height; `size` = (depth, width, height).
