@@ -6,6 +6,7 @@ the vendor's `*_ankle_roll_link` links, a fixed-joint `imu_link`, fixed frames."
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -146,3 +147,30 @@ def test_trains_from_the_cli(tmp_path: Path) -> None:
     assert (run / "model_1.pt").is_file()
     trained = mujoco.MjModel.from_xml_path(str(run / "body.xml"))  # the body the run keeps
     assert trained.nu == 23 and trained.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE
+
+
+def test_falls_are_sensed_on_the_upper_body_and_a_mesh_pelvis(tmp_path: Path) -> None:
+    # Vendors give the pelvis a mesh collision; the fixture's is a box. A copy of the
+    # package whose pelvis collides as its mesh must build (a bounding-sphere touch site).
+    package = tmp_path / "src" / PACKAGE.name
+    shutil.copytree(PACKAGE, package)
+    urdf = package / "urdf" / "humanoid.urdf"
+    box = '<collision><origin xyz="0 0 0"/><geometry><box size="0.12 0.2 0.1"/></geometry>'
+    mesh = '<collision><geometry><mesh filename="package://{}/meshes/pelvis.STL"/></geometry>'
+    text = urdf.read_text()
+    assert box in text
+    urdf.write_text(text.replace(box, mesh.format(PACKAGE.name)))
+    for path, pelvis_shape in ((HUMANOID, mujoco.mjtGeom.mjGEOM_BOX), (urdf, None)):
+        emb = load_for_training(str(path), package_path=(str(tmp_path / "src"),))
+        task = tasks.make_task("velocity", emb, VelocityConfig())
+        m = task.build_model()
+        sensed = {m.body(int(m.site(t).bodyid[0])).name for t in task.touch}
+        # pelvis, torso, head and arms end an episode when they touch; no leg link does
+        assert {"pelvis", "torso_link", "left_elbow_link", "right_elbow_link"} <= sensed
+        assert not any(("hip" in b or "knee" in b or "ankle" in b) for b in sensed), sensed
+        if pelvis_shape is not None:
+            assert m.site_type[m.site("base_touch0").id] == pelvis_shape
+        env = BodyEnv(tasks.make_task("velocity", emb, VelocityConfig()), 2, num_threads=1)
+        _, _, dones, _ = env.step(torch.zeros(2, env.num_actions))
+        assert not dones.any()  # standing: nothing but the feet touches
+        env.close()

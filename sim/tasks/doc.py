@@ -74,7 +74,11 @@ def task_section(name: str) -> str:
         for f in dataclasses.fields(cfg)
         if f.name not in ("randomization", "rewards")
     )
-    lines += ["", f"Config defaults: {defaults}.", "", f"Randomisation: {cfg.randomization}.", ""]
+    lines += ["", f"Config defaults: {defaults}."]
+    for body_class, values in entry.body_defaults.items():
+        edits = ", ".join(f"{k}={v}" for k, v in values.items())
+        lines += ["", f"For a {body_class} body, instead: {edits}."]
+    lines += ["", f"Randomisation: {cfg.randomization}.", ""]
     env.close()
     return "\n".join(lines)
 

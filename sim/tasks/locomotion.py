@@ -9,9 +9,9 @@ Everything comes from MuJoCo sensors added in `build_model`: a velocimeter at th
 (base-frame linear velocity), the IMU gyro and orientation, a framepos of the base body and
 of every foot site ("*_foot": on flat ground, contact = the foot within `contact_height`
 of its height in the home pose), actuator forces, and touch sensors on sites around the
-base's box/sphere geoms (the trunk or torso touching the ground). Episodes end on a fall:
-base tilted beyond `max_tilt`, base below `min_height` x its home height, or the base
-touching anything.
+collision geoms of the base and of every body not on a leg (`add_fall_touch`: a trunk; a
+humanoid's pelvis, torso, head and arms). Episodes end on a fall: base tilted beyond
+`max_tilt`, base below `min_height` x its home height, or any of those touching anything.
 
 A gait clock (phase advancing by 1 every `gait_period` s, random at reset) is observed as
 sin/cos; the `gait` reward pays for each foot whose contact follows it: half the period in
@@ -46,7 +46,14 @@ from xembody.sim.physics.backend import BatchedSim
 from . import terms
 from .base import ObsTerm, RandomizationCfg, RewardTerm, Task, TaskConfig
 from .math import quat_rotate
-from .terrain import Terrain, TerrainCurriculum, add_foot_touch, add_terrain, generate_terrain
+from .terrain import (
+    SITE_SHAPES,
+    Terrain,
+    TerrainCurriculum,
+    add_foot_touch,
+    add_terrain,
+    generate_terrain,
+)
 
 _SENS = mujoco.mjtSensor
 TOUCH_N = 1.0  # N of normal force on a foot's touch site that counts as contact (rough)
@@ -133,15 +140,7 @@ class VelocityTask(Task):
                 objtype=mujoco.mjtObj.mjOBJ_ACTUATOR,
                 objname=j,
             )
-        self.touch: list[str] = []
-        shapes = (mujoco.mjtGeom.mjGEOM_BOX, mujoco.mjtGeom.mjGEOM_SPHERE)
-        for i, g in enumerate(g for g in spec.body(base).geoms if g.type in shapes):
-            name = f"base_touch{i}"
-            spec.body(base).add_site(
-                name=name, type=g.type, pos=g.pos, quat=g.quat, size=g.size + 0.01, group=5
-            )
-            spec.add_sensor(name=name, type=_SENS.mjSENS_TOUCH, objtype=site, objname=name)
-            self.touch.append(name)
+        self.touch = add_fall_touch(spec, self.emb.compile(), base, self.feet)
         if self.cfg.terrain == "rough":
             c = self.cfg
             self.terrain = generate_terrain(c.terrain_levels, c.terrain_max_height, c.terrain_seed)
@@ -186,7 +185,9 @@ class VelocityTask(Task):
         self._force_cols = torch.tensor(
             [col(f"{j}_force", 0) for j in self.joint_names], device=dev
         )
-        self._touch_cols = torch.tensor([col(t, 0) for t in self.touch], device=dev)
+        self._touch_cols = torch.tensor(
+            [col(t, 0) for t in self.touch], dtype=torch.long, device=dev
+        )
         if self.terrain is not None:
             footprint = float(np.linalg.norm(feet[:, :2], axis=1).max()) + 0.05
             self.curriculum = TerrainCurriculum(self.terrain, n, dev, footprint)
@@ -413,3 +414,40 @@ class VelocityTask(Task):
         self.last_joint_vel[env_ids] = 0.0
         self.joint_acc[env_ids] = 0.0
         self.phase[env_ids] = torch.rand(k, generator=self.torch_rng, device=self.device)
+
+
+def add_fall_touch(
+    spec: mujoco.MjSpec, body: mujoco.MjModel, base: str, feet: tuple[str, ...]
+) -> list[str]:
+    """Touch sensors whose contact ends an episode: a site 1 cm larger around every collision
+    geom of the base and of the bodies that are not on a leg (a humanoid's torso, head and
+    arms; a quadruped's trunk). Leg bodies, those between the base and a foot site, may
+    touch. A shape a site cannot take (a mesh) gets its bounding sphere. Returns the names."""
+    m = body
+    b_base = m.body(base).id
+    legs: set[int] = set()
+    for foot in feet:
+        b = int(m.site(foot).bodyid[0])
+        while b not in (b_base, 0):
+            legs.add(b)
+            b = int(m.body_parentid[b])
+    subtree = {b_base}
+    for b in range(b_base + 1, m.nbody):  # a child's id is always above its parent's
+        if int(m.body_parentid[b]) in subtree:
+            subtree.add(b)
+    names: list[str] = []
+    for g in range(m.ngeom):
+        b = int(m.geom_bodyid[g])
+        if b in legs or b not in subtree or not (m.geom_contype[g] or m.geom_conaffinity[g]):
+            continue
+        shape, size = int(m.geom_type[g]), m.geom_size[g] + 0.01
+        if shape not in SITE_SHAPES:
+            shape, size = mujoco.mjtGeom.mjGEOM_SPHERE, [m.geom_rbound[g] + 0.01, 0, 0]
+        name = f"base_touch{len(names)}" if b == b_base else f"{m.body(b).name}_touch{g}"
+        spec.body(m.body(b).name).add_site(
+            name=name, type=shape, pos=m.geom_pos[g], quat=m.geom_quat[g], size=size, group=5
+        )
+        spec.add_sensor(name=name, type=_SENS.mjSENS_TOUCH, objtype=mujoco.mjtObj.mjOBJ_SITE,
+                        objname=name)  # fmt: skip
+        names.append(name)
+    return names

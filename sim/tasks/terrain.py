@@ -36,7 +36,7 @@ BASE = 0.1  # m, depth of the height field's solid base below its lowest point
 FLOOR_DROP = 0.002  # m the body's floor plane is lowered under the height field
 MIN_COMMANDED = 1.0  # m commanded over an episode below which walking does not count
 UP, DOWN = 0.5, 0.25  # walked / commanded at or above which a level rises, below which it falls
-_SITE_SHAPES = tuple(
+SITE_SHAPES = tuple(
     getattr(mujoco.mjtGeom, f"mjGEOM_{s}")
     for s in ("SPHERE", "CAPSULE", "ELLIPSOID", "CYLINDER", "BOX")
 )
@@ -132,7 +132,7 @@ def add_foot_touch(spec: mujoco.MjSpec, body: mujoco.MjModel, feet: tuple[str, .
             )
         g = min(geoms, key=lambda g: np.linalg.norm(m.geom_pos[g] - site.pos))
         shape, size = int(m.geom_type[g]), m.geom_size[g] + 0.01
-        if shape not in _SITE_SHAPES:
+        if shape not in SITE_SHAPES:
             shape, size = mujoco.mjtGeom.mjGEOM_SPHERE, [m.geom_rbound[g] + 0.01, 0, 0]
         spec.body(m.body(b).name).add_site(
             name=f"{foot}_touch", type=shape, pos=m.geom_pos[g], quat=m.geom_quat[g],
