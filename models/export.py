@@ -345,7 +345,6 @@ def upgrade_export(folder: Path) -> dict[str, Any]:
     joints, and the body's MJCF is bundled. Returns the new sidecar."""
     from xembody.models.exported import body_from_source, read_contract
     from xembody.sim import tasks
-    from xembody.sim.tasks.base import RandomizationCfg
 
     folder = Path(folder)
     old = read_contract(folder)
@@ -356,8 +355,7 @@ def upgrade_export(folder: Path) -> dict[str, Any]:
             raise ValueError(f"{folder / old['files'][key]}: differs from its sidecar's hash")
     emb = body_from_source(old["body"]["source"])
     cfg = tasks.config_from_dict(old["task"], old["task_cfg"])
-    cfg.randomization = RandomizationCfg.off()
-    env = BodyEnv(tasks.make_task(old["task"], emb, cfg), 1, num_threads=1)
+    env = tasks.make_env(old["task"], emb, 1, cfg=cfg, randomize=False, num_threads=1)
     try:
         new = policy_contract(env)
     finally:

@@ -38,7 +38,6 @@ from xembody.models.training import TrainConfig, train
 from xembody.sim import tasks
 from xembody.sim.bodies import Embodiment, registry
 from xembody.sim.env import BodyEnv
-from xembody.sim.tasks.base import RandomizationCfg
 
 STUDENT = {"dim": 64, "heads": 4, "layers": 2}
 
@@ -85,10 +84,8 @@ class Pipeline:
     def env(self, body: Path, n: int, *, randomize: bool = True, seed: int = 0) -> BodyEnv:
         emb = resolve_body(str(body))
         cfg = tasks.make_config(self.cfg.task, emb.body_class, **self.task_overrides)
-        if not randomize:
-            cfg = dataclasses.replace(cfg, randomization=RandomizationCfg.off())
-        task = tasks.make_task(self.cfg.task, emb, cfg)
-        return BodyEnv(task, n, seed=seed, num_threads=1)
+        return tasks.make_env(self.cfg.task, emb, n, cfg=cfg, randomize=randomize, seed=seed,
+                              num_threads=1)  # fmt: skip
 
     # --- stages -------------------------------------------------------------------------
     def run_all(self) -> None:

@@ -101,11 +101,5 @@ def make_env(run: Run, num_envs: int, *, seed: int = 0, threads: int | None = No
              randomize: bool = True, backend: str = "cpu"):  # fmt: skip
     """The run's task on the run's body, N envs (`randomize=False`: nominal physics, no
     noise, pushes or latency, as for evaluation of the nominal case) on physics `backend`."""
-    from xembody.sim.env import BodyEnv
-    from xembody.sim.tasks.base import RandomizationCfg
-
-    cfg = run.task_cfg
-    if not randomize:
-        cfg = dataclasses.replace(cfg, randomization=RandomizationCfg.off())
-    task = tasks.make_task(run.task, run.body, cfg)
-    return BodyEnv(task, num_envs, seed=seed, backend=backend, num_threads=threads)
+    return tasks.make_env(run.task, run.body, num_envs, cfg=run.task_cfg, randomize=randomize,
+                          seed=seed, backend=backend, num_threads=threads)  # fmt: skip

@@ -16,6 +16,7 @@ import torch
 
 from xembody.sim.bodies.embodiment import joint_kp
 from xembody.sim.env import BodyEnv
+from xembody.sim.tasks.math import dls_step
 
 
 class ReachIKTeacher:
@@ -66,7 +67,6 @@ class ReachIKTeacher:
         m, d = self.model, self.data
         d.qpos[:] = qpos
         d.qvel[:] = 0
-        eye = self.damping**2 * np.eye(6)
         quat, err_rot = np.zeros(4), np.zeros(3)
         for _ in range(self.iterations):
             mujoco.mj_kinematics(m, d)
@@ -82,7 +82,7 @@ class ReachIKTeacher:
                 break
             mujoco.mj_jacSite(m, d, self._jacp, self._jacr, self.site)
             jac = np.vstack([self._jacp[:, self.dofs], self.rot_weight * self._jacr[:, self.dofs]])
-            dq = jac.T @ np.linalg.solve(jac @ jac.T + eye, err)
+            dq = dls_step(jac, err, self.damping)
             q = d.qpos[self.qadr] + np.clip(dq, -self.max_step, self.max_step)
             d.qpos[self.qadr] = np.clip(q, self.lo, self.hi)
         solution = d.qpos[self.qadr].copy()

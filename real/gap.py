@@ -213,13 +213,11 @@ def policy_setup(policy_dir):
     """(exported policy, task name, task config without randomisation, Embodiment)."""
     from xembody.models.exported import ExportedPolicy
     from xembody.sim import bodies, tasks
-    from xembody.sim.tasks.base import RandomizationCfg
 
     policy = ExportedPolicy.load(policy_dir)
     c = policy.contract
     emb = bodies.sample(*generated_body(policy_dir, c))
-    cfg = tasks.config_from_dict(c["task"], c["task_cfg"])
-    cfg.randomization = RandomizationCfg.off()
+    cfg = tasks.nominal(tasks.config_from_dict(c["task"], c["task_cfg"]))
     return policy, c["task"], cfg, emb
 
 
@@ -231,11 +229,10 @@ def closed_loop(policy_dir, robot_cfg: RobotConfig, *, adapter=None, predict: bo
     episodes."""
     from xembody.real.controller import PolicyController
     from xembody.sim import tasks
-    from xembody.sim.env import BodyEnv
 
     policy, task_name, cfg, emb = policy_setup(policy_dir)
-    task = tasks.make_task(task_name, emb, cfg)
-    env = BodyEnv(task, num_envs, seed=seed, num_threads=1)
+    env = tasks.make_env(task_name, emb, num_envs, cfg=cfg, seed=seed, num_threads=1)
+    task = env.task
     model = env.sim.model
     env.sim.close()
     robot_cfg = dataclasses.replace(robot_cfg, control_dt=1.0 / cfg.control_hz)  # a copy

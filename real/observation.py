@@ -30,21 +30,19 @@ import numpy as np
 
 from xembody.real.robot import RobotState
 from xembody.sim.bodies.embodiment import Embodiment
+from xembody.sim.tasks.math import quat_rotate, yaw_of
 
-# The shared term functions (and the tasks' package) import torch: loaded with the first
-# ObservationBuilder, so that nodes which only need the helpers below (sim robot, safety)
-# start without it.
+# The shared term functions import torch: loaded with the first ObservationBuilder, so that
+# nodes which only need the helpers below (sim robot, safety) start without it.
 terms: Any = None
-tmath: Any = None
 
 
 def _load_terms() -> None:
-    global terms, tmath
+    global terms
     if terms is None:
-        from xembody.sim.tasks import math as tasks_math
         from xembody.sim.tasks import terms as tasks_terms
 
-        terms, tmath = tasks_terms, tasks_math
+        terms = tasks_terms
 
 
 @dataclass
@@ -59,24 +57,6 @@ class Command:
     target_pos: np.ndarray | None = None
     target_quat: np.ndarray | None = None
     ranges: np.ndarray | None = None
-
-
-def quat_rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Rotate `v` (3,) by the unit quaternion `q` (4,) w,x,y,z (one vector; the batched
-    form is `xembody.sim.tasks.math.quat_rotate`)."""
-    w, u = q[0], q[1:]
-    t = 2.0 * np.cross(u, v)
-    return v + w * t + np.cross(u, t)
-
-
-def quat_conj(q: np.ndarray) -> np.ndarray:
-    return np.array([q[0], -q[1], -q[2], -q[3]])
-
-
-def yaw_of(q: np.ndarray) -> float:
-    """Heading (rad) of the orientation `q` (4,) w,x,y,z."""
-    w, x, y, z = q
-    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
 
 
 def follow_joint_equalities(model: mujoco.MjModel, data: mujoco.MjData) -> None:
@@ -255,7 +235,7 @@ class ObservationBuilder:
         if "pose" not in self._view:
             pos = _need(self._state.base_pos, "odometry (base pose)", "goal")
             quat = _row(_need(self._state.base_quat, "odometry (base pose)", "goal"))
-            self._view["pose"] = pos[:2], tmath.yaw_of(quat), quat
+            self._view["pose"] = pos[:2], yaw_of(quat), quat
         return self._view["pose"]
 
     def _goal_body(self) -> np.ndarray:
@@ -274,7 +254,7 @@ class ObservationBuilder:
     def _navigate_base_lin_vel(self) -> np.ndarray:
         v_body = _need(self._state.base_lin_vel, "odometry (base velocity)", "base_lin_vel")
         _, yaw, quat = self._pose()
-        v_world = tmath.quat_rotate(quat, _row(v_body))  # odometry twist: base frame
+        v_world = quat_rotate(quat, _row(v_body))  # odometry twist: base frame
         return _out(terms.to_yaw_frame(v_world[:, :2], yaw))
 
     def _navigate_base_ang_vel(self) -> np.ndarray:

@@ -28,6 +28,7 @@ import numpy as np
 import pinocchio as pin
 
 from xembody.sim.bodies.embodiment import Embodiment
+from xembody.sim.tasks.math import dls_pinv
 
 EE_FRAME = "xembody_ee"
 
@@ -227,7 +228,7 @@ class ArmIK:
     def _dls_step(self, jac: np.ndarray, err: np.ndarray, q: np.ndarray) -> np.ndarray:
         """Damped least squares toward `err`, plus the posture pull in the null space."""
         c = self.cfg
-        pinv = jac.T @ np.linalg.inv(jac @ jac.T + c.damping**2 * np.eye(len(err)))
+        pinv = dls_pinv(jac, c.damping)
         null = np.eye(len(q)) - pinv @ jac
         return pinv @ err + null @ (c.posture_gain * (self.posture - q))
 

@@ -169,6 +169,39 @@ def test_gait_clock_advances_one_period_per_gait_period():
     assert builder.phase == pytest.approx(0.0, abs=1e-9) or builder.phase == pytest.approx(1.0)
 
 
+def test_dls_step_matches_the_formula_in_numpy_and_torch():
+    """dq = J^T (J J^T + damping^2 I)^-1 err: J = diag(1, 2), err = (1, 1) gives J^-1 err =
+    (1, 0.5) undamped and J^T diag(2, 5)^-1 err = (0.5, 0.4) at damping 1."""
+    from xembody.sim.tasks.math import dls_pinv, dls_step
+
+    jac, err = np.diag([1.0, 2.0]), np.ones(2)
+    np.testing.assert_allclose(dls_step(jac, err, 0.0), [1.0, 0.5])
+    np.testing.assert_allclose(dls_step(jac, err, 1.0), [0.5, 0.4])
+    np.testing.assert_allclose(dls_pinv(jac, 1.0) @ err, [0.5, 0.4])
+    batch = torch.tensor(np.stack([jac, 2 * jac]))  # (2, 2, 2): one step per row
+    out = dls_step(batch, torch.ones(2, 2, dtype=batch.dtype), 1.0)
+    np.testing.assert_allclose(out[0].numpy(), [0.5, 0.4])
+    np.testing.assert_allclose(out[1].numpy(), dls_step(2 * jac, err, 1.0))
+
+
+def test_task_maths_loads_without_torch_for_the_robot_side():
+    """The ROS nodes use the tasks' quaternion helpers on numpy rows and start without torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "import xembody.real.observation\n"
+        "from xembody.sim.tasks.math import quat_rotate, yaw_of\n"
+        "q = np.array([np.cos(0.25), 0, 0, np.sin(0.25)])\n"
+        "print('torch' in sys.modules, round(float(yaw_of(q)), 6), quat_rotate(q, np.eye(3)[0]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    torch_loaded, yaw, *_ = out.stdout.split()
+    assert torch_loaded == "False" and float(yaw) == 0.5
+
+
 def test_action_map_and_wheels():
     emb = bodies.sample("wheeled", seed=1)
     contract = {

@@ -379,7 +379,7 @@ def test_recorder_writes_episodes_and_a_killed_recorder_loses_nothing_committed(
 
 # --- legged ---------------------------------------------------------------------------------
 def test_quadruped_tracks_cmd_vel_for_10_s_without_falling(tmp_path):
-    from xembody.real.observation import quat_conj, quat_rotate
+    from xembody.sim.tasks.math import quat_conj, quat_rotate
 
     policy = need("velocity")
     command = 0.5  # m/s forward

@@ -31,14 +31,9 @@ def cross_embodiment(out: Path, seed: int, epochs: int) -> list[str]:
     from xembody.models.pipeline import STUDENT
     from xembody.models.teachers import ReachIKTeacher
     from xembody.sim import bodies, tasks
-    from xembody.sim.env import BodyEnv
-    from xembody.sim.tasks.base import RandomizationCfg
 
     def env_for(emb, n, randomize=True):
-        cfg = tasks.make_config("reach")
-        if not randomize:
-            cfg = dataclasses.replace(cfg, randomization=RandomizationCfg.off())
-        return BodyEnv(tasks.make_task("reach", emb, cfg), n, seed=seed, num_threads=1)
+        return tasks.make_env("reach", emb, n, randomize=randomize, seed=seed, num_threads=1)
 
     arms = [bodies.sample("arm", s) for s in (0, 1)]
     data = []

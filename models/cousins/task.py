@@ -30,6 +30,7 @@ import mujoco
 import numpy as np
 
 from xembody.sim.scenes.assets import Asset, add_asset
+from xembody.sim.tasks.math import dls_step
 
 if TYPE_CHECKING:
     from .experiment import ExperimentConfig
@@ -177,7 +178,7 @@ class OpenTask:
         dx = cfg.step_m * a[:3]
         mujoco.mj_jacSite(m, d, self.jac, None, self.site)
         jac = self.jac[:, self.arm_v]
-        dq = jac.T @ np.linalg.solve(jac @ jac.T + 0.05**2 * np.eye(3), dx)
+        dq = dls_step(jac, dx, 0.05)
         # targets accumulate (the servos' gravity sag stays a constant offset instead of
         # eating each small step); they stay within `lead` rad of the measured joints
         q = d.qpos[self.arm_q]

@@ -81,6 +81,22 @@ def declare(
     return node.declare_parameter(name, default, desc).value
 
 
+def declare_topics(node: Node, defaults: dict[str, str], note: str = "") -> dict[str, str]:
+    """Declare one parameter per topic (`defaults`: parameter name -> default topic) and
+    return {parameter name: topic}."""
+    return {k: declare(node, k, v, f"topic ({k}{note})") for k, v in defaults.items()}
+
+
+def declare_body(
+    node: Node, policy_help: str = "export folder: the body of its sidecar"
+) -> Embodiment:
+    """Declare the parameters that choose a node's body (`body`, `body_seed`, `policy`)
+    and load it (`load_body`)."""
+    body = declare(node, "body", "arm", "body class or body file")
+    seed = declare(node, "body_seed", 0, "seed of a sampled body", low=0, high=2**31)
+    return load_body(body, seed, declare(node, "policy", "", policy_help))
+
+
 def load_body(body: str, seed: int, policy: str = "") -> Embodiment:
     """The Embodiment a node runs: with `policy` (an export folder), the body bundled in it
     (body.xml and its facts, format /2; asset files resolved beside it) or, for an export

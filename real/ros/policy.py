@@ -50,6 +50,7 @@ from xembody.real.ros.common import (
     SENSOR_QOS,
     Reporter,
     declare,
+    declare_topics,
     load_body,
     publish_json,
     run,
@@ -88,7 +89,7 @@ class PolicyNode(Node):
             "command_topic": "/policy/commands",
             "twist_topic": "/policy/cmd_vel",
         }
-        self.topic = {k: declare(self, k, v, f"topic ({k})") for k, v in topics.items()}
+        self.topic = declare_topics(self, topics)
         if not self.folder:
             raise ValueError("parameter 'policy' is empty: expected an export folder")
         adapter_model = declare(self, "adapter_model", "", "dynamics model (.pt): adapt targets")

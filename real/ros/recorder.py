@@ -31,7 +31,8 @@ from xembody.real.ros.common import (
     SENSOR_QOS,
     Reporter,
     declare,
-    load_body,
+    declare_body,
+    declare_topics,
     publish_json,
     run,
     stamp_seconds,
@@ -45,9 +46,6 @@ class RecorderNode(Node):
         self.path = declare(
             self, "dataset", "recording.zarr", "dataset folder (created or appended)"
         )
-        self.body_name = declare(self, "body", "arm", "body class or body file")
-        self.body_seed = declare(self, "body_seed", 0, "seed of a sampled body", low=0, high=2**31)
-        self.policy = declare(self, "policy", "", "export folder: the body of its sidecar")
         self.fps = declare(self, "fps", 50.0, "frames per second", low=1.0, high=1000.0)
         self.autostart = declare(self, "autostart", True, "start an episode at launch")
         self.max_queue = declare(
@@ -59,11 +57,9 @@ class RecorderNode(Node):
             "imu_topic": "",
             "odom_topic": "",
         }
-        self.topic = {
-            k: declare(self, k, v, f"topic ({k}; empty: not recorded)") for k, v in topics.items()
-        }
+        self.topic = declare_topics(self, topics, "; empty: not recorded")
 
-        self.emb = load_body(self.body_name, self.body_seed, self.policy)
+        self.emb = declare_body(self)
         nj = len(self.emb.joint_names)
         features = {
             k: Feature(shape=(nj,), dtype="float32")

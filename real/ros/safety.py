@@ -51,8 +51,9 @@ from xembody.real.ros.common import (
     SENSOR_QOS,
     Reporter,
     declare,
+    declare_body,
+    declare_topics,
     float_array,
-    load_body,
     publish_json,
     run,
     stamp_seconds,
@@ -67,9 +68,6 @@ OUTPUT_TYPES = ("array", "trajectory")
 class SafetyNode(Node):
     def __init__(self) -> None:
         super().__init__("safety")
-        self.body_name = declare(self, "body", "arm", "body class or body file")
-        self.body_seed = declare(self, "body_seed", 0, "seed of a sampled body", low=0, high=2**31)
-        self.policy = declare(self, "policy", "", "export folder: the body of its sidecar")
         self.mode = declare(self, "mode", "joint", "joint (Float64MultiArray) or twist")
         self.input_type = declare(
             self, "input_type", "array", "joint mode input: array or trajectory (JointTrajectory)"
@@ -144,9 +142,9 @@ class SafetyNode(Node):
             "input_topic": "/policy/cmd_vel" if twist else "/policy/commands",
             "output_topic": "/cmd_vel" if twist else "/joint_commands",
         }
-        self.topic = {k: declare(self, k, v, f"topic ({k})") for k, v in topics.items()}
+        self.topic = declare_topics(self, topics)
 
-        self.emb = load_body(self.body_name, self.body_seed, self.policy)
+        self.emb = declare_body(self)
         self.check = JointStateCheck(self.emb.joint_names, max_ahead_s=self.max_ahead_s)
         limits = self._twist_limits() if twist else JointLimits.from_embodiment(self.emb)
         self.filter = SafetyFilter(self.cfg, limits)

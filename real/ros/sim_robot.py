@@ -30,27 +30,26 @@ from sensor_msgs.msg import Imu, JointState, LaserScan
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import SetBool
 
-from xembody.real.observation import ring_scan, twist_to_wheels, yaw_of
+from xembody.real.observation import ring_scan, twist_to_wheels
 from xembody.real.robot import RobotState, SimRobot, suspended_spec
 from xembody.real.ros.common import (
     COMMAND_QOS,
     SENSOR_QOS,
     Reporter,
     declare,
-    load_body,
+    declare_body,
+    declare_topics,
     publish_json,
     run,
 )
 from xembody.real.timing import LoopTimer
 from xembody.real.validate import InputError, check_vector
+from xembody.sim.tasks.math import yaw_of
 
 
 class SimRobotNode(Node):
     def __init__(self) -> None:
         super().__init__("sim_robot")
-        self.body_name = declare(self, "body", "arm", "body class or body file")
-        self.body_seed = declare(self, "body_seed", 0, "seed of a sampled body", low=0, high=2**31)
-        self.policy = declare(self, "policy", "", "export folder: run the body of its sidecar")
         self.period_s = declare(
             self, "period_s", 0.0, "physics per timer tick, s (0: one physics step)",
             low=0.0, high=0.1,
@@ -75,9 +74,9 @@ class SimRobotNode(Node):
             "command_topic": "/joint_commands",
             "cmd_vel_topic": "/cmd_vel",
         }
-        self.topic = {k: declare(self, k, v, f"topic ({k})") for k, v in topics.items()}
+        self.topic = declare_topics(self, topics)
 
-        self.emb = load_body(self.body_name, self.body_seed, self.policy)
+        self.emb = declare_body(self, "export folder: run the body of its sidecar")
         scene = self._scene()
         self.period_s = self.period_s or float(scene.opt.timestep)
         self.publish_every = max(1, round(self.publish_period_s / self.period_s))

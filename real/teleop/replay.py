@@ -5,7 +5,6 @@ recorded one (exact when the episode was recorded without domain randomisation).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,8 +38,6 @@ def replay_episode(
     """Drive the sim with episode `index`'s actions; `render(model, data)` is called every
     `every` steps to take a picture."""
     from xembody.sim import tasks
-    from xembody.sim.env import BodyEnv
-    from xembody.sim.tasks.base import RandomizationCfg
 
     meta = ds.meta
     for key in ("task", "task_cfg", "body"):
@@ -48,8 +45,7 @@ def replay_episode(
             raise ValueError(f"{ds.path}: dataset meta has no {key!r}; it cannot be replayed")
     emb = dataset_body(meta)
     cfg = tasks.config_from_dict(meta["task"], meta["task_cfg"])
-    cfg = dataclasses.replace(cfg, randomization=RandomizationCfg.off())
-    env = BodyEnv(tasks.make_task(meta["task"], emb, cfg), 1, num_threads=1)
+    env = tasks.make_env(meta["task"], emb, 1, cfg=cfg, randomize=False, num_threads=1)
     ep, info = ds.episode(index), ds.episodes[index]
     task, sim = env.task, env.sim
     if "target_pos" in info:  # put the task's target where it was

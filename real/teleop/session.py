@@ -90,18 +90,14 @@ class TeleopSession:
         actions the env executes (a learner's, for DAgger); the device's are recorded."""
         self.executor = executor
         from xembody.sim import tasks
-        from xembody.sim.env import BodyEnv
-        from xembody.sim.tasks.base import RandomizationCfg
 
         self.emb, self.device, self.cfg = emb, device, cfg
         overrides = {"episode_seconds": cfg.episode_seconds} if cfg.episode_seconds else {}
         task_cfg = tasks.make_config(cfg.task, **overrides)
         if not cfg.randomize:
-            task_cfg = dataclasses.replace(task_cfg, randomization=RandomizationCfg.off())
+            task_cfg = tasks.nominal(task_cfg)
         self.task_cfg = task_cfg
-        self.env = BodyEnv(
-            tasks.make_task(cfg.task, emb, task_cfg), 1, seed=cfg.seed, num_threads=1
-        )
+        self.env = tasks.make_env(cfg.task, emb, 1, cfg=task_cfg, seed=cfg.seed, num_threads=1)
         task = self.env.task
         ik_cfg = IKConfig(restarts=0, max_iters=cfg.ik_iterations, max_step=cfg.ik_max_step)
         self.ik = ArmIK.for_body(emb, cfg=ik_cfg)

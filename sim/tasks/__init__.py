@@ -1,7 +1,11 @@
 """Tasks: a registry of task names -> (task class, config class).
 
-`make_task("reach", emb)` builds a task for a body; `names()` lists them. Each task
+`make_task("reach", emb)` builds a task for a body, `make_env("reach", emb, n)` the vector
+env that runs it (`randomize=False`: the nominal case); `names()` lists them. Each task
 declares the body classes it accepts and fails clearly on any other.
+
+The task classes (and torch) load with the first task made, not with this package: the
+robot side imports `xembody.sim.tasks.math` without them.
 """
 
 from __future__ import annotations
@@ -10,10 +14,24 @@ import dataclasses
 import importlib
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from xembody.sim.bodies.embodiment import Embodiment
 
-from .base import ObsTerm, RandomizationCfg, RewardTerm, Task, TaskConfig
+if TYPE_CHECKING:
+    from xembody.sim.env import BodyEnv
+
+    from .base import ObsTerm, RandomizationCfg, RewardTerm, Task, TaskConfig
+
+_BASE = ("ObsTerm", "RandomizationCfg", "RewardTerm", "Task", "TaskConfig")
+
+
+def __getattr__(name: str) -> Any:  # the base classes, loaded on first use
+    if name in _BASE:
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -71,8 +89,39 @@ def make_task(name: str, emb: Embodiment, cfg: TaskConfig | None = None) -> Task
     return task_cls(cfg, emb)
 
 
+def nominal(cfg: TaskConfig) -> TaskConfig:
+    """A copy of `cfg` without randomisation: nominal physics, no noise, pushes or latency."""
+    from .base import RandomizationCfg
+
+    return dataclasses.replace(cfg, randomization=RandomizationCfg.off())
+
+
+def make_env(
+    name: str,
+    emb: Embodiment,
+    num_envs: int,
+    *,
+    cfg: TaskConfig | None = None,
+    randomize: bool = True,
+    seed: int = 0,
+    backend: str = "cpu",
+    num_threads: int | None = None,
+) -> BodyEnv:
+    """The vector env of task `name` on `emb`, `num_envs` envs (`cfg`: the task's defaults
+    when None; `randomize=False`: `nominal(cfg)`, as evaluation, replay and demos use)."""
+    from xembody.sim.env import BodyEnv
+
+    cfg = cfg if cfg is not None else make_config(name)
+    if not randomize:
+        cfg = nominal(cfg)
+    task = make_task(name, emb, cfg)
+    return BodyEnv(task, num_envs, seed=seed, backend=backend, num_threads=num_threads)
+
+
 def config_from_dict(name: str, values: dict) -> TaskConfig:
     """Rebuild a task config saved with dataclasses.asdict (nested randomization too)."""
+    from .base import RandomizationCfg
+
     _, cfg_cls = get(name).load()
     values = dict(values)
     if isinstance(values.get("randomization"), dict):
@@ -152,6 +201,6 @@ register(
 
 __all__ = [
     "ObsTerm", "RandomizationCfg", "RewardTerm", "Task", "TaskConfig", "TaskEntry",
-    "apply_overrides", "config_from_dict", "get", "make_config", "make_task", "names",
-    "parse_value", "register",
+    "apply_overrides", "config_from_dict", "get", "make_config", "make_env", "make_task",
+    "names", "nominal", "parse_value", "register",
 ]  # fmt: skip

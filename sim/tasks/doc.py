@@ -35,13 +35,12 @@ Conventions for every task (the ROS 2 side builds the same vector from topics):
 
 
 def task_section(name: str) -> str:
-    from xembody.sim.env import BodyEnv
 
     entry = tasks.get(name)
     task_cls, cfg_cls = entry.load()
     cfg = cfg_cls()
     emb = bodies.sample(entry.default_body, seed=0)
-    env = BodyEnv(tasks.make_task(name, emb, cfg), 1, seed=0)
+    env = tasks.make_env(name, emb, 1, cfg=cfg)
     lines = [
         f"## `{name}`: {entry.summary}",
         "",

@@ -27,6 +27,7 @@ from .math import (
     cat,
     clamp,
     cross,
+    dls_step,
     expand,
     is_torch,
     norm,
@@ -165,13 +166,9 @@ def ik_step(
     column: Array, axis: Array, pos_err: Array, rot_err: Array, damping: float, rot_weight: float
 ) -> Array:
     """(N, J): the damped-least-squares step toward the target pose (rad, clipped to +-1)."""
-    xp = _xp(column)
-    jac = xp.swapaxes(cat([column, rot_weight * axis], -1), 1, 2)  # (N, 6, J)
+    jac = _xp(column).swapaxes(cat([column, rot_weight * axis], -1), 1, 2)  # (N, 6, J)
     err = cat([pos_err, rot_weight * rot_err], -1)
-    eye = damping**2 * (torch.eye(6, device=jac.device) if is_torch(jac) else np.eye(6))
-    gram = jac @ xp.swapaxes(jac, 1, 2) + eye
-    step = xp.swapaxes(jac, 1, 2) @ xp.linalg.solve(gram, err[..., None])
-    return clamp(step[..., 0], -1.0, 1.0)
+    return clamp(dls_step(jac, err, damping), -1.0, 1.0)
 
 
 def gravity_sag(
