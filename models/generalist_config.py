@@ -10,8 +10,8 @@ import dataclasses
 
 from xembody.models.cfg import help_field
 
-# Per task: the defaults of the options left empty (an empty teacher: no demos and no
-# base); "scores": what the evaluation reports (models/pipeline.py SCORES); "obs_options":
+# Per task: the defaults of the options left unset (None; an empty teacher: no demos and
+# no base); "scores": what the evaluation reports (models/pipeline.py SCORES); "obs_options":
 # the task-config switches the options of those names turn on; "relative_to": the
 # per-joint term the student's outputs are relative to under `relative_actions`.
 TASKS = {
@@ -62,6 +62,9 @@ TASKS = {
     },
 }
 
+# What an unset option becomes where its task has no default: no teacher, no such bodies.
+UNSET = {"teacher": "", "heldout_in_range": "", "heldout_overrides": ""}
+
 
 def _per_task(name: str) -> str:
     return "unset: by task, " + "; ".join(f"{t} {d.get(name) or 'none'}" for t, d in TASKS.items())
@@ -70,15 +73,15 @@ def _per_task(name: str) -> str:
 @dataclasses.dataclass(kw_only=True)
 class GeneralistConfig:
     task: str = help_field("reach", f"task ({', '.join(TASKS)})")
-    out: str = help_field(
-        "", "output folder (stages resume from it); empty: runs/generalist-<task>"
+    out: str | None = help_field(
+        None, "output folder (stages resume from it); unset: runs/generalist-<task>"
     )
-    train_bodies: str = help_field(
-        "", "seeds of the training bodies (comma-separated); " + _per_task("train_bodies")
+    train_bodies: str | None = help_field(
+        None, "seeds of the training bodies (comma-separated); " + _per_task("train_bodies")
     )
     heldout_bodies: str = help_field("100,101", "seeds of the held-out bodies (outside the ranges)")
-    heldout_in_range: str = help_field(
-        "",
+    heldout_in_range: str | None = help_field(
+        None,
         "seeds of held-out bodies sampled inside the training ranges (none: no such bodies); "
         + _per_task("heldout_in_range"),
     )
@@ -86,11 +89,13 @@ class GeneralistConfig:
         "",
         "robot files (URDF/MJCF; the body card beside each) evaluated zero-shot, comma-separated",
     )
-    heldout_overrides: str = help_field(
-        "",
+    heldout_overrides: str | None = help_field(
+        None,
         "generator ranges for held-out bodies, name=lo:hi,...; " + _per_task("heldout_overrides"),
     )
-    teacher: str = help_field("", "scripted teacher, module:Class; " + _per_task("teacher"))
+    teacher: str | None = help_field(
+        None, "scripted teacher, module:Class (empty: none); " + _per_task("teacher")
+    )
     demo_episodes: int = help_field(64, "teacher episodes per training body")
     demo_noise: float = help_field(0.1, "action noise executed (not recorded) during demos")
     bc_epochs: int = help_field(20, "behaviour-cloning epochs")
@@ -132,10 +137,14 @@ class GeneralistConfig:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task={self.task!r}: expected one of {sorted(TASKS)}")
+        # the task's defaults fill only what the user left unset (None): a value given,
+        # even "" or 0, is kept
         fields = {f.name for f in dataclasses.fields(self)}
-        for name, value in TASKS[self.task].items():
-            if name in fields and getattr(self, name) in ("", None):
+        for name, value in (UNSET | TASKS[self.task]).items():
+            if name in fields and getattr(self, name) is None:
                 setattr(self, name, value)
+        if not self.out:
+            raise ValueError(f"out={self.out!r}: expected an output folder")
         for name in (
             "demo_episodes", "bc_epochs", "specialist_iterations", "specialist_envs",
             "dagger_iterations", "dagger_envs", "eval_episodes",

@@ -172,6 +172,22 @@ def test_bad_generalist_arguments_fail_with_one_line(capsys):
     assert "teacher='xembody.models.teachers:Nope'" in capsys.readouterr().err
 
 
+def test_task_defaults_fill_only_unset_options():
+    from xembody.models.generalist_config import TASKS, GeneralistConfig
+
+    cfg = GeneralistConfig(task="reach")  # all unset: the task's table
+    assert cfg.teacher == TASKS["reach"]["teacher"] and cfg.out == "runs/generalist-reach"
+    assert cfg.residual_scale == TASKS["reach"]["residual_scale"] and cfg.heldout_in_range == ""
+    # values the user gives survive, also the empty ones the task would otherwise fill
+    mine = GeneralistConfig(task="reach", teacher="", train_bodies="3", residual_scale=0.0,
+                            heldout_overrides="", out="elsewhere")  # fmt: skip
+    assert (mine.teacher, mine.train_bodies, mine.residual_scale) == ("", "3", 0.0)
+    assert (mine.heldout_overrides, mine.out) == ("", "elsewhere")
+    assert mine.specialist_iterations == TASKS["reach"]["specialist_iterations"]  # unset: filled
+    with pytest.raises(ValueError, match="out=''"):
+        GeneralistConfig(task="reach", out="")
+
+
 def test_jacobian_terms_are_two_more_joint_channels_that_point_downhill():
     """`jacobian_obs`: two per-joint channels for the student; moving one joint a little in
     the sign of its jac_pos_error shrinks the end-effector position error."""
