@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from xembody.models.dataset import Dataset, Feature
+from xembody.models.dataset import Dataset, Feature, write_meta
 from xembody.models.export import obs_layout
 from xembody.models.joint_policy import (
     JointTokenPolicy,
@@ -201,13 +201,12 @@ def record_demos(
             "reward": Feature((1,), "float32"),
         },
         fps=env.task.cfg.control_hz,
-        meta={
-            "task": env.task.name,
-            "body": env.task.emb.name,
-            "body_mjcf": env.task.emb.mjcf,
-            "source": "scripted teacher " + type(teacher).__name__,
-            "obs_layout": obs_layout(env),
-        },
+        meta=write_meta(
+            env.task.emb,
+            obs_layout=obs_layout(env),
+            task=env.task.name,
+            source="scripted teacher " + type(teacher).__name__,
+        ),
         overwrite=True,
     )
     n = env.num_envs

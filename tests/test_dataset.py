@@ -272,3 +272,76 @@ def test_data_cli_info_plot_and_replay(tmp_path, capsys):
     assert moved["to"] == "arm_s2" and moved["steps"] == 13 and moved["pos_error_max_m"] < 0.01
     assert main(["data", "replay", str(out), "--episode", "5"]) == 2
     assert "has 1 episodes" in capsys.readouterr().err
+
+
+# --- every writer stores the one meta schema (`write_meta`) -----------------------------------
+def assert_meta_schema(meta: dict, emb) -> None:
+    from xembody.models.dataset import dataset_body, read_meta, write_meta
+
+    assert read_meta(meta) == meta  # nothing for a reader of older datasets to convert
+    assert meta["body"] == write_meta(emb)["body"]  # the body whole
+    assert dataset_body(meta).joint_names == emb.joint_names
+
+
+def test_teacher_demos_store_the_meta_schema(tmp_path):
+    import torch
+
+    from xembody.models.export import obs_layout
+    from xembody.models.generalist import record_demos
+    from xembody.sim import bodies, tasks
+
+    emb = bodies.sample("arm", seed=0)
+    cfg = tasks.make_config("reach", episode_seconds=0.1)
+    env = tasks.make_env("reach", emb, 2, cfg=cfg, randomize=False, num_threads=1)
+    ds = record_demos(env, lambda obs: torch.zeros(2, env.num_actions), tmp_path / "d.zarr", 2)
+    assert_meta_schema(ds.meta, emb)
+    assert ds.meta["task"] == "reach" and ds.meta["obs_layout"] == obs_layout(env)
+    env.close()
+
+
+def test_teleop_session_stores_the_meta_schema(tmp_path):
+    from xembody.real.teleop.command import TeleopCommand
+    from xembody.real.teleop.scripted import ScriptedDevice
+    from xembody.real.teleop.session import SessionConfig, TeleopSession
+    from xembody.sim import bodies
+
+    emb = bodies.sample("arm", seed=0)
+    script = [(3, TeleopCommand(gripper=0.0)), (1, TeleopCommand(events={"save"}))]
+    cfg = SessionConfig(realtime=False)
+    TeleopSession(emb, ScriptedDevice(script), tmp_path / "d.zarr", cfg).run()
+    meta = Dataset.open(tmp_path / "d.zarr").meta
+    assert_meta_schema(meta, emb)
+    assert meta["task"] == "reach" and [t["name"] for t in meta["obs_layout"]]
+
+
+def test_collect_stores_the_meta_schema(tmp_path):
+    from xembody.real.collect import CollectConfig, collect
+    from xembody.real.proxy import RobotConfig
+
+    robot = RobotConfig(body="arm")
+    collect(robot, CollectConfig(minutes=0.01, episode_s=0.3), tmp_path / "d.zarr")
+    meta = Dataset.open(tmp_path / "d.zarr").meta
+    assert_meta_schema(meta, robot.make().embodiment)
+    assert set(meta["robot_id"]) == {"class", "config", "hash"}
+
+
+def test_ros_recorder_stores_the_meta_schema(tmp_path):
+    import os
+
+    rclpy = pytest.importorskip("rclpy")
+    from xembody.real.ros.recorder import RecorderNode
+    from xembody.sim import bodies
+
+    path = tmp_path / "d.zarr"
+    params = {"dataset": str(path), "body": "arm", "body_seed": "1", "autostart": "false"}
+    args = ["--ros-args", *[a for k, v in params.items() for a in ("-p", f"{k}:={v}")]]
+    rclpy.init(args=args, domain_id=200 + os.getpid() % 30)  # a domain of its own
+    try:
+        node = RecorderNode()
+        node.close()
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
+    meta = Dataset.open(path).meta
+    assert_meta_schema(meta, bodies.sample("arm", seed=1))
+    assert meta["source"] == "ros2 recorder" and meta["topics"]["joint_state_topic"]

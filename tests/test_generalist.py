@@ -109,7 +109,7 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path, capsys):
     # Demonstrations are project datasets, one per training body, from a working teacher.
     for body in ("arm_s0", "arm_s1"):
         ds = Dataset.open(out / "demos" / f"{body}.zarr")
-        assert ds.num_episodes == 8 and ds.meta["body"] == body
+        assert ds.num_episodes == 8 and ds.meta["body"]["name"] == body
         assert sum(e["success"] for e in ds.episodes) >= 6
         assert (out / "base" / body / "policy.json").exists()
         assert list((out / "specialists" / f"reach-{body}" / "run").glob("model_*.pt"))

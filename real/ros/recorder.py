@@ -25,7 +25,7 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
-from xembody.real.dataset import Dataset, Feature, Recorder
+from xembody.real.dataset import Dataset, Feature, Recorder, write_meta
 from xembody.real.ros.common import (
     COMMAND_QOS,
     SENSOR_QOS,
@@ -75,7 +75,7 @@ class RecorderNode(Node):
         if Path(self.path).exists():
             self.dataset = Dataset.open(self.path, mode="a")
         else:
-            meta = {"body": self.emb.name, "source": "ros2 recorder", "topics": self.topic}
+            meta = write_meta(self.emb, source="ros2 recorder", topics=self.topic)
             self.dataset = Dataset.create(self.path, features, fps=self.fps, meta=meta)
         missing = set(features) ^ set(self.dataset.features)
         if missing:
