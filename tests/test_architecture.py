@@ -5,11 +5,13 @@ pyproject's package-dir puts xembody.sim, .models and .real in sim/, models/ and
 import-linter (it walks the folder of the root package) does not see under xembody/. So the
 check runs on a tree of links that lays the package out as Python imports it.
 Run it by hand: `python tests/test_architecture.py` (the report; exit status 1 when broken).
+docs/ARCHITECTURE.md draws these layers and names files: both are checked here too.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -87,6 +89,29 @@ def test_every_cli_module_is_forbidden_to_the_library() -> None:
     cli = {f"xembody.{p.stem}" for p in (ROOT / "xembody").glob("*.py") if p.stem != "__init__"}
     assert set(contract["forbidden_modules"]) == cli
     assert set(contract["source_modules"]) == {f"xembody.{name}" for name in LIBRARY}
+
+
+# --- docs/ARCHITECTURE.md cannot rot -------------------------------------------------------
+ARCHITECTURE = ROOT / "docs" / "ARCHITECTURE.md"
+# a path in backticks: segments joined by "/", ending in "/" or in a file name with a suffix
+PATH = re.compile(r"`((?:[\w.*-]+/)+(?:[\w*-]+\.[\w]+)?)`")
+
+
+def test_every_path_the_architecture_page_names_exists() -> None:
+    named = PATH.findall(ARCHITECTURE.read_text())
+    assert len(named) > 50  # the page names its files; the pattern still finds them
+    missing = [p for p in named if not (list(ROOT.glob(p)) if "*" in p else (ROOT / p).exists())]
+    assert not missing, f"docs/ARCHITECTURE.md names paths that do not exist: {missing}"
+
+
+def test_the_architecture_picture_is_the_contracts_layers() -> None:
+    """The picture's layers, top to bottom, are the CLI and then the `layers` contract."""
+    text = ARCHITECTURE.read_text()
+    picture = text.split("## The picture", 1)[1].split("##", 1)[0]
+    drawn = re.findall(r"^ {4}(\w+)/ ", picture, re.M)
+    contracts = tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]["contracts"]
+    (layers,) = [c["layers"] for c in contracts if c["id"] == "layers"]
+    assert drawn == ["xembody", *layers], drawn
 
 
 if __name__ == "__main__":
