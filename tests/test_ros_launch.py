@@ -29,8 +29,19 @@ CLASSES = ("arm", "mobile_base", "quadruped", "humanoid")
 
 
 def declared(node: str) -> set[str]:
-    """Parameter names a node declares (`declare(self, "name", ...)` and topic dicts)."""
+    """Parameter names a node declares (`declare(self, "name", ...)`, topic dicts, and the
+    body parameters that `declare_body` of common.py declares for it)."""
     tree = ast.parse((ROOT / "real" / "ros" / f"{node}.py").read_text())
+    names = _declares(tree)
+    calls = {getattr(c.func, "id", "") for c in ast.walk(tree) if isinstance(c, ast.Call)}
+    if "declare_body" in calls:
+        common = ast.parse((ROOT / "real" / "ros" / "common.py").read_text())
+        (fn,) = [f for f in common.body if getattr(f, "name", "") == "declare_body"]
+        names |= _declares(fn)
+    return names
+
+
+def _declares(tree: ast.AST) -> set[str]:
     names = set()
     for call in ast.walk(tree):
         if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "declare":
