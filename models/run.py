@@ -79,7 +79,7 @@ def latest_checkpoint(folder: str | Path) -> Path:
 
 def load_runner(checkpoint: str | Path, env, *, base_policy: str | Path | None = None):
     """An rsl-rl OnPolicyRunner for `env` with the weights of `checkpoint` (a model_<it>.pt
-    or a run folder: its latest checkpoint), without logging. `base_policy`: where a
+    or a run folder: its latest checkpoint; the actor's weights), without logging. `base_policy`: where a
     residual run's frozen base is now, if not where training found it (a moved folder)."""
     import contextlib
     import io
@@ -93,7 +93,9 @@ def load_runner(checkpoint: str | Path, env, *, base_policy: str | Path | None =
         run.ppo = dataclasses.replace(run.ppo, base_policy=str(base_policy))
     with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints the model summary
         runner = OnPolicyRunner(env, rsl_rl_config(run.ppo), log_dir=None, device="cpu")
-    runner.load(str(latest_checkpoint(checkpoint)))
+    # The actor only: evaluation and export need no critic (whose inputs grew when tasks
+    # gained privileged terms, so older runs' critics no longer fit) and no optimizer.
+    runner.load(str(latest_checkpoint(checkpoint)), load_cfg={"actor": True, "iteration": True})
     return runner
 
 

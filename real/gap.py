@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import mujoco
 import numpy as np
@@ -200,23 +201,28 @@ class RobotSim(BatchedSim):
         return self.error_sum / max(self.error_steps, 1)
 
 
-def generated_body(policy_dir, contract: dict) -> tuple[str, int]:
-    """(body class, seed) of the generated body an exported policy's contract names."""
+def policy_body(policy_dir, contract: dict) -> tuple[str, int]:
+    """(body reference, seed) of the body an exported policy was trained on, as
+    `RobotConfig(body=..., body_seed=...)` takes it: (class, seed) for a generated body,
+    else (the export's bundled body.xml, 0) for a body loaded from a robot file."""
     source = contract["body"]["source"]
     found = body_ref.generated_body(source)
-    if found is None:
-        raise ValueError(f"{policy_dir}: body {source!r} is not a generated body")
-    return found
+    if found is not None:
+        return found
+    path = Path(policy_dir) / contract["body"]["model"]
+    if not path.is_file():
+        raise ValueError(f"{policy_dir}: body {source!r} is not generated and {path} is missing")
+    return str(path), 0
 
 
 def policy_setup(policy_dir):
     """(exported policy, task name, task config without randomisation, Embodiment)."""
     from xembody.models.exported import ExportedPolicy
-    from xembody.sim import bodies, tasks
+    from xembody.sim import tasks
 
     policy = ExportedPolicy.load(policy_dir)
     c = policy.contract
-    emb = bodies.sample(*generated_body(policy_dir, c))
+    emb = body_ref.resolve_body(*policy_body(policy_dir, c))
     cfg = tasks.nominal(tasks.config_from_dict(c["task"], c["task_cfg"]))
     return policy, c["task"], cfg, emb
 

@@ -4,6 +4,7 @@ smooth and resumable."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -251,3 +252,22 @@ def test_effects_cli_rejects_a_robot_of_another_body(tmp_path, capsys):
     args = ["dynamics", "effects", "--policy", "tests/assets/policies/reach", "--robot", str(spec)]
     assert main(args) == 2
     assert "trained on arm seed 0" in capsys.readouterr().err
+
+
+def test_a_policy_for_a_robot_file_runs_on_its_bundled_body(tmp_path):
+    """A policy trained on a vendor file (no generator to resample it from) runs closed
+    loop on the body its export bundles: `policy_body` names body.xml in the export."""
+    from xembody.models.export import export_policy
+    from xembody.models.training import TrainConfig, train
+    from xembody.real.gap import closed_loop, policy_body
+
+    urdf = "tests/assets/robots/fixture_quad_description/urdf/quad.urdf"
+    run = train(TrainConfig(task="velocity", body=urdf, num_envs=4, iterations=1, threads=1,
+                            log_root=str(tmp_path), run_name="r"))  # fmt: skip
+    contract = export_policy(run, tmp_path / "export")
+    body, seed = policy_body(tmp_path / "export", contract)
+    assert body == str(tmp_path / "export" / "body.xml") and seed == 0
+    robot = RobotConfig(body=body, proxy=None)
+    assert robot.embodiment().joint_names == tuple(contract["body"]["joint_names"])
+    result = closed_loop(tmp_path / "export", robot, num_envs=2)
+    assert result["episodes"] == 2 and math.isfinite(result["lin_vel_error"])

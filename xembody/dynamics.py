@@ -177,11 +177,11 @@ def run_gap(args: argparse.Namespace) -> int:
 
 def run_effects(args: argparse.Namespace) -> int:
     from xembody.models.exported import ExportedPolicy
-    from xembody.real.gap import effects_study, generated_body
+    from xembody.real.gap import effects_study, policy_body
     from xembody.real.proxy import RobotConfig
 
     _threads()
-    body, seed = generated_body(args.policy, ExportedPolicy.load(args.policy).contract)
+    body, seed = policy_body(args.policy, ExportedPolicy.load(args.policy).contract)
     robot = RobotConfig(body=body, body_seed=seed)
     if args.robot:
         robot = RobotConfig.load(args.robot, robot_options(args.robot_config))

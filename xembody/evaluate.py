@@ -122,7 +122,7 @@ def transfer(cfg: EvalConfig) -> dict:
     import tempfile
 
     from xembody.models.export import export_policy
-    from xembody.real.gap import closed_loop, generated_body
+    from xembody.real.gap import closed_loop, policy_body
     from xembody.real.proxy import ProxyConfig, RobotConfig
 
     warp = "warp:cuda" if torch.cuda.is_available() else "warp:cpu"
@@ -132,7 +132,7 @@ def transfer(cfg: EvalConfig) -> dict:
         rows[name] = _flat(r)
     with tempfile.TemporaryDirectory() as tmp:
         contract = export_policy(Path(cfg.checkpoint), Path(tmp))
-        body, seed = generated_body(tmp, contract)
+        body, seed = policy_body(tmp, contract)
         envs = cfg.num_envs or min(cfg.episodes, 32)
         episodes = max(1, -(-cfg.episodes // envs))  # episode lengths per robot
         for name, proxy in (
