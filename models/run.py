@@ -78,9 +78,10 @@ def latest_checkpoint(folder: str | Path) -> Path:
 
 
 def load_runner(checkpoint: str | Path, env, *, base_policy: str | Path | None = None):
-    """An rsl-rl OnPolicyRunner for `env` with the weights of `checkpoint` (a model_<it>.pt
-    or a run folder: its latest checkpoint; the actor's weights), without logging. `base_policy`: where a
-    residual run's frozen base is now, if not where training found it (a moved folder)."""
+    """An rsl-rl OnPolicyRunner for `env` with the actor weights of `checkpoint` (a
+    model_<it>.pt or a run folder: its latest checkpoint), without logging. `base_policy`:
+    where a residual run's frozen base is now, if not where training found it (a moved
+    folder)."""
     import contextlib
     import io
 
