@@ -47,11 +47,11 @@ from . import terms
 from .base import ObsTerm, RandomizationCfg, RewardTerm, Task, TaskConfig
 from .math import quat_rotate
 from .terrain import (
-    SITE_SHAPES,
     Terrain,
     TerrainCurriculum,
     add_foot_touch,
     add_terrain,
+    add_touch_site,
     generate_terrain,
 )
 
@@ -440,14 +440,7 @@ def add_fall_touch(
         b = int(m.geom_bodyid[g])
         if b in legs or b not in subtree or not (m.geom_contype[g] or m.geom_conaffinity[g]):
             continue
-        shape, size = int(m.geom_type[g]), m.geom_size[g] + 0.01
-        if shape not in SITE_SHAPES:
-            shape, size = mujoco.mjtGeom.mjGEOM_SPHERE, [m.geom_rbound[g] + 0.01, 0, 0]
         name = f"base_touch{len(names)}" if b == b_base else f"{m.body(b).name}_touch{g}"
-        spec.body(m.body(b).name).add_site(
-            name=name, type=shape, pos=m.geom_pos[g], quat=m.geom_quat[g], size=size, group=5
-        )
-        spec.add_sensor(name=name, type=_SENS.mjSENS_TOUCH, objtype=mujoco.mjtObj.mjOBJ_SITE,
-                        objname=name)  # fmt: skip
+        add_touch_site(spec, m, g, name)
         names.append(name)
     return names

@@ -131,17 +131,21 @@ def add_foot_touch(spec: mujoco.MjSpec, body: mujoco.MjModel, feet: tuple[str, .
                 "to put a touch sensor around"
             )
         g = min(geoms, key=lambda g: np.linalg.norm(m.geom_pos[g] - site.pos))
-        shape, size = int(m.geom_type[g]), m.geom_size[g] + 0.01
-        if shape not in SITE_SHAPES:
-            shape, size = mujoco.mjtGeom.mjGEOM_SPHERE, [m.geom_rbound[g] + 0.01, 0, 0]
-        spec.body(m.body(b).name).add_site(
-            name=f"{foot}_touch", type=shape, pos=m.geom_pos[g], quat=m.geom_quat[g],
-            size=size, group=5,
-        )  # fmt: skip
-        spec.add_sensor(
-            name=f"{foot}_touch", type=mujoco.mjtSensor.mjSENS_TOUCH,
-            objtype=mujoco.mjtObj.mjOBJ_SITE, objname=f"{foot}_touch",
-        )  # fmt: skip
+        add_touch_site(spec, m, g, f"{foot}_touch")
+
+
+def add_touch_site(spec: mujoco.MjSpec, m: mujoco.MjModel, geom: int, name: str) -> None:
+    """A touch sensor `name` on a site 1 cm larger than geom `geom` of `m` (the compiled
+    body), on the same body of `spec`; a shape a site cannot take (a mesh) gets the geom's
+    bounding sphere."""
+    shape, size = int(m.geom_type[geom]), m.geom_size[geom] + 0.01
+    if shape not in SITE_SHAPES:
+        shape, size = mujoco.mjtGeom.mjGEOM_SPHERE, [m.geom_rbound[geom] + 0.01, 0, 0]
+    spec.body(m.body(int(m.geom_bodyid[geom])).name).add_site(
+        name=name, type=shape, pos=m.geom_pos[geom], quat=m.geom_quat[geom], size=size, group=5
+    )
+    spec.add_sensor(name=name, type=mujoco.mjtSensor.mjSENS_TOUCH,
+                    objtype=mujoco.mjtObj.mjOBJ_SITE, objname=name)  # fmt: skip
 
 
 def next_level(
