@@ -120,7 +120,6 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
     from xembody.models.run import Run, latest_checkpoint, make_env
     from xembody.sim import tasks
     from xembody.sim.bodies.for_training import check_for_task, load_for_training
-    from xembody.sim.tasks.base import RandomizationCfg
 
     if cfg.nproc > 1 and distributed.world()[1] == 1:
         return distributed.spawn_train(cfg, task_overrides)  # re-enters train() per rank
@@ -146,7 +145,7 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
         check_for_task(cfg.task, body)
         task_cfg = tasks.make_config(cfg.task, body.body_class, **(task_overrides or {}))
         if not cfg.randomize:
-            task_cfg = dataclasses.replace(task_cfg, randomization=RandomizationCfg.off())
+            task_cfg = tasks.nominal(task_cfg)
         if cfg.action_latency:
             rnd = dataclasses.replace(task_cfg.randomization, action_latency=cfg.latency_range)
             task_cfg = dataclasses.replace(task_cfg, randomization=rnd)
