@@ -5,7 +5,8 @@ steps (200 physics steps, 1 s) of smooth control around the "home" targets. Warp
 float32 and has its own solver implementation; CpuSim is float64 MuJoCo. Smooth systems
 stay at rounding level (measured ~1e-6 for the humanoid and arm, ~1e-8 for the wheeled
 base), but foot impacts amplify differences (quadruped ~1e-3 after 1 s), hence 5e-3.
-Per-world isolation (parameters, resets) is checked bit for bit.
+Per-world isolation (parameters, resets) is checked bit for bit in test_physics_contract.py,
+which runs the backend contract on both backends.
 
 The first run compiles Warp kernels (~30-60 s on 2 cores, cached in ~/.cache/warp);
 later runs take ~1 s per model.
@@ -21,7 +22,7 @@ import warp as wp  # noqa: E402
 from scenes import BOX_AND_ARM  # noqa: E402
 
 from xembody.sim import bodies  # noqa: E402
-from xembody.sim.physics import PARAMS, CpuSim, make_sim  # noqa: E402
+from xembody.sim.physics import CpuSim, make_sim  # noqa: E402
 from xembody.sim.physics.warp import WarpSim, buffer_sizes  # noqa: E402
 
 TOL = 5e-3
@@ -86,93 +87,6 @@ def _run(sim, steps=40, seed=0):
     return torch.cat([sim.qpos, sim.qvel], 1).clone()
 
 
-@pytest.mark.parametrize(
-    "name,scale", [("dof_damping", 50.0), ("body_mass", 3.0), ("actuator_kp", 4.0)]
-)
-def test_a_parameter_changes_its_world_only(box, name, scale):
-    nominal, changed = WarpSim(box, 3, device="cpu"), WarpSim(box, 3, device="cpu")
-    values = changed.get_params(name)[1:2] * scale
-    changed.set_params(name, values, env_ids=[1])
-    assert torch.equal(changed.get_params(name)[1], values[0])
-    a, b = _run(nominal), _run(changed)
-    assert torch.equal(a[[0, 2]], b[[0, 2]]), "worlds 0 and 2 must be bit-identical"
-    assert (a[1] - b[1]).abs().max() > 1e-3, f"{name} did not reach world 1's physics"
-
-
-def test_friction_reaches_its_world_only(box):
-    slide = np.tile(box.key_qpos[0], (3, 1))
-    slide[:, 2] = 0.1  # resting on the floor, pushed along x
-    qvel = np.zeros((3, box.nv))
-    qvel[:, 0] = 2.0
-    nominal, changed = WarpSim(box, 3, device="cpu"), WarpSim(box, 3, device="cpu")
-    friction = changed.get_params("geom_friction")[1:2].clone()
-    friction[..., 0] = 0.05
-    changed.set_params("geom_friction", friction, env_ids=[1])
-    for sim in (nominal, changed):
-        sim.reset(qpos=slide, qvel=qvel)
-        for _ in range(100):
-            sim.step(2)
-    assert torch.equal(nominal.qpos[[0, 2]], changed.qpos[[0, 2]])
-    assert changed.qpos[1, 0] > 2 * nominal.qpos[1, 0]  # slid more than twice as far
-
-
-def test_every_param_round_trips_and_matches_cpu_semantics(box):
-    warp, cpu = WarpSim(box, 2, device="cpu"), CpuSim(box, 2, num_threads=1)
-    for name in PARAMS:
-        want = cpu.get_params(name)
-        assert torch.allclose(warp.get_params(name).double(), want, rtol=1e-6), name
-        vals = want * 1.5 + 0.01
-        warp.set_params(name, vals)
-        cpu.set_params(name, vals)
-        assert torch.allclose(warp.get_params(name).double(), cpu.get_params(name), rtol=1e-6)
-
-
-def test_reset_some_worlds_leaves_the_others_untouched(box):
-    a, b = WarpSim(box, 5, device="cpu"), WarpSim(box, 5, device="cpu")
-    for sim in (a, b):
-        _run(sim, steps=20, seed=3)
-    a.reset([1, 3])
-    keep = [0, 2, 4]
-    for field in ("qpos", "qvel", "sensordata", "contact_force", "body_pos", "time"):
-        assert torch.equal(getattr(a, field)[keep], getattr(b, field)[keep]), field
-    key = torch.from_numpy(box.key_qpos[0]).float()
-    assert torch.equal(a.qpos[[1, 3]], key.expand(2, -1))
-    assert torch.all(a.qvel[[1, 3]] == 0) and torch.all(a.time[[1, 3]] == 0)
-    assert torch.all(a.ctrl[[1, 3]] == 0.3)  # keyframe targets restored
-    for _ in range(10):
-        a.step(2)
-        b.step(2)
-    assert torch.equal(a.qpos[keep], b.qpos[keep])
-
-
-def test_mocap_positions_are_per_world():
-    xml = """<mujoco><worldbody><body name="m" mocap="true"><geom size=".1" contype="0"
-    conaffinity="0"/></body><body><freejoint/><geom size=".1"/></body></worldbody></mujoco>"""
-    model = mujoco.MjModel.from_xml_string(xml)
-    sim = WarpSim(model, 3, device="cpu")
-    sim.reset([0, 2], mocap_pos=np.array([[[1.0, 2.0, 3.0]], [[-1.0, 0.0, 0.5]]]))
-    for _ in range(5):
-        sim.step(2)
-    sim.reset([1])
-    want = torch.tensor([[1.0, 2, 3], [0, 0, 0], [-1, 0, 0.5]])
-    assert torch.allclose(sim.body_pos[:, model.body("m").id], want)
-    assert torch.allclose(sim.mocap_pos[:, 0], want)
-
-
-def test_divergence_is_flagged_and_the_world_restarted(box):
-    sim = WarpSim(box, 2, device="cpu")
-    sim.set_params("dof_armature", np.zeros((1, box.nv)), env_ids=[1])
-    sim.set_params("actuator_kp", np.array([[1e12]]), env_ids=[1])
-    sim.reset()
-    sim.ctrl[:] = 2.0
-    for _ in range(20):
-        sim.step(5)
-    assert sim.diverged.tolist() == [False, True]
-    assert torch.isfinite(sim.qpos).all() and torch.isfinite(sim.qvel).all()
-    sim.reset([1])
-    assert not sim.diverged.any()
-
-
 def test_overflow_is_reported_with_the_buffer_and_the_fix(box):
     nconmax, njmax = buffer_sizes(box)
     assert (nconmax, njmax) == (8, 24)  # one collidable moving geom: 4 contacts; 16 + 7 + 1 rows
@@ -188,16 +102,8 @@ def test_overflow_is_reported_with_the_buffer_and_the_fix(box):
         loose.step(2)
 
 
-def test_bad_input_and_missing_cuda_give_clear_errors(box):
-    sim = WarpSim(box, 2, device="cpu")
-    with pytest.raises(KeyError, match="unknown physics parameter 'mass'"):
-        sim.set_params("mass", np.ones((2, 3)))
-    with pytest.raises(ValueError, match=r"body_mass: values have shape \(2, 2\)"):
-        sim.set_params("body_mass", np.ones((2, 2)))
-    with pytest.raises(ValueError, match="qpos has shape"):
-        sim.reset([0], qpos=np.zeros((1, 3)))
-    with pytest.raises(IndexError, match="outside"):
-        sim.reset([5])
+def test_missing_cuda_gives_a_clear_error(box):
+    """(The bad-input errors every backend gives: test_physics_contract.py.)"""
     if not wp.is_cuda_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             make_sim(box, 2, "gpu")
