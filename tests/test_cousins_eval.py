@@ -41,10 +41,11 @@ def test_cli_eval_prints_json_and_writes_its_section_only_when_asked(tmp_path, c
     result = json.loads(capsys.readouterr().out)
     s = result["summary"]
     assert result["config"]["scenes"] == 1 and len(result["rooms"]) == 1
-    assert s["scenes_generated"] == 2 and 0 <= s["scenes_passing_checks"] <= 2
-    assert 0.0 <= s["category_accuracy"] <= 1.0
-    assert 0.0 <= s["iou_min"] <= s["iou_mean"] <= 1.0
-    assert 0.0 <= s["floor_normal_deg_max"] < 5.0
+    # this room (seed 2) meets every tolerance (measured: iou_min 0.69, centres within 1.7 cm)
+    assert s["scenes_generated"] == 2 and s["scenes_passing_checks"] == 2
+    assert s["category_accuracy"] == 1.0 and s["objects_matched"] == s["objects"]
+    assert s["iou_min"] >= result["tolerances"]["iou"] and s["iou_min"] <= s["iou_mean"]
+    assert s["floor_normal_deg_max"] < 1.0 and all(s["passed"].values()), s["passed"]
     assert s["objects"] == result["rooms"][0]["n_truth"] >= 3
     assert set(s["passed"]) == {"floor_normal", "category", "center", "yaw", "iou",
                                 "physical_checks"}  # fmt: skip

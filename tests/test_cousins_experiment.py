@@ -85,7 +85,7 @@ def test_report_section(tmp_path):
     for name in ex.SETS:
         for ev in ex.EVALS:
             cell = result["table"][name][ev]
-            assert 0.0 <= cell["success"] <= 1.0 and cell["n"] == 2
+            assert cell["n"] == 2 and cell["success"] * 2 in (0, 1, 2)  # a share of 2 episodes
             assert cell["ci95"][0] <= cell["success"] <= cell["ci95"][1]
     doc = tmp_path / "RESULTS.md"
     doc.write_text("# Results\n\n## Other\n\nkept\n")

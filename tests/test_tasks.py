@@ -80,14 +80,16 @@ def test_joint_velocity_term_is_in_rad_per_second(name):
     terms = {t.name: t for t in env.obs_terms}
     if "joint_pos" not in terms or "joint_vel" not in terms:
         pytest.skip("task has no joint terms")
-    actions = torch.full((4, env.num_actions), 0.3)
+    env.step(torch.full((4, env.num_actions), 0.3))  # joints in motion
     before = terms["joint_pos"].fn(env.task).clone()
-    env.step(actions)
-    after = terms["joint_pos"].fn(env.task)
-    vel = terms["joint_vel"].fn(env.task)
-    finite_diff = (after - before) / env.control_dt
-    # the mean velocity over the step lies between start and end velocity: compare loosely
-    assert torch.allclose(finite_diff.abs().mean(), vel.abs().mean(), rtol=0.6)
+    env.sim.step(1)  # one physics step
+    after, vel = terms["joint_pos"].fn(env.task), terms["joint_vel"].fn(env.task)
+    # MuJoCo's semi-implicit Euler: q' = q + dt * v', so the difference over one physics step
+    # is the end velocity itself (measured: 2e-5 relative, reach and velocity tasks); a term in
+    # rad per control step or scaled would be off by a factor
+    finite_diff = (after - before) / (env.control_dt / env.decimation)
+    assert vel.abs().mean() > 0.1, "the joints did not move: nothing was checked"
+    assert (finite_diff - vel).norm() < 1e-3 * finite_diff.norm()
 
 
 def test_unknown_task_and_bad_config():
