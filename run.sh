@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Debian packages: libusb for open3d; EGL + Mesa so MuJoCo renders pictures without a GPU.
-SYSTEM_PACKAGES=(libusb-1.0-0 libegl1 libegl-mesa0 libgl1-mesa-dri)
+# Debian packages: libusb for open3d; EGL + Mesa so MuJoCo renders pictures without a GPU;
+# chromium for the browser teleop page's test (playwright drives it; no browser download).
+SYSTEM_PACKAGES=(libusb-1.0-0 libegl1 libegl-mesa0 libgl1-mesa-dri chromium)
 
 ensure_system() {
   local missing=()
@@ -32,11 +33,11 @@ ensure_python() {
   want=$(cat pyproject.toml run.sh | sha256sum | cut -c1-16)
   have=$(cat .venv/.xembody-installed 2>/dev/null || true)
   if [ "$want" != "$have" ]; then
-    echo "run.sh: installing Python packages into .venv (CPU torch 2.13.0, MuJoCo, rsl-rl, pinocchio, zarr, open3d, ROS 2 wheels)"
+    echo "run.sh: installing Python packages into .venv (CPU torch 2.13.0, MuJoCo, rsl-rl, pinocchio, zarr, open3d, ROS 2 wheels, PyAV, pyarrow)"
     .venv/bin/python -m pip install -q --upgrade pip
     # The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
     .venv/bin/python -m pip install -q torch==2.13.0
-    .venv/bin/python -m pip install -q -e '.[ros,dev]'
+    .venv/bin/python -m pip install -q -e '.[ros,dev,data]'
     echo "$want" > .venv/.xembody-installed
   fi
 }
