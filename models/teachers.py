@@ -247,3 +247,47 @@ class NavigatePlannerTeacher:
             wz = self.turn_gain * bearing
             action = torch.stack([vx / cfg.action_scale, wz / cfg.turn_scale], 1)
         return action.clamp(-cfg.action_clip, cfg.action_clip).to(t.device)
+
+
+class CabinetTeacher:
+    """Open the cabinet task's drawer or door, for any arm that reaches it.
+
+    Privileged: it reads the true handle, the part's pull direction and whether the grasp
+    holds. Not holding: it aims `standoff` m in front of the handle (along the pull
+    direction) until the hand is within `lateral` m of that line and in front of the
+    handle, then onto it (`touch` m in front); the grip closes once the hand is within
+    `close_share` x grasp_radius of the handle. Holding: it moves `pull` action units per
+    step along the pull direction (the slide, or the door's arc). The displacement action
+    is `gain` x (aim - hand) in action units, clipped to +-1."""
+
+    def __init__(
+        self,
+        env: BodyEnv,
+        *,
+        standoff: float = 0.06,
+        touch: float = 0.005,
+        lateral: float = 0.02,
+        close_share: float = 0.8,
+        pull: float = 1.5,
+        gain: float = 0.5,
+    ) -> None:
+        if env.task.name != "cabinet":
+            raise ValueError(f"CabinetTeacher drives the cabinet task, not {env.task.name!r}")
+        self.task = env.task
+        self.standoff, self.touch, self.lateral = standoff, touch, lateral
+        self.close_share, self.pull, self.gain = close_share, pull, gain
+
+    def __call__(self, obs=None) -> torch.Tensor:
+        t = self.task
+        step = t.cfg.action_scale
+        ee, handle, out = t.ee_pos(), t.handle_pos(), t.pull_dir()
+        rel = ee - handle
+        along = (rel * out).sum(1, keepdim=True)
+        off_line = (rel - along * out).norm(dim=1, keepdim=True)
+        ahead = (off_line > self.lateral) | (along < 0)
+        aim = handle + torch.where(ahead, self.standoff, self.touch) * out
+        aim = torch.where(t.grasped[:, None], ee + self.pull * step * out, aim)
+        near = rel.norm(dim=1) < self.close_share * t.cfg.grasp_radius
+        grip = torch.where(t.grasped | near, 1.0, -1.0)
+        move = (self.gain * (aim - ee) / step).clamp(-1.0, 1.0)
+        return torch.cat([move, grip[:, None]], 1)

@@ -199,6 +199,17 @@ register(
     )
 )
 
+register(
+    TaskEntry(
+        "cabinet",
+        "xembody.sim.tasks.cabinet",
+        "CabinetTask",
+        "CabinetConfig",
+        "arm",
+        "opening a cabinet's top drawer or first door (part=drawer|door) for arms",
+    )
+)
+
 __all__ = [
     "ObsTerm", "RandomizationCfg", "RewardTerm", "Task", "TaskConfig", "TaskEntry",
     "apply_overrides", "config_from_dict", "get", "make_config", "make_env", "make_task",
