@@ -200,9 +200,11 @@ def test_sigkill_mid_episode_keeps_every_committed_episode_and_the_store_reopens
         rows = data["rgb_front"][:, :, 0, 1].argmax(axis=1)
         np.testing.assert_array_equal(rows, np.arange(n) % 480)
 
-    # resume: the partial episode is cut away, a new one appends after the committed ones
+    # resume: the partial episode is cut away, a new one appends after the committed ones;
+    # no temporary file of a killed write is left (more edges: tests/test_dataset_crash.py)
     ds = Dataset.open(path, mode="a")
     assert zarr.open_group(str(path), mode="r")["data/joint_pos"].shape[0] == 75
+    assert list(path.rglob("*.partial")) == []
     for t in range(10):
         ds.add_frame({"joint_pos": np.full(7, 9000 + t, np.float32),
                       "rgb_front": np.full((480, 640, 3), 9, np.uint8)})  # fmt: skip
