@@ -1,22 +1,27 @@
-"""A teleoperation session in sim: a device drives an arm body through IK, every control
-step is recorded into an xembody dataset (through `Recorder`, so the loop never waits for
-the disk).
+"""A teleoperation session: a device drives an arm body through IK, in sim or on a ROS
+robot, and every control step is recorded into an xembody dataset (through `Recorder`, so
+the loop never waits for the disk).
 
-Each step: the device's `TeleopCommand` moves the end-effector target (an absolute `ee_pose`, or
-the `ee_twist` integrated over the control period, kept within `max_lead` m of the actual
-end effector), pinocchio IK turns the target into joint targets (warm-started from the
-measured joints) and offset by the gravity sag of the position servos (gravity torque / kp),
-become the task's action, and the task's env steps. The episode
-ends when the task's episode ends (time-out), or on the device's "save"/"discard" events.
+One loop; what it drives is its robot side (`xembody.real.teleop.side`): `SimSide` (the
+task's env in MuJoCo, the default) or `xembody.real.ros.teleop_robot.RosSide` (a robot
+behind ROS 2 topics, the safety node in between). Each step: the device's `TeleopCommand`
+moves the end-effector target (an absolute `ee_pose`, or the `ee_twist` integrated over
+the control period, kept within `max_lead` m of the actual end effector), pinocchio IK
+turns the target into joint targets (warm-started from the last solution, or from the
+measured joints) offset by the gravity sag of the position servos (gravity torque / kp, at
+the target, from the body's MuJoCo model), which become the task's action, and the robot
+side executes it for one control period. The episode ends when the task's episode ends
+(time-out), or on the device's "save"/"discard" events.
 
 Recorded per frame (the dataset's features; see docs/DATASET.md):
     obs (obs_dim,)            the task's policy observation before the step
     action (num_actions,)     the task action sent (policy units: target = default + scale * a)
-    joint_pos, joint_vel      (n,) every actuated joint of the body, rad / rad/s (m for slides)
-    ee_pos (3,), ee_quat (4,) measured end-effector pose, m / w-x-y-z, world frame
+    joint_pos, joint_vel      (n,) every joint of the body, measured, rad / rad/s (m for slides)
+    ee_pos (3,), ee_quat (4,) end-effector pose by forward kinematics of the measured joints,
+                              m / w-x-y-z, world (the arm's base) frame
     ee_target_pos, ee_target_quat   the commanded end-effector target (body-agnostic)
     cmd_twist (6,), cmd_gripper (1,)    the device's command
-    rgb_<camera> (H, W, 3)    optional camera images
+    rgb_<camera> (H, W, 3)    optional camera images (sim)
 Per episode: success (the task's), task target pose, device, seed, steps.
 """
 
@@ -38,6 +43,7 @@ from xembody.real.retarget import ArmIK, IKConfig
 from xembody.sim.bodies.embodiment import Embodiment
 
 from .command import Device, SessionState, TeleopCommand
+from .side import Reading, SimSide
 
 
 @dataclass(kw_only=True)
@@ -80,24 +86,24 @@ def embodiment_from_meta(meta: dict[str, Any]) -> Embodiment:
 
 
 class TeleopSession:
-    """Run `device` on body `emb` (an arm) in the task's env and record to `out`."""
+    """Run `device` on body `emb` (an arm) and record to `out`; in sim unless `side` (a robot
+    side, `xembody.real.teleop.side`) is given."""
 
     def __init__(
         self, emb: Embodiment, device: Device, out: str | Path, cfg: SessionConfig,
-        executor=None,
+        executor=None, side=None,
     ):  # fmt: skip
-        """`executor(obs (1, obs_dim) tensor) -> (1, num_actions)`, when given, chooses the
-        actions the env executes (a learner's, for DAgger); the device's are recorded."""
+        """`executor(obs TensorDict, policy (1, obs_dim)) -> (1, num_actions)`, when given,
+        chooses the actions executed (a learner's, for DAgger); the device's are recorded."""
         self.executor = executor
-        from xembody.sim import tasks
-
         self.emb, self.device, self.cfg = emb, device, cfg
-        overrides = {"episode_seconds": cfg.episode_seconds} if cfg.episode_seconds else {}
-        task_cfg = tasks.make_config(cfg.task, **overrides)
-        if not cfg.randomize:
-            task_cfg = tasks.nominal(task_cfg)
-        self.task_cfg = task_cfg
-        self.env = tasks.make_env(cfg.task, emb, 1, cfg=task_cfg, seed=cfg.seed, num_threads=1)
+        self.side = side if side is not None else SimSide(emb, cfg)
+        if cfg.cameras and not hasattr(self.side, "render"):
+            raise ValueError(
+                f"cameras {list(cfg.cameras)}: this robot side renders none (on a ROS robot "
+                "the recorder node records camera topics)"
+            )
+        self.env, self.task_cfg = self.side.env, self.side.task_cfg
         task = self.env.task
         ik_cfg = IKConfig(restarts=0, max_iters=cfg.ik_iterations, max_step=cfg.ik_max_step)
         self.ik = ArmIK.for_body(emb, cfg=ik_cfg)
@@ -106,15 +112,11 @@ class TeleopSession:
             raise ValueError(f"task joints {sorted(missing)} are not on the IK chain of {emb.name}")
         self._ik_index = [self.ik.joint_names.index(n) for n in task.joint_names]
         m = self.env.sim.model
-        self._qadr = np.array([m.jnt_qposadr[m.joint(n).id] for n in emb.joint_names])
-        self._dadr = np.array([m.jnt_dofadr[m.joint(n).id] for n in emb.joint_names])
         self._chain_qadr = np.array([m.jnt_qposadr[m.joint(n).id] for n in self.ik.joint_names])
-        self._data = mujoco.MjData(m)
         self._gravity = mujoco.MjData(m)
         self._chain_dadr = np.array([m.jnt_dofadr[m.joint(n).id] for n in self.ik.joint_names])
         act = [emb.joint_names.index(n) for n in self.ik.joint_names]  # actuator i: joints[i]
         self._chain_kp = m.actuator_gainprm[act, 0].copy()
-        self._renderer = None
         self._rng = np.random.default_rng(cfg.seed + 1)
         features = self.features()
         path = Path(out)
@@ -124,10 +126,11 @@ class TeleopSession:
             emb,
             obs_layout=obs_layout(self.env),
             task=cfg.task,
-            task_cfg=json.loads(json.dumps(dataclasses.asdict(task_cfg), default=str)),
+            task_cfg=json.loads(json.dumps(dataclasses.asdict(self.task_cfg), default=str)),
             device=device.name,
-            control_hz=task_cfg.control_hz,
+            control_hz=self.task_cfg.control_hz,
             action_joint_names=list(task.joint_names),
+            **self.side.meta(),
         )
         if path.exists():
             self.dataset = Dataset.open(path, mode="a")
@@ -137,7 +140,7 @@ class TeleopSession:
                     f"session records {sorted(features)}; choose another --out"
                 )
         else:
-            self.dataset = Dataset.create(path, features, fps=task_cfg.control_hz, meta=meta)
+            self.dataset = Dataset.create(path, features, fps=self.task_cfg.control_hz, meta=meta)
         self.recorder = Recorder(self.dataset)
         self.saved = self.discarded = self.steps = 0
 
@@ -156,58 +159,56 @@ class TeleopSession:
 
     # --- the loop -----------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        cfg, env, task = self.cfg, self.env, self.env.task
+        cfg, side = self.cfg, self.side
         dt = 1.0 / self.task_cfg.control_hz
-        obs_full = env.get_observations()
-        obs = obs_full["policy"]
+        side.begin()
         self._new_episode()
         t_next = time.monotonic()
         try:
             while True:
-                ee_pos, ee_rot = self._ee()
+                r = side.read()
+                ee_pos, ee_rot = self.ik.fk(r.qpos[self._chain_qadr])
+                target_pos, target_quat = side.target()
                 state = SessionState(
                     t=self.t, ee_pos=ee_pos, ee_quat=_quat(ee_rot),
-                    target_pos=task.target_pos[0].numpy().astype(float),
-                    target_quat=task.target_quat[0].numpy().astype(float),
+                    target_pos=target_pos, target_quat=target_quat,
                 )  # fmt: skip
                 cmd = self.device.get_command(state)
+                side.publish(cmd)
                 self._move_target(cmd, ee_pos, ee_rot, dt)
-                action = self._action()
-                frame = self._frame(obs[0], action, ee_pos, ee_rot, cmd)
+                action = self._action(r)
+                frame = self._frame(r, action, ee_pos, ee_rot, cmd)
                 executed = action
                 if self.executor is not None:
                     with torch.no_grad():
-                        executed = self.executor(obs_full)[0].numpy().astype(np.float32)
+                        executed = self.executor(side.observations())[0].numpy()
+                        executed = executed.astype(np.float32)
                 if cfg.action_noise:
                     executed = action + self._rng.normal(0, cfg.action_noise, action.shape)
-                obs_td, _, dones, extras = env.step(torch.from_numpy(executed).float()[None])
-                obs_full, obs = obs_td, obs_td["policy"]
+                finished = side.step(executed)
                 self.recorder.add_frame(frame)
                 self.steps += 1
                 self.t += dt
-                finished = extras.get("finished")
                 if "quit" in cmd.events:
                     self.recorder.discard_episode()
                     break
-                if finished is not None:  # time-out: the env has reset already
-                    ok = bool(finished["success"][0])
+                if finished is not None:  # time-out: the side has begun a new episode
+                    ok = finished["success"]
                     self._end(keep=ok or cfg.save_failures, success=ok, reason="time_out")
                 elif cmd.events & {"save", "discard"}:
-                    ok = bool(env.episode_success[0])
-                    obs_full = env.reset()
-                    obs = obs_full["policy"]
+                    ok = side.restart()
                     self._end(keep="save" in cmd.events, success=ok, reason="operator")
                 if cfg.episodes and self.saved >= cfg.episodes:
                     break
                 if cfg.max_steps and self.steps >= cfg.max_steps:
                     self.recorder.discard_episode()
                     break
-                if cfg.realtime:
+                if cfg.realtime and not side.paced:
                     t_next += dt
                     time.sleep(max(0.0, t_next - time.monotonic()))
         finally:
             self.recorder.close()
-            env.close()
+            side.close()
         return {
             "saved": self.saved, "discarded": self.discarded, "steps": self.steps,
             "path": str(self.dataset.path), **self.recorder.stats(),
@@ -215,21 +216,21 @@ class TeleopSession:
 
     # --- pieces -------------------------------------------------------------------------
     def _new_episode(self) -> None:
-        """Targets and metadata of the episode the env has just started."""
+        """Targets and metadata of the episode the robot side has just begun."""
         self.t = 0.0
-        q = self._q_chain()
+        q = self.side.read().qpos[self._chain_qadr]
         self.q_des = q
         self.target_pos, self.target_rot = self.ik.fk(q)
-        task = self.env.task
+        target_pos, target_quat = self.side.target()
         self.episode_meta = {
-            "target_pos": task.target_pos[0].tolist(),
-            "target_quat": task.target_quat[0].tolist(),
+            "target_pos": target_pos.tolist(),
+            "target_quat": target_quat.tolist(),
             "device": self.device.name,
             "seed": self.cfg.seed,
         }
 
     def _end(self, *, keep: bool, success: bool, reason: str) -> None:
-        """Commit or drop the episode just ended (the env has reset already)."""
+        """Commit or drop the episode just ended (the robot side has begun the next)."""
         if keep:
             self.recorder.end_episode(success=success, end_reason=reason, **self.episode_meta)
             self.saved += 1
@@ -237,12 +238,6 @@ class TeleopSession:
             self.recorder.discard_episode()
             self.discarded += 1
         self._new_episode()
-
-    def _q_chain(self) -> np.ndarray:
-        return self.env.sim.qpos[0, self._chain_qadr].numpy().astype(float)
-
-    def _ee(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.ik.fk(self._q_chain())
 
     def _move_target(self, cmd: TeleopCommand, ee_pos: np.ndarray, ee_rot: np.ndarray, dt: float):
         if "reset" in cmd.events:
@@ -265,31 +260,30 @@ class TeleopSession:
             mujoco.mju_quat2Mat(delta, quat)
             self.target_rot = delta.reshape(3, 3) @ self.target_rot
 
-    def _action(self) -> np.ndarray:
-        start = self._q_chain() if self.cfg.ik_from_measured else self.q_des
+    def _action(self, r: Reading) -> np.ndarray:
+        start = r.qpos[self._chain_qadr] if self.cfg.ik_from_measured else self.q_des
         res = self.ik.solve(self.target_pos, self.target_rot, q0=start)
         self.q_des = res.q
         task = self.env.task
-        q = (res.q + self._sag(res.q))[self._ik_index]
+        q = (res.q + self._sag(res.q, r.qpos))[self._ik_index]
         return ((q - task.default_pose.numpy()) / self.task_cfg.action_scale).astype(np.float32)
 
-    def _sag(self, q: np.ndarray) -> np.ndarray:
+    def _sag(self, q: np.ndarray, qpos: np.ndarray) -> np.ndarray:
         """Joint offsets (rad) that make position servos hold `q` against gravity: the
         gravity torque at q (MuJoCo's bias force at rest) over each servo's kp."""
         m, d = self.env.sim.model, self._gravity
-        d.qpos[:] = self.env.sim.qpos[0].numpy()
+        d.qpos[:] = qpos
         d.qpos[self._chain_qadr] = q
         d.qvel[:] = 0.0
         mujoco.mj_forward(m, d)
         return d.qfrc_bias[self._chain_dadr] / self._chain_kp
 
-    def _frame(self, obs, action, ee_pos, ee_rot, cmd: TeleopCommand) -> dict[str, np.ndarray]:
-        sim = self.env.sim
+    def _frame(self, r: Reading, action, ee_pos, ee_rot, cmd: TeleopCommand) -> dict[str, Any]:
         frame = {
-            "obs": obs.numpy(),
+            "obs": r.obs,
             "action": action,
-            "joint_pos": sim.qpos[0, self._qadr].numpy(),
-            "joint_vel": sim.qvel[0, self._dadr].numpy(),
+            "joint_pos": r.joint_pos,
+            "joint_vel": r.joint_vel,
             "ee_pos": ee_pos,
             "ee_quat": _quat(ee_rot),
             "ee_target_pos": self.target_pos,
@@ -298,23 +292,8 @@ class TeleopSession:
             "cmd_gripper": np.array([1.0 if cmd.gripper is None else cmd.gripper]),
         }
         for cam in self.cfg.cameras:
-            frame[f"rgb_{cam}"] = self._render(cam)
+            frame[f"rgb_{cam}"] = self.side.render(cam, self.cfg.width, self.cfg.height)
         return frame
-
-    def _render(self, camera: str) -> np.ndarray:
-        from xembody.sim.render import gl_backend, render_model
-
-        m, d, sim = self.env.sim.model, self._data, self.env.sim
-        d.qpos[:] = sim.qpos[0].numpy()
-        if m.nmocap:
-            d.mocap_pos[:] = sim.mocap_pos[0].numpy()
-        mujoco.mj_forward(m, d)
-        if gl_backend() == "raycast":
-            return render_model(m, d, width=self.cfg.width, height=self.cfg.height, camera=camera)
-        if self._renderer is None:
-            self._renderer = mujoco.Renderer(m, self.cfg.height, self.cfg.width)
-        self._renderer.update_scene(d, camera=camera)
-        return self._renderer.render()
 
 
 def _quat(rot: np.ndarray) -> np.ndarray:

@@ -1,0 +1,141 @@
+"""Teleoperation of a ROS robot: scripted devices drive the sim robot node through the ROS
+graph (real rclpy over Fast DDS), the safety node between the session and the robot; the
+session records a dataset whose end effector follows the scripted target and which
+replays in sim."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+
+import numpy as np
+import pytest
+from geometry_msgs.msg import TwistStamped
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rosgraph import Graph
+from std_msgs.msg import Float64, String
+
+from xembody.cli import main
+from xembody.models.dataset import Dataset
+from xembody.real.ros.common import COMMAND_QOS
+from xembody.real.ros.teleop_robot import RosSide
+from xembody.real.teleop.command import TeleopCommand
+from xembody.real.teleop.replay import replay_episode
+from xembody.real.teleop.scripted import ScriptedDevice
+from xembody.real.teleop.session import SessionConfig, TeleopSession
+from xembody.real.teleop.side import check_joint_names
+from xembody.sim import bodies
+
+# every teleop command the session publishes, kept until the probe spins after the session
+ALL = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                 depth=1000)  # fmt: skip
+SPEED = 0.1  # m/s, the scripted end-effector twist
+MOVE, SETTLE = 25, 20  # control steps moving, then holding still, per episode
+# The safety node's watchdogs count wall-clock time; on a loaded 2-core machine the sim
+# robot node runs at a fraction of real time, so a control period of its time can take
+# over the default 0.1 s and every such gap would mean a hold and a new 1 s soft start.
+WATCHDOG = {"command_timeout_s": 0.5, "state_timeout_s": 0.25}
+# measured on the loaded 2-core VM (2026-12-03): see the test's printout
+SETTLED_ERROR = 0.005  # m, end effector to target after SETTLE steps still
+MOVING_ERROR = 0.025  # m, end effector to target while it moves
+REPLAY_ERROR = 0.05  # rad, the sim replay's joints against the recorded ones
+
+
+def _script() -> list[tuple[int, TeleopCommand]]:
+    up = TeleopCommand(ee_twist=[0, 0, SPEED, 0, 0, 0], gripper=1.0)
+    forward = TeleopCommand(ee_twist=[SPEED, 0, 0, 0, 0, 0], gripper=0.0)
+    still = TeleopCommand()
+    return [
+        (MOVE, up), (SETTLE, still), (1, TeleopCommand(events={"save"})),  # episode 0
+        (10, forward), (1, TeleopCommand(events={"discard"})),  # dropped
+        (MOVE, forward), (SETTLE, still), (1, TeleopCommand(events={"save"})),  # episode 1
+    ]  # then the script runs out: quit  # fmt: skip
+
+
+def test_a_scripted_device_teleoperates_the_ros_robot_through_the_safety_node(tmp_path):
+    emb = bodies.sample("arm", seed=0)
+    out = tmp_path / "teleop.zarr"
+    t0 = time.monotonic()
+    with Graph(tmp_path) as g:
+        g.start("sim_robot", body="arm")
+        g.start("safety", body="arm", **WATCHDOG)
+        probe = g.probe()
+        probe.listen("/teleop/command", TwistStamped, ALL)
+        probe.listen("/teleop/gripper", Float64, ALL)
+        probe.listen("/safety/status", String, COMMAND_QOS)
+        cfg = SessionConfig(episode_seconds=10.0)
+        side = RosSide(emb, cfg, domain_id=g.domain)
+        t1 = time.monotonic()
+        result = TeleopSession(emb, ScriptedDevice(_script()), out, cfg, side=side).run()
+        t2 = time.monotonic()
+        probe.spin_for(0.5)
+        status = json.loads(probe.last("/safety/status").data)
+        twists = [m.twist for _, m in probe.msgs["/teleop/command"]]
+        grippers = [m.data for _, m in probe.msgs["/teleop/gripper"]]
+        # the command line, with the teacher device: one episode of the task's own target
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            code = main(["teleop", "--ros", "--domain-id", str(g.domain), "--device", "teacher",
+                         "--episodes", "1", "--seconds", "3",
+                         "--out", str(tmp_path / "t.zarr")])  # fmt: skip
+        assert code == 0
+        teacher = json.loads(buf.getvalue().strip().splitlines()[-1])
+    print(f"start-up {t1 - t0:.1f} s, session {t2 - t1:.1f} s, teacher run "
+          f"{time.monotonic() - t2:.1f} s; safety {status}")  # fmt: skip
+
+    episode = MOVE + SETTLE + 1
+    assert result["saved"] == 2 and result["discarded"] == 1 and result["dropped"] == 0, result
+    # none refused; after the session stopped commanding, the safety node holds the robot
+    assert status["rejected"] == {} and status["mode"] == "hold", status
+    # the device's command went out on /teleop/command and /teleop/gripper, every step
+    assert len(twists) == len(grippers) == result["steps"], (len(twists), result["steps"])
+    assert twists[0].linear.z == pytest.approx(SPEED) and grippers[0] == 1.0
+    assert twists[-MOVE - SETTLE - 2].linear.x == pytest.approx(SPEED)  # episode 1: forward
+    assert grippers[-MOVE - SETTLE - 2] == 0.0
+
+    ds = Dataset.open(out)
+    assert ds.num_episodes == 2 and ds.episode_ends.tolist() == [episode, 2 * episode]
+    assert ds.meta["source"] == "ros" and ds.meta["body"]["name"] == "arm_s0"
+    assert [e["end_reason"] for e in ds.episodes] == ["operator", "operator"]
+    for k, axis in enumerate((2, 0)):  # up, then forward
+        ep = ds.episode(k)
+        target, ee = ep["ee_target_pos"], ep["ee_pos"]
+        err = np.linalg.norm(ee - target, axis=1)
+        moved = ee[-1, axis] - ee[0, axis]
+        print(f"episode {k}: target moved {target[-1, axis] - target[0, axis]:.4f} m, hand "
+              f"{moved:.4f} m; error moving max {err[:MOVE].max():.4f} m, settled "
+              f"{err[-1]:.4f} m")  # fmt: skip
+        # the target moved SPEED for MOVE steps (frame t holds the target after its command)
+        dt = 1.0 / ds.fps
+        assert target[MOVE - 1, axis] - target[0, axis] == pytest.approx(
+            (MOVE - 1) * SPEED * dt, abs=1e-5
+        )
+        assert moved > 0.8 * MOVE * SPEED * dt  # the hand followed it ...
+        assert err[:MOVE].max() < MOVING_ERROR and err[-1] < SETTLED_ERROR  # ... closely
+        replay = replay_episode(ds, k)
+        print(f"episode {k}: replay in sim, largest joint difference {replay.max_error:.4f} rad")
+        assert replay.max_error < REPLAY_ERROR
+
+    t = Dataset.open(tmp_path / "t.zarr")
+    assert teacher["saved"] == 1 and t.num_episodes == 1 and t.meta["device"] == "teacher"
+    info = t.episodes[0]
+    ep = t.episode(0)
+    final = np.linalg.norm(ep["ee_pos"][-1] - np.array(info["target_pos"]))
+    print(f"teacher: {len(ep['action'])} steps, success {info['success']}, final {final:.4f} m")
+    assert len(ep["action"]) == 150 and info["end_reason"] == "time_out"
+    assert final < 0.02 and info["success"]
+
+
+def test_a_body_whose_joints_the_robot_lacks_is_refused_naming_them(tmp_path):
+    with pytest.raises(ValueError, match=r"joints \['joint7'\] are not on /joint_states.*extra "
+                       r"there: \['finger'\]"):  # fmt: skip
+        check_joint_names(["joint1", "joint7"], ["joint1", "finger"], "/joint_states")
+    assert check_joint_names(["joint1"], ["joint1", "finger"], "/joint_states") == ["finger"]
+    with Graph(tmp_path) as g:
+        g.start("sim_robot", body="arm", body_seed=1)  # 6 arm joints; arm_s0 has 7
+        g.probe()
+        with pytest.raises(ValueError, match=r"body's joints \['joint7'\] are not on "
+                           r"/joint_states \(it publishes \['gripper', 'joint1'"):  # fmt: skip
+            RosSide(bodies.sample("arm", seed=0), SessionConfig(), domain_id=g.domain)
