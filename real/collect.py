@@ -174,9 +174,12 @@ def collect(robot_cfg: RobotConfig, cfg: CollectConfig, out: str | Path) -> dict
     out = Path(out)
     ident = robot_cfg.identity()
     note = ""
-    if out.exists():
-        ds = Dataset.open(out, mode="a")
-        old = read_meta(ds.meta).get("robot_id")
+    try:
+        held = Dataset.open(out, mode="r")
+    except FileNotFoundError:  # nothing there, or a store whose creation was killed
+        held = None
+    if held is not None:
+        old = read_meta(held.meta).get("robot_id")
         if old is None or old["hash"] != ident["hash"]:
             theirs = describe_identity(old) if old else "no robot identity"
             raise ValueError(
@@ -194,8 +197,10 @@ def collect(robot_cfg: RobotConfig, cfg: CollectConfig, out: str | Path) -> dict
         joint_names=list(robot.joint_names),
         control_dt=robot.control_dt,
     )
-    if not out.exists():  # (an existing one has the same identity, so body and joints)
-        ds = Dataset.create(out, features(robot.num_joints), fps=1 / robot.control_dt, meta=meta)
+    # (an existing one has the same identity, so the same body and joints)
+    ds = Dataset.open_or_create(
+        out, features(robot.num_joints), fps=1 / robot.control_dt, meta=meta
+    )
     resumed_from = ds.num_frames
     goal = round(cfg.minutes * 60 / robot.control_dt)
     per_episode = max(2, round(cfg.episode_s / robot.control_dt))
