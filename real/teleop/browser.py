@@ -6,6 +6,9 @@ otherwise). The page posts JSON commands (`TeleopCommand.from_dict`: ee_twist, e
 base_twist, gripper, events) to `POST /command` at ~20 Hz while a control is held.
 `GET /state` returns the robot's end-effector pose and the session status as JSON, which
 the page uses to anchor WebXR poses (clutch: robot pose at grab + controller motion since).
+The page sends one request at a time (a release never overtakes the move before it),
+stops a hold when it loses focus, and where WebXR cannot run it shows "WebXR not
+available: <why>" and everything else keeps working.
 
 Safety: a twist older than `timeout_s` (a closed tab, a lost connection) decays to zero;
 events are delivered once. Bad posts get HTTP 400 with the reason. The server binds to
@@ -117,6 +120,9 @@ def _handler(device: BrowserDevice) -> type[BaseHTTPRequestHandler]:
                 self._send(200, PAGE.read_bytes(), "text/html; charset=utf-8")
             elif self.path == "/state":
                 self._send(200, json.dumps(device.state()).encode())
+            elif self.path == "/favicon.ico":  # browsers ask; an empty answer, not a 404
+                self.send_response(204)
+                self.end_headers()
             else:
                 self._send(404, json.dumps({"error": f"no page {self.path}"}).encode())
 
