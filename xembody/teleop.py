@@ -8,8 +8,9 @@ device and record the episodes into a zarr dataset (see docs/TELEOP.md and docs/
         --out demos.zarr                                   # BC demos (train-bc --no-only-success)
     xembody teleop --body arm6.urdf --ee tool0 --device keyboard   # a robot file (+ --card)
     xembody teleop --list-devices
-    xembody teleop --ros --body arm --device browser --out robot.zarr    # a ROS 2 robot,
-        # through the safety node (python -m xembody.real.ros.safety) to its controller
+    xembody teleop --ros --body arm --device browser --recorder /recorder --out robot.zarr
+        # a ROS 2 robot, through the safety node (python -m xembody.real.ros.safety) to its
+        # controller; the recorder node's episodes (cameras) follow the session's
 
 An existing --out is opened for appending (resume). With --ros the body must be the
 robot's (its joints are checked by name against the joint states); the device's command is
@@ -60,6 +61,8 @@ class TeleopConfig:
                               "(geometry_msgs/TwistStamped), for the recorder")  # fmt: skip
     gripper_topic: str = field("/teleop/gripper", "--ros: the device's gripper opening out "
                                "(std_msgs/Float64, 0..1; '': none)")  # fmt: skip
+    recorder: str = field("", "--ros: a recorder node (/recorder) whose episodes follow the "
+                          "session's (~/start, ~/stop, ~/discard)")  # fmt: skip
     domain_id: int = field(-1, "--ros: ROS_DOMAIN_ID (-1: the environment's)")
     connect_timeout: float = field(20.0, "--ros: s to wait for the robot and the safety node")
 
@@ -144,7 +147,7 @@ def _ros_side(cfg: TeleopConfig, emb, session_cfg):
     return RosSide(
         emb, session_cfg, joint_state_topic=cfg.joint_state_topic,
         command_topic=cfg.command_topic, teleop_topic=cfg.teleop_topic,
-        gripper_topic=cfg.gripper_topic,
+        gripper_topic=cfg.gripper_topic, recorder=cfg.recorder,
         domain_id=None if cfg.domain_id < 0 else cfg.domain_id,
         connect_timeout_s=cfg.connect_timeout,
     )  # fmt: skip

@@ -10,7 +10,10 @@ joint targets out as std_msgs/Float64MultiArray on `command_topic`, the safety n
 and the robot refuses to start without it). A step is one control period of the robot's
 own time (its joint state stamps). Each episode begins with the robot moved slowly to the
 home pose (`RosRobot.reset`, to within `home_tolerance` rad) and held there until the
-safety node has finished its soft start (its ~/status mode "active").
+safety node has finished its soft start (its ~/status mode "active"). With `recorder` (a
+recorder node's name, e.g. /recorder) the recorder node's episodes follow the session's:
+~/start once the robot is home, ~/stop when the episode is saved, ~/discard when it is
+discarded or the session ends in the middle of one (std_srvs/Trigger).
 
 The task (default `reach`) is the same as in sim but its physics is not stepped: its env
 draws each episode's target (the teacher device reads it), lays out the policy observation
@@ -49,6 +52,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
+from std_srvs.srv import Trigger
 
 from xembody.real.observation import ActionMap, Command, ObservationBuilder, follow_joint_equalities
 from xembody.real.robot import RobotState
@@ -75,8 +79,10 @@ class RosSide:
         connect_timeout_s: float = 20.0,
         home_tolerance: float = 0.03,
         home_timeout_s: float = 10.0,
+        recorder: str = "",
     ):
-        """`cfg`: the session's SessionConfig (task, episode length, seed)."""
+        """`cfg`: the session's SessionConfig (task, episode length, seed). `recorder`: a
+        recorder node's name (/recorder), whose episodes then follow the session's."""
         from xembody.models.export import policy_contract
         from xembody.sim import tasks
 
@@ -95,29 +101,45 @@ class RosSide:
         self._data = mujoco.MjData(m)
         self._qadr = np.array([m.jnt_qposadr[m.joint(n).id] for n in emb.joint_names])
         self._site = m.site(emb.sensors.ee_site).id
-        self.robot = RosRobot(
-            emb, control_dt=1.0 / self.task_cfg.control_hz, joint_state_topic=joint_state_topic,
-            command_topic=command_topic, domain_id=domain_id,
-            connect_timeout_s=connect_timeout_s, home_tolerance=home_tolerance,
-            home_timeout_s=home_timeout_s,
-        )  # fmt: skip
-        if extra:
-            self.robot.node.get_logger().warn(
-                f"{joint_state_topic} also has joints {extra}, which the body lacks: not driven"
-            )
-        node = self.robot.node
-        self.pub_twist = node.create_publisher(TwistStamped, teleop_topic, COMMAND_QOS)
-        self.pub_gripper = None
-        if gripper_topic:
-            self.pub_gripper = node.create_publisher(Float64, gripper_topic, COMMAND_QOS)
-        self._twist = TwistStamped()
-        self._twist.header.frame_id = "world"
+        self.robot = None
+        try:
+            self.robot = RosRobot(
+                emb, control_dt=1.0 / self.task_cfg.control_hz,
+                joint_state_topic=joint_state_topic, command_topic=command_topic,
+                domain_id=domain_id, connect_timeout_s=connect_timeout_s,
+                home_tolerance=home_tolerance, home_timeout_s=home_timeout_s,
+            )  # fmt: skip
+            self._connect(extra, recorder, connect_timeout_s)
+        except BaseException:
+            if self.robot is not None:
+                self.robot.close()
+            self.env.close()
+            raise
+        self._episodes = 0
         self._max_steps = int(self.env.max_episode_length)
         self._hold_steps = round(self.task_cfg.success_hold_s * self.task_cfg.control_hz)
 
     # --- the robot-side contract ----------------------------------------------------------
     def begin(self) -> None:
-        self._begin()
+        """Home the robot (slowly, through the safety node) and hold it there until the
+        safety node's soft start is over (its mode "active"), so that the episode's commands
+        reach the robot unramped; then start the recorder node's episode."""
+        if self._episodes:
+            self.env.reset()  # the task's next target (the first was drawn when it was made)
+        self._episodes += 1
+        self.robot.reset()
+        deadline = time.monotonic() + self.home_timeout_s
+        while self.robot.safety.get("mode") != "active" and time.monotonic() < deadline:
+            self.robot.send(self.emb.default_pose)
+            self.robot.step()
+        self.steps = self.held = 0
+        self.success = False
+        self.last_action = np.zeros(self.env.num_actions)
+        if self._clients:
+            if not self._recorder_call("start").success:  # recording since its launch
+                self._recorder_call("discard")
+                self._recorder_call("start")
+            self._recording = True
 
     def read(self) -> Reading:
         s = self.robot.read()
@@ -156,39 +178,62 @@ class RosSide:
         self.success |= self.held >= self._hold_steps
         if self.steps < self._max_steps:
             return None
-        ok = self.success
-        self.env.reset()  # the task's next target
-        self._begin()
-        return {"success": ok}
+        return {"success": self.success}  # time-out: the robot holds until `end`, `begin`
 
-    def restart(self) -> bool:
-        ok = self.success
-        self.env.reset()
-        self._begin()
-        return ok
+    def end(self, keep: bool) -> bool:
+        if self._recording:
+            self._recorder_call("stop" if keep else "discard")
+            self._recording = False
+        return self.success
 
     def meta(self) -> dict[str, Any]:
         return {"source": "ros", "robot": "xembody.real.ros.robot_client:RosRobot",
                 "topics": dict(self.topics)}  # fmt: skip
 
     def close(self) -> None:
-        """Stop commanding (the safety node then holds the robot) and leave ROS."""
-        self.robot.close()
-        self.env.close()
+        """Drop the recorder node's episode in flight (the session drops its own), stop
+        commanding (the safety node then holds the robot) and leave ROS."""
+        try:
+            if self._recording:
+                self._recorder_call("discard")
+        finally:
+            self.robot.close()
+            self.env.close()
 
     # --- pieces ---------------------------------------------------------------------------
-    def _begin(self) -> None:
-        """A new episode: home the robot (slowly, through the safety node), and hold it
-        there until the safety node's soft start is over (its mode "active"), so that the
-        episode's commands reach the robot unramped."""
-        self.robot.reset()
-        deadline = time.monotonic() + self.home_timeout_s
-        while self.robot.safety.get("mode") != "active" and time.monotonic() < deadline:
-            self.robot.send(self.emb.default_pose)
-            self.robot.step()
-        self.steps = self.held = 0
-        self.success = False
-        self.last_action = np.zeros(self.env.num_actions)
+    def _connect(self, extra: list[str], recorder: str, timeout: float) -> None:
+        """The teleop topics and the recorder node's services on the robot's node."""
+        node = self.robot.node
+        if extra:
+            node.get_logger().warn(
+                f"{self.topics['joint_state']} also has joints {extra}, which the body lacks: "
+                "not driven"
+            )
+        self.pub_twist = node.create_publisher(TwistStamped, self.topics["teleop"], COMMAND_QOS)
+        self.pub_gripper = None
+        if self.topics["gripper"]:
+            self.pub_gripper = node.create_publisher(Float64, self.topics["gripper"], COMMAND_QOS)
+        self._twist = TwistStamped()
+        self._twist.header.frame_id = "world"
+        self.recorder, self._clients, self._recording = recorder, {}, False
+        for service in ("start", "stop", "discard") if recorder else ():
+            client = node.create_client(Trigger, f"{recorder}/{service}")
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise RuntimeError(
+                    f"no service {recorder}/{service} within {timeout:g} s: is the recorder "
+                    "node (python -m xembody.real.ros.recorder) running under that name?"
+                )
+            self._clients[service] = client
+
+    def _recorder_call(self, service: str):
+        """Call the recorder node's ~/<service> (std_srvs/Trigger) and wait for its answer."""
+        future = self._clients[service].call_async(Trigger.Request())
+        end = time.monotonic() + 5.0
+        while not future.done() and time.monotonic() < end:
+            self.robot.executor.spin_once(timeout_sec=0.005)
+        if not future.done():
+            raise RuntimeError(f"{self.recorder}/{service} did not answer within 5 s")
+        return future.result()
 
     def _qpos(self, s: RobotState) -> np.ndarray:
         """The task model's qpos at the measured joints (tied joints follow their leader)."""

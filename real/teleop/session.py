@@ -192,14 +192,17 @@ class TeleopSession:
                 if "quit" in cmd.events:
                     self.recorder.discard_episode()
                     break
-                if finished is not None:  # time-out: the side has begun a new episode
-                    ok = finished["success"]
-                    self._end(keep=ok or cfg.save_failures, success=ok, reason="time_out")
-                elif cmd.events & {"save", "discard"}:
-                    ok = side.restart()
-                    self._end(keep="save" in cmd.events, success=ok, reason="operator")
-                if cfg.episodes and self.saved >= cfg.episodes:
-                    break
+                if finished is not None or cmd.events & {"save", "discard"}:
+                    if finished is not None:  # time-out
+                        keep = finished["success"] or cfg.save_failures
+                        reason = "time_out"
+                    else:
+                        keep, reason = "save" in cmd.events, "operator"
+                    self._end(keep=keep, success=side.end(keep), reason=reason)
+                    if cfg.episodes and self.saved >= cfg.episodes:
+                        break
+                    side.begin()
+                    self._new_episode()
                 if cfg.max_steps and self.steps >= cfg.max_steps:
                     self.recorder.discard_episode()
                     break
@@ -230,14 +233,13 @@ class TeleopSession:
         }
 
     def _end(self, *, keep: bool, success: bool, reason: str) -> None:
-        """Commit or drop the episode just ended (the robot side has begun the next)."""
+        """Commit or drop the episode just ended."""
         if keep:
             self.recorder.end_episode(success=success, end_reason=reason, **self.episode_meta)
             self.saved += 1
         else:
             self.recorder.discard_episode()
             self.discarded += 1
-        self._new_episode()
 
     def _move_target(self, cmd: TeleopCommand, ee_pos: np.ndarray, ee_rot: np.ndarray, dt: float):
         if "reset" in cmd.events:

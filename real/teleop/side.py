@@ -8,18 +8,18 @@ with the same task for its episode targets, observation and action mapping. Both
                         pose), task_cfg, model (`env.sim.model`) and observation layout
     side.paced          True when `step` waits for the robot's time (the session then
                         does not sleep to pace itself)
+    side.begin()        begin an episode: the first, and each after `end` (a robot moves
+                        home then, not while the session is being built)
     side.read()         -> Reading: the measured state now (see `Reading`)
-    side.begin()        begin the first episode, when the session starts running (a robot
-                        moves home then, not while the session is being built)
     side.observations() the policy observation as the env's TensorDict (for an executor)
     side.target()       -> (pos (3,) m, quat (4,) w-x-y-z): the episode's task target, world
-    side.publish(cmd)   the device's command of this step (ROS: on the teleop topic)
+    side.publish(cmd)   the device's command of this step (ROS: on the teleop topics)
     side.step(action)   execute one control period of the task action (num_actions,),
                         policy units (target = default + action_scale * clip(a)); returns
-                        {"success": bool} when the episode timed out (a new one has begun),
+                        {"success": bool} when the episode has timed out (`end` follows),
                         else None
-    side.restart()      -> bool: end the episode now (the operator's save or discard), begin
-                        a new one; the success of the one that ended
+    side.end(keep)      -> bool: end the episode (time-out, or the operator's save or
+                        discard: `keep`); the task's success of it
     side.meta()         extra dataset meta (where the frames came from)
     side.close()
 
@@ -93,11 +93,12 @@ class SimSide:
         self._qadr = np.array([m.jnt_qposadr[m.joint(n).id] for n in emb.joint_names])
         self._dadr = np.array([m.jnt_dofadr[m.joint(n).id] for n in emb.joint_names])
         self._obs = self.env.get_observations()
+        self._timed_out: bool | None = None  # the success of an episode the env has reset
         self._data = mujoco.MjData(m)
         self._renderer = None
 
     def begin(self) -> None:
-        """The env began its first episode when it was made."""
+        """The env has begun the episode already (when made, at its time-out, in `end`)."""
 
     def read(self) -> Reading:
         sim = self.env.sim
@@ -120,9 +121,13 @@ class SimSide:
         finished = extras.get("finished")
         if finished is None:
             return None
-        return {"success": bool(finished["success"][0])}  # the env has reset already
+        self._timed_out = bool(finished["success"][0])  # the env has reset already
+        return {"success": self._timed_out}
 
-    def restart(self) -> bool:
+    def end(self, keep: bool) -> bool:
+        if self._timed_out is not None:
+            ok, self._timed_out = self._timed_out, None
+            return ok
         ok = bool(self.env.episode_success[0])
         self._obs = self.env.reset()
         return ok
