@@ -97,20 +97,24 @@ def fit_mlp(
     batch_size: int = 512,
     learning_rate: float = 1e-3,
     seed: int = 0,
+    steps: int | None = None,
 ) -> list[dict[str, float]]:
     """Fit `mlp(normalize(x)) ~ y` by MSE with Adam (cosine-decayed learning rate).
-    x (N, in_dim), y (N, out_dim); returns per-epoch {"epoch", "train_mse", "val_mse"}."""
+    x (N, in_dim), y (N, out_dim); returns per-epoch {"epoch", "train_mse", "val_mse"}.
+    `steps`: train for exactly that many Adam steps (batches), the last epoch cut short,
+    instead of `epochs` whole epochs."""
     gen = torch.Generator().manual_seed(seed)
     norm = normalize if normalize is not None else nn.Identity()
     opt = torch.optim.Adam(mlp.parameters(), lr=learning_rate)
-    steps = epochs * max(1, -(-len(x) // batch_size))
+    batches = max(1, -(-len(x) // batch_size))
+    steps = steps if steps is not None else epochs * batches
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    history = []
-    for epoch in range(epochs):
+    history, done = [], 0
+    for epoch in range(-(-steps // batches)):
         mlp.train()
-        perm = torch.randperm(len(x), generator=gen)
+        perm = torch.randperm(len(x), generator=gen)[: (steps - done) * batch_size]
         total = 0.0
-        for start in range(0, len(x), batch_size):
+        for start in range(0, len(perm), batch_size):
             idx = perm[start : start + batch_size]
             loss = (mlp(norm(x[idx])) - y[idx]).square().mean()
             opt.zero_grad()
@@ -118,6 +122,7 @@ def fit_mlp(
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
+        done += -(-len(perm) // batch_size)
         mlp.eval()
         with torch.no_grad():
             val = (
@@ -125,7 +130,7 @@ def fit_mlp(
                 if x_val is not None and len(x_val)
                 else float("nan")
             )
-        history.append({"epoch": epoch, "train_mse": total / len(x), "val_mse": val})
+        history.append({"epoch": epoch, "train_mse": total / len(perm), "val_mse": val})
     return history
 
 

@@ -1,26 +1,23 @@
 """Twin versus cousins: does training on digital cousins transfer better to the real scene?
 
 The study of issue 10. A generated arm opens the top drawer (or the first door) of a cabinet
-in front of it (task.py). Each seed draws its own "real" room, scans and extracts it, and
+in front of it: the registered `cabinet` task (xembody.sim.tasks.cabinet) on the batched
+env, one env per cabinet. Each seed draws its own "real" room, scans and extracts it, and
 builds the twin, the cousins, held-out cousins, broad cabinets and the real scene from the
-estimate (scenes.py). Students are behaviour-cloned MLPs on the teacher's demonstrations
-(DART: the executed action carries `dart_noise`, the recorded one is clean), the same number
-of demonstrations for every training set:
+estimate (scenes.py). Students are MLPs behaviour-cloned by models.bc.fit_mlp on the
+demonstrations of `CabinetTeacher` (xembody.models.teachers; DART: the executed action
+carries `dart_noise`, the recorded one is clean), the same number of demonstrations for
+every training set:
 
 - twin: the twin only;
 - cousins_K (K = 2, 4, 8): the first K cousins (farthest-point ordered);
 - broad: cabinets drawn across the whole asset library's ranges.
 
 Each is evaluated on the twin, on held-out cousins ("near" and "far") and on the real scene
-(the true cabinet at its true pose), `episodes` episodes per cell, with per-episode jitter
-of the cabinet's pose (`jitter_m`, `jitter_rad`) and of the arm's start, for `seeds`
-training seeds; success rates with 95 % Wilson intervals (models.evaluation.wilson), per
-seed and pooled over seeds. report.py writes the docs/RESULTS.md section.
-
-The students are cloned by `fit_student`, not by models.bc.fit_mlp: its schedule (`bc_steps`
-Adam steps on batches of 256 drawn with replacement, fixed learning rate) is part of the
-published tables, and fit_mlp's (epochs over shuffled frames, cosine-decayed rate) changes
-them (docs/RESULTS.md, "how much the result depends on the cloning loop").
+(the true cabinet at its true pose), `episodes` episodes per cell, with the task's
+per-episode jitter of the cabinet's pose and of the arm's start, for `seeds` training
+seeds; success rates with 95 % Wilson intervals (models.evaluation.wilson), per seed and
+pooled over seeds. report.py writes the docs/RESULTS.md section.
 """
 
 from __future__ import annotations
@@ -29,40 +26,38 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
+import torch
 
+from xembody.models.bc import fit_mlp
 from xembody.models.evaluation import wilson
+from xembody.models.teachers import CabinetTeacher
+from xembody.sim import tasks
+from xembody.sim.env import BodyEnv
+from xembody.sim.tasks.base import RandomizationCfg
+from xembody.sim.tasks.cabinet import PARTS
 
-from .scenes import Perceive, build_scenes
-from .task import Cabinet, OpenTask, run_episode
+from .scenes import Cabinet, Perceive, build_scenes
 
 SETS = ("twin", "cousins_2", "cousins_4", "cousins_8", "broad")
 EVALS = ("twin", "heldout_near", "heldout_far", "real")
+# nominal physics; the wrist camera's noise on the seen handle stays (the task's obs noise)
+SENSING = RandomizationCfg(friction=(1, 1), mass=(1, 1), motor_strength=(1, 1))
 
 
 @dataclass(frozen=True, kw_only=True)
 class ExperimentConfig:
-    """The task (task.py), its scenes (scenes.py), the students and the evaluation."""
+    """The scenes (scenes.py), the students and the evaluation; the task's own settings
+    (step size, grasp, camera, success, jitter) are the `cabinet` task's defaults."""
 
     room_seed: int = 0  # the generated "real" room
     arm_seed: int = 3
     standoff: float = 0.80  # m, arm base to the estimated cabinet front
-    control_hz: float = 25.0
-    episode_s: float = 2.4
-    step_m: float = 0.02  # m per control step at action 1
-    grasp_radius: float = 0.03  # m
-    detect_range: float = 0.30  # m
-    detect_noise: float = 0.003  # m
     task: str = "drawer"  # open the top drawer, or "door": open door 0
-    open_m: float = 0.10  # m of drawer travel for success
-    open_rad: float = 0.5  # rad of door opening for success
-    jitter_m: float = 0.02  # cabinet position jitter per episode (uniform +-)
-    jitter_rad: float = 0.04  # cabinet yaw jitter per episode
-    start_noise: float = 0.05  # rad, arm start pose
     demos: int = 96  # teacher episodes per training set
     dart_noise: float = 0.3
-    bc_steps: int = 3000
-    hidden: int = 256
+    bc_steps: int = 3000  # Adam steps of fit_mlp
+    batch_size: int = 256
+    hidden: int = 256  # two ELU layers of this width
     episodes: int = 100  # per evaluation cell
     seeds: tuple[int, ...] = (0, 1, 2)
     cousins: int = 8
@@ -70,69 +65,89 @@ class ExperimentConfig:
     broad: int = 32
     workers: int = 2
 
+    def __post_init__(self) -> None:
+        if self.task not in PARTS:
+            raise ValueError(f"task={self.task!r}, expected one of {sorted(PARTS)}")
 
-# --- students: behaviour cloning on the teacher's demonstrations ----------------------
-class MLPPolicy:
-    """obs -> action with numpy (weights from a torch MLP), input normalised."""
 
-    def __init__(self, weights: list[tuple[np.ndarray, np.ndarray]], mean, std):
-        self.weights, self.mean, self.std = weights, mean, std
+def make_env(arm, cab: Cabinet, part: str, num_envs: int, seed: int) -> BodyEnv:
+    """The `cabinet` task in scene `cab`, `num_envs` envs, nominal physics but for sensing."""
+    cfg = tasks.make_config("cabinet", part=part, cabinet=cab.scene(), randomization=SENSING)
+    return tasks.make_env("cabinet", arm, num_envs, cfg=cfg, seed=seed, num_threads=1)
 
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        x = (np.asarray(obs, np.float32) - self.mean) / self.std
-        for i, (w, b) in enumerate(self.weights):
-            x = x @ w + b
-            if i < len(self.weights) - 1:
-                x = np.where(x > 0, x, np.expm1(np.minimum(x, 0)))  # elu
-        return x
+
+def rollout(env: BodyEnv, policy, noise: float = 0.0, seed: int = 0):
+    """One episode in every env of `env`, from a reset: (policy observations and teacher
+    actions of each step before the env's success, successes (N,) bool). `policy`
+    (observation (N, obs) -> actions) drives when given, else the teacher with `noise`
+    added to its displacement (DART)."""
+    teacher, gen = CabinetTeacher(env), torch.Generator().manual_seed(seed)
+    obs = env.reset()
+    won = torch.zeros(env.num_envs, dtype=torch.bool)
+    xs, ys = [], []
+    with torch.inference_mode():
+        for _ in range(env.max_episode_length):
+            target = teacher()
+            xs.append(obs["policy"][~won])
+            ys.append(target[~won])
+            if policy is None:
+                act = target.clone()
+                act[:, :3] += noise * torch.randn(act[:, :3].shape, generator=gen)
+            else:
+                act = policy(obs["policy"])
+            obs, _, _, extras = env.step(act)
+            finished = extras.get("finished")
+            if finished is None:
+                won |= env.task.success()
+            else:  # the time-out: the envs are reset already
+                won[finished["env_ids"]] |= finished["success"]
+            if won.all():
+                break
+    return torch.cat(xs), torch.cat(ys), won
+
+
+def _spread(cabinets: list[Cabinet], n: int) -> list[tuple[int, Cabinet, int]]:
+    """(index, cabinet, episodes): `n` episodes dealt round-robin over `cabinets`."""
+    k = len(cabinets)
+    return [(i, c, n // k + (i < n % k)) for i, c in enumerate(cabinets) if n // k + (i < n % k)]
 
 
 def collect(arm, cabinets: list[Cabinet], n: int, cfg: ExperimentConfig, seed: int):
-    """`n` teacher episodes, round-robin over `cabinets`: (obs, actions, teacher success)."""
-    rng = np.random.default_rng(seed)
-    tasks = [OpenTask(arm, c, cfg) for c in cabinets]
-    xs, ys, ok = [], [], 0
-    for i in range(n):
-        x, y, success, _ = run_episode(tasks[i % len(tasks)], rng, noise=cfg.dart_noise)
+    """`n` teacher episodes spread over `cabinets`: (obs, actions, teacher success)."""
+    xs, ys, wins = [], [], 0
+    for i, cab, count in _spread(cabinets, n):
+        env = make_env(arm, cab, cfg.task, count, seed + i)
+        x, y, won = rollout(env, None, cfg.dart_noise, seed + i)
+        env.close()
         xs.append(x)
         ys.append(y)
-        ok += success
-    return np.concatenate(xs), np.concatenate(ys), ok / n
+        wins += int(won.sum())
+    return torch.cat(xs), torch.cat(ys), wins / n
 
 
-def fit_student(x: np.ndarray, y: np.ndarray, cfg: ExperimentConfig, seed: int) -> MLPPolicy:
-    """An MLP (two ELU layers of `cfg.hidden`) fitted to y ~ f(x) by MSE: `cfg.bc_steps`
-    Adam steps (learning rate 1e-3) on batches of 256 drawn with replacement from the
-    normalised x, seeded by `seed`."""
-    import torch
+def clone_student(x: torch.Tensor, y: torch.Tensor, cfg: ExperimentConfig, seed: int):
+    """A student: rsl-rl's MLP (two ELU layers of `cfg.hidden`) on observations normalised
+    by the demonstrations' statistics, fitted by models.bc.fit_mlp (`cfg.bc_steps` steps)."""
+    from rsl_rl.modules import MLP, EmpiricalNormalization
 
     torch.manual_seed(seed)
-    mean, std = x.mean(0), x.std(0) + 1e-3
-    xt = torch.as_tensor((x - mean) / std, dtype=torch.float32)
-    yt = torch.as_tensor(y, dtype=torch.float32)
-    h = cfg.hidden
-    net = torch.nn.Sequential(
-        torch.nn.Linear(x.shape[1], h), torch.nn.ELU(), torch.nn.Linear(h, h), torch.nn.ELU(),
-        torch.nn.Linear(h, y.shape[1]),
-    )  # fmt: skip
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(cfg.bc_steps):
-        idx = torch.randint(0, len(xt), (256,), generator=gen)
-        loss = torch.nn.functional.mse_loss(net(xt[idx]), yt[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    layers = [m for m in net if isinstance(m, torch.nn.Linear)]
-    weights = [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in layers]
-    return MLPPolicy(weights, mean.astype(np.float32), std.astype(np.float32))
+    norm = EmpiricalNormalization(x.shape[1])
+    norm.update(x)
+    norm.eval()
+    mlp = MLP(x.shape[1], y.shape[1], (cfg.hidden, cfg.hidden), "elu")
+    fit_mlp(mlp, x, y, normalize=norm, batch_size=cfg.batch_size, seed=seed,
+            steps=cfg.bc_steps)  # fmt: skip
+    return lambda obs: mlp(norm(obs))
 
 
 def evaluate_policy(arm, policy, cabinets: list[Cabinet], n: int, cfg, seed: int) -> int:
     """Successes in `n` episodes spread evenly over `cabinets`."""
-    rng = np.random.default_rng(seed)
-    tasks = [OpenTask(arm, c, cfg) for c in cabinets]
-    return sum(bool(run_episode(tasks[i % len(tasks)], rng, policy)[2]) for i in range(n))
+    wins = 0
+    for i, cab, count in _spread(cabinets, n):
+        env = make_env(arm, cab, cfg.task, count, seed + i)
+        wins += int(rollout(env, policy)[2].sum())
+        env.close()
+    return wins
 
 
 def _cell(job):
@@ -140,15 +155,13 @@ def _cell(job):
     from xembody.sim import bodies
 
     cfg, scenes, name, seed = job
-    import torch
-
     torch.set_num_threads(1)
     arm = bodies.sample("arm", seed=cfg.arm_seed)
     train = {"twin": scenes["twin"], "broad": scenes["broad"]}.get(name)
     if train is None:
         train = scenes["cousins"][: int(name.split("_")[1])]
     x, y, teacher_rate = collect(arm, train, cfg.demos, cfg, seed=1000 * seed + 1)
-    policy = fit_student(x, y, cfg, seed)
+    policy = clone_student(x, y, cfg, seed)
     out = {"set": name, "seed": seed, "demos": cfg.demos, "samples": len(x),
            "teacher_success": teacher_rate, "train_scenes": [c.name for c in train]}  # fmt: skip
     for ev in EVALS:
@@ -214,8 +227,11 @@ def run_experiment(cfg: ExperimentConfig, perceive: Perceive,
         }
         for seed, sc in rooms.items()
     }
+    task_cfg = asdict(tasks.make_config("cabinet", part=cfg.task))
+    del task_cfg["cabinet"], task_cfg["randomization"]  # per scene; SENSING
     return {
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        "task_config": task_cfg,
         "rooms": about, "table": table, "target": target,
         "cells": sorted(cells, key=lambda c: (SETS.index(c["set"]), c["seed"])),
         "seconds": round(time.perf_counter() - t0, 1),

@@ -16,16 +16,17 @@ def section_title(task: str) -> str:
 
 def results_section(result: dict, command: str) -> str:
     """The RESULTS.md section of `run_experiment`'s result."""
-    cfg, t = result["config"], result["target"]
+    cfg, task, t = result["config"], result["task_config"], result["target"]
     head = ["training set"] + [e.replace("_", " ") for e in EVALS]
-    goal = (f"the top drawer at least {100 * cfg['open_m']:.0f} cm" if cfg["task"] == "drawer"
-            else f"door 0 at least {cfg['open_rad']} rad")  # fmt: skip
+    goal = (f"the top drawer at least {100 * task['open_m']:.0f} cm" if cfg["task"] == "drawer"
+            else f"door 0 at least {task['open_rad']} rad")  # fmt: skip
     lines = [
         section_title(cfg["task"]), "",
         f"Command: `{command}` ({result['seconds']:.0f} s on the 2-core CPU). Task: open "
         f"{goal} with a generated arm "
-        f"(arm seed {cfg['arm_seed']}) within {cfg['episode_s']} s. Students: behaviour "
-        f"cloning on {cfg['demos']} teacher episodes per training set. Each seed is its own "
+        f"(arm seed {cfg['arm_seed']}) within {task['episode_seconds']} s (the `cabinet` "
+        "task). Students: MLPs behaviour-cloned (models.bc.fit_mlp) on "
+        f"{cfg['demos']} teacher episodes per training set. Each seed is its own "
         f"real room (room seeds {[r['room_seed'] for r in result['rooms'].values()]}), scanned "
         "from one view and extracted; the twin and the cousins come from the extraction, the "
         "real scene is the true cabinet at its true pose. Success over "

@@ -7,7 +7,7 @@ one view: models never imports real). The twin and the cousins are built from th
 *estimate* (`make_twin`, `make_cousins`), exactly as `xembody cousins` does. The arm is
 placed `standoff` m in front of the *estimated* cabinet front, so in the real scene the
 cabinet also carries the extraction's pose and size errors. Every scene is a `Cabinet` in
-the arm's frame (task.py):
+the arm's frame, which becomes the `cabinet` task's scene (`Cabinet.scene`):
 
 - twin: the estimate's twin;
 - cousins: the first `cousins` cousins with the part (farthest-point ordered);
@@ -20,24 +20,45 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from xembody.sim.scenes.assets import sample_asset
+from xembody.sim.scenes.assets import Asset, sample_asset
 from xembody.sim.scenes.cousins import make_cousins, make_twin
 from xembody.sim.scenes.description import SceneDescription
 from xembody.sim.scenes.random_room import random_room
-
-from .task import PARTS, Cabinet
+from xembody.sim.tasks.cabinet import PARTS, cabinet_scene
 
 if TYPE_CHECKING:
     from .experiment import ExperimentConfig
 
 Perceive = Callable[[Path, Path], SceneDescription]
 """(MJCF file of a room, folder for the scan's files) -> the extracted description."""
+
+
+@dataclass(frozen=True)
+class Cabinet:
+    """A cabinet asset and its pose in the arm's frame (box centre, yaw of its front)."""
+
+    name: str
+    asset: Asset
+    pos: tuple[float, float, float]
+    yaw: float
+    distance: float = 0.0  # feature distance from the twin
+
+    def scene(self) -> dict:
+        """The `cabinet` task's `cabinet` config value (xembody.sim.tasks.cabinet)."""
+        return cabinet_scene(self.asset, self.pos, self.yaw)
+
+    def describe(self) -> dict:
+        """Its size, position and the asset parameters the report records."""
+        keys = ("n_drawers", "n_doors", "handle", "handle_place", "door_handle_place",
+                "drawer_travel", "door_range", "slide_damping", "hinge_damping")  # fmt: skip
+        return {"size": list(self.asset.size), "pos": [round(float(v), 4) for v in self.pos],
+                **{k: self.asset.params.get(k) for k in keys}}  # fmt: skip
 
 
 def _room(room_seed: int, key: str) -> SceneDescription:

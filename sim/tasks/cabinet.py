@@ -44,13 +44,14 @@ PARTS = {"drawer": "n_drawers", "door": "n_doors"}  # the part -> the asset's co
 def cabinet_scene(asset: Asset, pos, yaw: float) -> dict:
     """The config's `cabinet` value: a cabinet asset at `pos` (box centre, m) facing `yaw`."""
     return {"size": [float(v) for v in asset.size], "params": dict(asset.params),
-            "pos": [round(float(v), 4) for v in pos], "yaw": float(yaw)}  # fmt: skip
+            "pos": [float(v) for v in pos], "yaw": float(yaw)}  # fmt: skip
 
 
 def default_cabinet() -> dict:
     """Two drawers over one door (mid-range styles), its front 0.8 m ahead, facing the arm."""
     asset = sample_asset("cabinet", (0.45, 0.6, 0.8), {"n_drawers": 2, "n_doors": 1}, seed=0)
-    return cabinet_scene(asset, (0.8 + asset.size[0] / 2, 0.0, asset.size[2] / 2), -math.pi)
+    d, _, h = asset.size
+    return cabinet_scene(asset, (round(0.8 + d / 2, 4), 0.0, h / 2), -math.pi)
 
 
 @dataclass(kw_only=True)
