@@ -1,8 +1,11 @@
-"""`xembody data`: look at a dataset written by `xembody teleop` (or the ROS 2 recorder).
+"""`xembody data`: look at a dataset written by `xembody teleop` (or the ROS 2 recorder), export
+it to LeRobot or zarr 2, import a LeRobotDataset.
 
 xembody data info demos.zarr [--json]
 xembody data replay demos.zarr --episode 0 --out replay.gif     (or a .png frame strip)
 xembody data plot demos.zarr --episode 0 --keys joint_pos ee_pos --out plot.png
+xembody data export demos.zarr --format lerobot demos_lerobot      (or --format zarr2 out.zarr)
+xembody data import demos_lerobot demos.zarr                        (a LeRobotDataset v3.0 folder)
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="dataset info, replay in sim, plots")
+    p = sub.add_parser("data", help="dataset info, replay, plots, export, import")
     verbs = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     info = verbs.add_parser("info", help="episodes, frames, features, metadata")
@@ -49,6 +52,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ret.add_argument("--rot", action=argparse.BooleanOptionalAction, default=True,
                      help="follow the orientations too (default: yes; humanoids: no)")  # fmt: skip
     ret.set_defaults(run=run_retarget)
+
+    exp = verbs.add_parser("export", help="write the dataset as a LeRobotDataset or zarr 2")
+    exp.add_argument("path", help="dataset folder (.zarr)")
+    exp.add_argument("out", help="folder to write")
+    exp.add_argument("--format", required=True, choices=sorted(EXPORTS),
+                     help="lerobot: LeRobotDataset v3.0; zarr2: zarr format 2")  # fmt: skip
+    exp.add_argument("--codec", default="libsvtav1", help="lerobot: video encoder (or libx264)")
+    exp.add_argument("--crf", type=int, default=30, help="lerobot: video quality, lower is better")
+    exp.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    exp.set_defaults(run=run_export)
+
+    imp = verbs.add_parser("import", help="read a LeRobotDataset (v3.0, local folder)")
+    imp.add_argument("path", help="LeRobotDataset folder (meta/info.json, data/, videos/)")
+    imp.add_argument("out", help="dataset folder to write (.zarr)")
+    imp.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    imp.set_defaults(run=run_import)
 
 
 def _open(path: str):
@@ -186,6 +205,42 @@ def run_retarget(args: argparse.Namespace) -> int:
     result = {"episode": index, "from": src.emb.name, "to": dst_body.name,
               "joints": list(out.joint_names), **out.summary()}  # fmt: skip
     print(json.dumps(result))
+    return 0
+
+
+def _export_lerobot(args: argparse.Namespace) -> str:
+    from xembody.models.lerobot_format import VideoConfig, export_lerobot
+
+    video = VideoConfig(codec=args.codec, crf=args.crf)
+    result = export_lerobot(_open(args.path), args.out, video, overwrite=args.overwrite)
+    names = ", ".join(f"{k} -> {v}" for k, v in result["features"].items())
+    head = f"{result['episodes']} episodes, {result['frames']} frames, {len(result['tasks'])} tasks"
+    return f"{head} -> {result['path']} (LeRobot v3.0; {names})"
+
+
+def _export_zarr2(args: argparse.Namespace) -> str:
+    from xembody.models.dataset import export_zarr2
+
+    ds = _open(args.path)
+    out = export_zarr2(ds, args.out, overwrite=args.overwrite)
+    return f"{ds.num_episodes} episodes, {ds.num_frames} frames -> {out} (zarr format 2)"
+
+
+EXPORTS = {"lerobot": _export_lerobot, "zarr2": _export_zarr2}
+
+
+def run_export(args: argparse.Namespace) -> int:
+    print(EXPORTS[args.format](args))
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from xembody.models.lerobot_format import import_lerobot
+
+    ds = import_lerobot(args.path, args.out, overwrite=args.overwrite)
+    print(f"{ds.num_episodes} episodes, {ds.num_frames} frames -> {ds.path}")
+    for k, f in ds.features.items():
+        print(f"  {k:<16} {f.dtype:<8} {f.shape}{'  image' if f.image else ''}")
     return 0
 
 
