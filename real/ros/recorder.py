@@ -1,31 +1,71 @@
 """Recorder node: chosen topics into an xembody zarr dataset (`xembody.real.dataset`).
 
-    python -m xembody.real.ros.recorder --ros-args -p dataset:=demos.zarr -p body:=arm
+    python -m xembody.real.ros.recorder --ros-args -p dataset:=demos.zarr -p body:=arm \\
+        -p cameras:="['left:/camera/left/image_raw:image:640x480']" -p teleop_topic:=/teleop/command
 
-At `fps` it takes the latest message of each recorded stream into one frame:
-joint_pos / joint_vel / joint_effort (from /joint_states, by name, the body's joint order),
-command (Float64MultiArray on `command_topic`, if not empty), imu (quat w,x,y,z, gyro, acc:
-10 values, if `imu_topic`), base_pose (x, y, z, qw, qx, qy, qz) and base_twist (vx, vy, vz,
-wx, wy, wz, base frame) from `odom_topic`. Frames go through `Recorder`, a writer thread:
-the callback never waits for the disk and frames it cannot queue are counted as dropped.
+Streams and their features (a topic parameter left empty is not recorded):
+- `joint_state_topic` (sensor_msgs/JointState, by name, the body's joint order):
+  joint_pos, joint_vel, joint_effort (nj,);
+- `command_topic` (std_msgs/Float64MultiArray): command (nj,);
+- `imu_topic` (sensor_msgs/Imu): imu (10,) quat w,x,y,z, gyro, acc;
+- `odom_topic` (nav_msgs/Odometry): base_pose (x, y, z, qw, qx, qy, qz), base_twist (vx,
+  vy, vz, wx, wy, wz, base frame);
+- `teleop_topic` (geometry_msgs/TwistStamped, or Twist with `teleop_stamped:=false`; by
+  convention /teleop/command, what `xembody teleop --ros` sends): cmd_twist (6,) linear
+  then angular, as the teleop session's cmd_twist;
+- `cameras`, entries `name:topic:kind:WxH` with kind `image` (sensor_msgs/Image: rgb8,
+  bgr8, mono8) or `compressed` (sensor_msgs/CompressedImage: jpeg, png, decoded with
+  Pillow): rgb_<name> (H, W, 3) uint8 RGB. Other encodings, sizes other than WxH and
+  pictures that do not decode are rejected with an error naming them, counted in `rejected`.
+- every frame: stamp (1,) float64, the tick's time (s) on this node's clock.
+
+Alignment to the recorder's clock. Every 1 / `fps` s a tick at time t (this node's clock
+when the tick runs) builds one frame; per stream it takes
+1. the latest message stamped at or before t (latest-before; a message stamped after t
+   waits for a later tick). A stream's stamps are its header's (cameras, teleop: the
+   publisher's clock must be this machine's or synchronised with it), or its receipt time
+   on this node's clock for the streams in `receipt_stamps` (default: joint_states, imu,
+   odom, the robot's state: the sim robot node stamps simulated time, which falls behind
+   the wall clock when its physics does; [] aligns every stream on its header) and for
+   messages without a header (Float64MultiArray, Twist). A JointState split over several
+   messages is as old as its least recently stamped (or received) joint.
+2. If that message is older than its stream's `max_age_s` (t - stamp; 0: never too old;
+   `stream_max_age_s` entries `stream:seconds` set it per stream: joint_states, command,
+   imu, odom, teleop, rgb_<name>), the stream is stale; with no message at or before t it
+   is missing. Either drops the whole frame (no frame is recorded with old data), counted
+   as dropped for that reason (missing before stale) and per stream.
+3. A complete frame goes to `Recorder`, a writer thread: the callback never waits for the
+   disk, and a frame it cannot queue (`max_queue` frames behind) is dropped as "queue".
+An episode begins with its first complete frame: ticks before it (streams not yet
+arrived) are counted as `waiting`, not as dropped.
+
 Episodes: ~/start and ~/stop (std_srvs/Trigger; stop commits the episode), ~/discard;
 `autostart` starts one at launch. An episode in flight at shutdown is committed with
-`complete: false`. ~/status (String, JSON, 1 Hz): recording, frames, dropped, episodes.
+`complete: false`. The episode's metadata holds dropped_frames (queue), dropped_stale,
+dropped_missing and stale_streams. ~/status (String, JSON, 1 Hz): recording, frames,
+dropped (total) and dropped_queue / _stale / _missing, stale and missing per stream,
+waiting, age_max_ms per stream (since the last status), episodes, rejected per kind.
 """
 
 from __future__ import annotations
 
+import io
 import time
+from collections import Counter, deque
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from sensor_msgs.msg import Imu, JointState
+from sensor_msgs.msg import CompressedImage, Image, Imu, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from xembody.real.dataset import Dataset, Feature, Recorder, write_meta
+from xembody.real.ros.camera import CameraSpec, declare_cameras, declare_strings
 from xembody.real.ros.common import (
     COMMAND_QOS,
     SENSOR_QOS,
@@ -39,7 +79,119 @@ from xembody.real.ros.common import (
 )
 from xembody.real.validate import InputError, JointStateCheck
 
+CHANNELS = {"rgb8": 3, "bgr8": 3, "mono8": 1}  # the sensor_msgs/Image encodings recorded
+# the robot's state streams are aligned on their receipt by default: the sim robot node
+# stamps simulated time, which falls behind the wall clock whenever the physics does
+RECEIPT_STAMPED = ("joint_states", "imu", "odom")
 
+
+# --- ROS-free: streams and pictures -------------------------------------------------------
+class Stream:
+    """One recorded stream's recent messages, (stamp s, {feature: array}) oldest first."""
+
+    def __init__(self, name: str, max_age: float, keep: int = 4):
+        self.name = name
+        self.max_age = max_age
+        self.msgs: deque[tuple[float, dict[str, np.ndarray]]] = deque(maxlen=keep)
+
+    def push(self, stamp: float, values: dict[str, np.ndarray]) -> None:
+        self.msgs.append((stamp, values))
+
+    def pick(self, t: float) -> tuple[str, dict[str, np.ndarray] | None, float]:
+        """("ok", values, age) for the latest message stamped at or before `t`;
+        ("stale", None, age) when it is older than `max_age`; ("missing", None, nan)."""
+        for stamp, values in reversed(self.msgs):
+            if stamp <= t:
+                age = t - stamp
+                if self.max_age and age > self.max_age:
+                    return "stale", None, age
+                return "ok", values, age
+        return "missing", None, float("nan")
+
+
+def image_rgb(name: str, encoding: str, height: int, width: int, step: int, data, size):
+    """A sensor_msgs/Image's pixels as (H, W, 3) uint8 RGB (a view where it can be);
+    `size` (W, H) expected. Raises InputError naming the problem."""
+    channels = CHANNELS.get(encoding)
+    if channels is None:
+        raise InputError(
+            "encoding",
+            f"camera {name}: Image encoding {encoding!r} is not "
+            f"recorded (expected one of {', '.join(CHANNELS)})",
+        )
+    if (width, height) != tuple(size):
+        raise InputError(
+            "size",
+            f"camera {name}: Image is {width}x{height}, expected "
+            f"{size[0]}x{size[1]} (the cameras parameter)",
+        )
+    row = width * channels
+    if step < row or len(data) < step * height:
+        raise InputError(
+            "size",
+            f"camera {name}: Image step {step} with {len(data)} bytes "
+            f"does not hold {height} rows of {row} bytes",
+        )
+    pixels = np.frombuffer(data, np.uint8, count=step * height).reshape(height, step)[:, :row]
+    if channels == 1:
+        return np.broadcast_to(pixels[..., None], (height, width, 3))
+    pixels = pixels.reshape(height, width, 3)
+    return pixels[..., ::-1] if encoding == "bgr8" else pixels
+
+
+def decode_rgb(name: str, fmt: str, data, size) -> np.ndarray:
+    """A sensor_msgs/CompressedImage (jpeg or png) decoded to (H, W, 3) uint8 RGB."""
+    from PIL import Image as PILImage
+
+    low = fmt.lower()
+    if "compresseddepth" in low or (low and not any(k in low for k in ("jpeg", "jpg", "png"))):
+        raise InputError(
+            "format",
+            f"camera {name}: CompressedImage format {fmt!r} is not recorded (expected jpeg or png)",
+        )
+    try:
+        pic = PILImage.open(io.BytesIO(data))
+        pic.load()
+    except Exception as err:  # Pillow raises several kinds for a broken stream
+        raise InputError(
+            "decode",
+            f"camera {name}: {fmt or 'compressed'} picture of "
+            f"{len(data)} bytes does not decode ({err})",
+        ) from None
+    if pic.mode not in ("RGB", "RGBA", "L", "P"):
+        raise InputError(
+            "encoding",
+            f"camera {name}: compressed picture of mode "
+            f"{pic.mode!r} is not recorded (expected 8-bit colour or grey)",
+        )
+    if pic.size != tuple(size):
+        raise InputError(
+            "size",
+            f"camera {name}: picture is {pic.size[0]}x{pic.size[1]}, "
+            f"expected {size[0]}x{size[1]} (the cameras parameter)",
+        )
+    return np.asarray(pic if pic.mode == "RGB" else pic.convert("RGB"))
+
+
+def parse_max_ages(entries: list[str], default: float, streams: list[str]) -> dict[str, float]:
+    """{stream: max age s} from `stream:seconds` entries, `default` for the others."""
+    ages = dict.fromkeys(streams, default)
+    for entry in entries:
+        name, _, value = entry.rpartition(":")
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if name not in ages or seconds < 0:
+            raise ValueError(
+                f"stream_max_age_s entry {entry!r}: expected 'stream:seconds' "
+                f"(seconds >= 0) with a stream among {streams}"
+            )
+        ages[name] = seconds
+    return ages
+
+
+# --- the node -------------------------------------------------------------------------------
 class RecorderNode(Node):
     def __init__(self) -> None:
         super().__init__("recorder")
@@ -51,44 +203,49 @@ class RecorderNode(Node):
         self.max_queue = declare(
             self, "max_queue", 256, "frames queued before dropping", low=1, high=100000
         )
+        self.max_age = declare(
+            self, "max_age_s", 0.1, "s: a stream older than this drops the frame (0: no limit)",
+            low=0.0, high=3600.0,
+        )  # fmt: skip
+        overrides = declare_strings(self, "stream_max_age_s", "per stream 'stream:seconds'")
+        self.teleop_stamped = declare(self, "teleop_stamped", True, "TwistStamped on teleop_topic")
         topics = {
             "joint_state_topic": "/joint_states",
             "command_topic": "/joint_commands",
             "imu_topic": "",
             "odom_topic": "",
+            "teleop_topic": "",
         }
         self.topic = declare_topics(self, topics, "; empty: not recorded")
+        self.cameras = declare_cameras(self, [], ("image", "compressed"))
 
         self.emb = declare_body(self)
-        nj = len(self.emb.joint_names)
-        features = {
-            k: Feature(shape=(nj,), dtype="float32")
-            for k in ("joint_pos", "joint_vel", "joint_effort")
-        }
-        if self.topic["command_topic"]:
-            features["command"] = Feature(shape=(nj,), dtype="float32")
-        if self.topic["imu_topic"]:
-            features["imu"] = Feature(shape=(10,), dtype="float32")
-        if self.topic["odom_topic"]:
-            features["base_pose"] = Feature(shape=(7,), dtype="float32")
-            features["base_twist"] = Feature(shape=(6,), dtype="float32")
-        if Path(self.path).exists():
-            self.dataset = Dataset.open(self.path, mode="a")
-        else:
-            meta = write_meta(self.emb, source="ros2 recorder", topics=self.topic)
-            self.dataset = Dataset.create(self.path, features, fps=self.fps, meta=meta)
-        missing = set(features) ^ set(self.dataset.features)
-        if missing:
-            raise ValueError(
-                f"{self.path}: its features differ from this node's in {sorted(missing)}"
-            )
+        features = self._features()
+        names = ["joint_states"] + [
+            s for s, k in (("command", "command_topic"), ("imu", "imu_topic"),
+                           ("odom", "odom_topic"), ("teleop", "teleop_topic")) if self.topic[k]
+        ] + [f"rgb_{c.name}" for c in self.cameras]  # fmt: skip
+        ages = parse_max_ages(overrides, self.max_age, names)
+        receipt = declare(self, "receipt_stamps", list(RECEIPT_STAMPED), "streams aligned on "
+                          "their receipt time, not their header stamp")  # fmt: skip
+        self.receipt = {e for e in receipt or [] if e}
+        known = {"joint_states", "command", "imu", "odom", "teleop", *names}
+        if self.receipt - known:
+            raise ValueError(f"receipt_stamps {sorted(self.receipt - known)}: expected some "
+                             f"of {sorted(known)}")  # fmt: skip
+        self.streams = {n: Stream(n, ages[n]) for n in names}
+        self.dataset = self._open(features, ages)
         self.recorder = Recorder(self.dataset, max_queue=self.max_queue)
         self.check = JointStateCheck(self.emb.joint_names, velocity="off")
-        self.reporter = Reporter(self)
-        self.latest: dict[str, np.ndarray] = {}
+        self.reporter = Reporter(self)  # rejected input
+        self.drop_log = Reporter(self)  # dropped and waiting frames
+        self.dropped: Counter[str] = Counter()  # by reason, since launch
+        self.stale: Counter[str] = Counter()  # by stream
+        self.missing: Counter[str] = Counter()
+        self.ages: dict[str, float] = {}  # largest age per stream since the last status
+        self.waiting = 0
+        self.start()  # the episode counters
         self.recording = False
-        self.episode_frames = 0
-        self.t_start = 0.0
 
         self.pub_status = self.create_publisher(String, "~/status", COMMAND_QOS)
         t = self.topic
@@ -101,6 +258,14 @@ class RecorderNode(Node):
             self.create_subscription(Imu, t["imu_topic"], self.on_imu, SENSOR_QOS)
         if t["odom_topic"]:
             self.create_subscription(Odometry, t["odom_topic"], self.on_odom, SENSOR_QOS)
+        if t["teleop_topic"]:
+            kind = TwistStamped if self.teleop_stamped else Twist
+            self.create_subscription(kind, t["teleop_topic"], self.on_teleop, COMMAND_QOS)
+        for cam in self.cameras:
+            kind = Image if cam.kind == "image" else CompressedImage
+            self.create_subscription(
+                kind, cam.topic, lambda m, c=cam: self.on_camera(c, m), SENSOR_QOS
+            )
         self.create_service(Trigger, "~/start", self.on_start)
         self.create_service(Trigger, "~/stop", self.on_stop)
         self.create_service(Trigger, "~/discard", self.on_discard)
@@ -110,15 +275,57 @@ class RecorderNode(Node):
             self.start()
         self.get_logger().info(f"recording {sorted(features)} at {self.fps:g} fps into {self.path}")
 
+    def _features(self) -> dict[str, Feature]:
+        nj = len(self.emb.joint_names)
+        features = {k: Feature((nj,)) for k in ("joint_pos", "joint_vel", "joint_effort")}
+        if self.topic["command_topic"]:
+            features["command"] = Feature((nj,))
+        if self.topic["imu_topic"]:
+            features["imu"] = Feature((10,))
+        if self.topic["odom_topic"]:
+            features["base_pose"], features["base_twist"] = Feature((7,)), Feature((6,))
+        if self.topic["teleop_topic"]:
+            features["cmd_twist"] = Feature((6,))
+        for cam in self.cameras:
+            features[f"rgb_{cam.name}"] = Feature((cam.height, cam.width, 3), "uint8", image=True)
+        features["stamp"] = Feature((1,), "float64")
+        return features
+
+    def _open(self, features: dict[str, Feature], ages: dict[str, float]) -> Dataset:
+        if not Path(self.path).exists():
+            meta = write_meta(
+                self.emb, source="ros2 recorder", topics=self.topic, max_age_s=ages,
+                cameras=[asdict(c) for c in self.cameras], receipt_stamps=sorted(self.receipt),
+            )  # fmt: skip
+            return Dataset.create(self.path, features, fps=self.fps, meta=meta)
+        ds = Dataset.open(self.path, mode="a")
+        differ = sorted(
+            k for k in set(features) | set(ds.features) if features.get(k) != ds.features.get(k)
+        )
+        if differ:
+            raise ValueError(f"{self.path}: its features differ from this node's in {differ}")
+        return ds
+
     # --- streams ------------------------------------------------------------------------
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def stamp_of(self, stream: str, header: Any) -> float:
+        return self.now() if stream in self.receipt else stamp_seconds(header.stamp)
+
     def on_joints(self, msg: JointState) -> None:
+        now = self.now()
+        header = "joint_states" not in self.receipt
+        stamp, ahead = stamp_seconds(msg.header.stamp), now if header else None
         try:
-            q, dq, tau = self.check(
-                msg.name, msg.position, msg.velocity, msg.effort, stamp_seconds(msg.header.stamp)
-            )
+            q, dq, tau = self.check(msg.name, msg.position, msg.velocity, msg.effort, stamp,
+                                    ahead, now)  # fmt: skip
         except InputError as err:
             return self.reporter.reject(err.kind, str(err))
-        self.latest.update(joint_pos=q, joint_vel=dq, joint_effort=tau)
+        oldest = float(self.check.stamp.min()) if header else self.check.oldest
+        self.streams["joint_states"].push(
+            oldest, {"joint_pos": q, "joint_vel": dq, "joint_effort": tau}
+        )
 
     def on_command(self, msg: Float64MultiArray) -> None:
         if len(msg.data) != len(self.emb.joint_names):
@@ -126,21 +333,52 @@ class RecorderNode(Node):
                 "lengths",
                 f"command has {len(msg.data)} values, expected {len(self.emb.joint_names)}",
             )
-        self.latest["command"] = np.asarray(msg.data)
+        self.streams["command"].push(self.now(), {"command": np.asarray(msg.data)})
 
     def on_imu(self, msg: Imu) -> None:
         o, g, a = msg.orientation, msg.angular_velocity, msg.linear_acceleration
-        self.latest["imu"] = np.array([o.w, o.x, o.y, o.z, g.x, g.y, g.z, a.x, a.y, a.z])
+        imu = np.array([o.w, o.x, o.y, o.z, g.x, g.y, g.z, a.x, a.y, a.z])
+        self.streams["imu"].push(self.stamp_of("imu", msg.header), {"imu": imu})
 
     def on_odom(self, msg: Odometry) -> None:
         p, o = msg.pose.pose.position, msg.pose.pose.orientation
         v, w = msg.twist.twist.linear, msg.twist.twist.angular
-        self.latest["base_pose"] = np.array([p.x, p.y, p.z, o.w, o.x, o.y, o.z])
-        self.latest["base_twist"] = np.array([v.x, v.y, v.z, w.x, w.y, w.z])
+        self.streams["odom"].push(
+            self.stamp_of("odom", msg.header),
+            {"base_pose": np.array([p.x, p.y, p.z, o.w, o.x, o.y, o.z]),
+             "base_twist": np.array([v.x, v.y, v.z, w.x, w.y, w.z])},
+        )  # fmt: skip
+
+    def on_teleop(self, msg: Twist | TwistStamped) -> None:
+        tw = msg.twist if isinstance(msg, TwistStamped) else msg
+        cmd = np.array(
+            [tw.linear.x, tw.linear.y, tw.linear.z, tw.angular.x, tw.angular.y, tw.angular.z]
+        )
+        if not np.isfinite(cmd).all():
+            return self.reporter.reject("nonfinite", f"teleop command {cmd.tolist()} rejected")
+        stamp = self.stamp_of("teleop", msg.header) if isinstance(msg, TwistStamped) else self.now()
+        self.streams["teleop"].push(stamp, {"cmd_twist": cmd})
+
+    def on_camera(self, cam: CameraSpec, msg: Image | CompressedImage) -> None:
+        size = (cam.width, cam.height)
+        try:
+            if isinstance(msg, Image):
+                rgb = image_rgb(
+                    cam.name, msg.encoding, msg.height, msg.width, msg.step, msg.data, size
+                )
+            else:
+                rgb = decode_rgb(cam.name, msg.format, msg.data, size)
+        except InputError as err:
+            return self.reporter.reject(err.kind, str(err))
+        name = f"rgb_{cam.name}"
+        self.streams[name].push(self.stamp_of(name, msg.header), {name: rgb})
 
     # --- episodes -----------------------------------------------------------------------
     def start(self) -> None:
-        self.recording, self.episode_frames, self.t_start = True, 0, time.time()
+        self.recording, self.began, self.episode_frames = True, False, 0
+        self.episode_drops: Counter[str] = Counter()
+        self.episode_stale: Counter[str] = Counter()
+        self.t_start = time.time()
 
     def stop(self, complete: bool = True) -> str:
         if not self.recording:
@@ -149,8 +387,11 @@ class RecorderNode(Node):
         if self.episode_frames == 0:
             return "episode empty: nothing committed"
         self.recorder.end_episode(
-            complete=complete, started=self.t_start, frames=self.episode_frames
-        )
+            complete=complete, started=self.t_start, frames=self.episode_frames,
+            dropped_stale=self.episode_drops["stale"],
+            dropped_missing=self.episode_drops["missing"],
+            stale_streams=dict(self.episode_stale),
+        )  # fmt: skip
         return f"episode of {self.episode_frames} frames committed"
 
     def on_start(self, req: Trigger.Request, resp: Trigger.Response) -> Trigger.Response:
@@ -174,17 +415,59 @@ class RecorderNode(Node):
         resp.success, resp.message = True, "episode discarded"
         return resp
 
+    # --- the frame clock ----------------------------------------------------------------
     def tick(self) -> None:
         if not self.recording:
             return
-        missing = [k for k in self.dataset.features if k not in self.latest]
-        if missing:
-            return self.reporter.reject("waiting", f"no frame yet: waiting for {missing}")
-        if self.recorder.add_frame(self.latest):
+        t = self.now()
+        frame: dict[str, np.ndarray] = {}
+        bad: dict[str, tuple[str, float]] = {}
+        for name, stream in self.streams.items():
+            status, values, age = stream.pick(t)
+            if values is None:
+                bad[name] = (status, age)
+                continue
+            frame.update(values)
+            self.ages[name] = max(self.ages.get(name, 0.0), age)
+        if bad:
+            return self.drop(bad)
+        self.began = True
+        frame["stamp"] = np.array([t])
+        if self.recorder.add_frame(frame):  # else dropped: counted by the Recorder
             self.episode_frames += 1
 
+    def drop(self, bad: dict[str, tuple[str, float]]) -> None:
+        """A tick without a complete frame: waiting (before the episode's first frame) or
+        dropped, missing before stale."""
+        what = ", ".join(
+            f"{n} {s}" + (f" ({1e3 * a:.0f} ms old, max {1e3 * self.streams[n].max_age:g})"
+                          if s == "stale" else "")
+            for n, (s, a) in bad.items()
+        )  # fmt: skip
+        if not self.began:
+            self.waiting += 1
+            return self.drop_log.reject("waiting", f"no frame yet: waiting for {what}")
+        reason = "missing" if any(s == "missing" for s, _ in bad.values()) else "stale"
+        self.dropped[reason] += 1
+        self.episode_drops[reason] += 1
+        for name, (status, _) in bad.items():
+            (self.missing if status == "missing" else self.stale)[name] += 1
+            if status == "stale":
+                self.episode_stale[name] += 1
+        self.drop_log.reject(reason, f"frame dropped: {what}")
+
     def report(self) -> None:
-        publish_json(self.pub_status, {"recording": self.recording, **self.recorder.stats()})
+        stats = self.recorder.stats()
+        self.dropped["queue"] = stats.pop("dropped")
+        publish_json(self.pub_status, {
+            "recording": self.recording, **stats,
+            "dropped": sum(self.dropped.values()),
+            **{f"dropped_{k}": self.dropped[k] for k in ("queue", "stale", "missing")},
+            "stale": dict(self.stale), "missing": dict(self.missing), "waiting": self.waiting,
+            "age_max_ms": {k: round(1e3 * v, 1) for k, v in self.ages.items()},
+            "rejected": dict(self.reporter.counts),
+        })  # fmt: skip
+        self.ages = {}
 
     def close(self) -> None:
         self.stop(complete=False)
@@ -192,7 +475,7 @@ class RecorderNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    run(RecorderNode, args)
+    run(RecorderNode, args, events=True)
 
 
 if __name__ == "__main__":
