@@ -15,10 +15,11 @@ The LeRobotDataset layout written and read here is codebase version "v3.0" (lero
       meta/xembody.json                  what LeRobot has no place for (below); LeRobot ignores it
       data/chunk-XXX/file-XXX.parquet    frames, episodes in order, a file never splits one
       videos/<key>/chunk-XXX/file-XXX.mp4
-                                         one stream per camera, episodes back to back: episode
-                                         frame t of an episode is at from_timestamp + t / fps
+                                         one stream per camera, episodes back to back: frame t
+                                         of an episode is at its from_timestamp + t / fps
 
 Files roll over at 100 MB (data) and 200 MB (video), 1000 files to a chunk, as LeRobot's own.
+The export holds one episode in memory at a time.
 
 Feature names (`lerobot_name`): `joint_pos` -> `observation.state`, `action` -> `action`, an
 image `rgb_<camera>` -> `observation.images.<camera>` (another image `k` ->
@@ -349,7 +350,7 @@ class _VideoFiles:
     def add_episode(self, images: np.ndarray) -> dict[str, Any]:
         import av
 
-        if self.container is not None and self.bytes > VIDEO_FILE_MB << 20:
+        if self.container is not None and self.bytes >= VIDEO_FILE_MB << 20:
             self.close()
             self.file += 1
         if self.container is None:

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from xembody.cli import main
+from xembody.models import lerobot_format
 from xembody.models.dataset import Dataset, Feature
 from xembody.models.lerobot_format import export_lerobot, import_lerobot
 
@@ -233,8 +234,17 @@ def lerobot_python() -> Path:
     return python
 
 
-def test_the_lerobot_package_reads_every_frame(source, exported, tmp_path):
+@pytest.mark.parametrize("files", ["one file", "a file per episode"])
+def test_the_lerobot_package_reads_every_frame(source, exported, tmp_path, monkeypatch, files):
     python = lerobot_python()
+    if files == "a file per episode":  # every episode past the size limits: new files
+        monkeypatch.setattr(lerobot_format, "DATA_FILE_MB", 0)
+        monkeypatch.setattr(lerobot_format, "VIDEO_FILE_MB", 0)
+        exported = tmp_path / "split"
+        export_lerobot(source, exported)
+        videos = sorted(exported.glob("videos/*/chunk-000/*.mp4"))
+        assert [p.name for p in videos] == ["file-000.mp4", "file-001.mp4", "file-002.mp4"]
+        assert len(list(exported.glob("data/chunk-000/*.parquet"))) == 3
     env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}  # no downloads
     npz = tmp_path / "frames.npz"
     run = subprocess.run([str(python), "-c", LOADER, str(exported), str(npz)], env=env,
