@@ -515,9 +515,8 @@ def read_info(root: str | Path) -> dict[str, Any]:
 
 
 def import_lerobot(src: str | Path, out: str | Path, *, overwrite: bool = False) -> Dataset:
-    """Read the LeRobotDataset folder `src` (v3.0, local) into a new xembody dataset `out`."""
-    import pyarrow.parquet as pq
-
+    """Read the LeRobotDataset folder `src` (v3.0, local) into a new xembody dataset `out`.
+    On any error `out` is removed again: no half-imported dataset is left behind."""
     src = Path(src)
     info = read_info(src)
     sidecar_path = src / SIDECAR
@@ -534,45 +533,66 @@ def import_lerobot(src: str | Path, out: str | Path, *, overwrite: bool = False)
     fps = sidecar["fps"] if sidecar else float(info["fps"])
     origin = {k: info.get(k) for k in ("codebase_version", "robot_type")} | {"source": str(src)}
     meta = sidecar["meta"] if sidecar else {"lerobot": origin}
-    records = sidecar["episodes"] if sidecar else None
     ds = Dataset.create(out, features, fps=fps, meta=meta, overwrite=overwrite)
-    order = np.argsort(episodes["episode_index"])
-    table, table_path = None, None
-    for row_i in order:
-        ep = {k: v[row_i] for k, v in episodes.items()}
-        path = src / info["data_path"].format(
+    reader = _FrameReader(src, info, mapping)
+    try:
+        for row in np.argsort(episodes["episode_index"]):
+            ep = {k: v[row] for k, v in episodes.items()}
+            values, task_index = reader.episode(ep)
+            for t in range(int(ep["length"])):
+                ds.add_frame({k: v[t] for k, v in values.items()})
+            if sidecar is not None:  # our own export: the episode record as it was
+                record = sidecar["episodes"][int(ep["episode_index"])]
+                skip = ("index", "start", "end", "length")
+                ds.save_episode(**{k: v for k, v in record.items() if k not in skip})
+            else:
+                names = [tasks[int(i)] for i in np.unique(task_index)]
+                ds.save_episode(task=names[0] if len(names) == 1 else names)
+    except BaseException:
+        shutil.rmtree(ds.path, ignore_errors=True)
+        raise
+    return ds
+
+
+class _FrameReader:
+    """The frames of one episode at a time, every feature as (length, *shape), from the
+    data files (each read once while its episodes are read) and the video files."""
+
+    def __init__(self, src: Path, info: dict, mapping: dict[str, tuple[str, Feature]]) -> None:
+        self.src, self.info, self.mapping = src, info, mapping
+        self.path: Path | None = None
+        self.table = None
+
+    def episode(self, ep: dict[str, Any]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """({key: values}, per-frame task_index) of the episode row `ep` of meta/episodes."""
+        import pyarrow.parquet as pq
+
+        path = self.src / self.info["data_path"].format(
             chunk_index=ep["data/chunk_index"], file_index=ep["data/file_index"]
         )
-        if path != table_path:
-            table, table_path = pq.read_table(path), path
-        index = table.column("index").to_numpy()
+        if path != self.path:
+            self.table, self.path = pq.read_table(path), path
+        index = self.table.column("index").to_numpy()
         rows = np.flatnonzero(
             (index >= ep["dataset_from_index"]) & (index < ep["dataset_to_index"])
         )
         n = int(ep["length"])
         if len(rows) != n:
-            raise ValueError(f"{path}: episode {ep['episode_index']} has {len(rows)} rows, "
-                             f"its meta/episodes length is {n}")  # fmt: skip
-        part = table.take(rows)
+            raise ValueError(
+                f"{path}: episode {ep['episode_index']} has {len(rows)} rows, its "
+                f"meta/episodes length is {n}"
+            )
+        part = self.table.take(rows)
         values = {}
-        for key, (name, f) in mapping.items():
-            if info["features"][name]["dtype"] == "video":
-                values[key] = _decode_episode(src, info, ep, name, n)
-            elif info["features"][name]["dtype"] == "image":
+        for key, (name, f) in self.mapping.items():
+            dtype = self.info["features"][name]["dtype"]
+            if dtype == "video":
+                values[key] = _decode_episode(self.src, self.info, ep, name, n)
+            elif dtype == "image":
                 values[key] = _decode_images(part.column(name).to_pylist())
             else:
                 values[key] = _column_values(part.column(name), n, f)
-        for t in range(n):
-            ds.add_frame({k: v[t] for k, v in values.items()})
-        if records is not None:
-            record = records[int(ep["episode_index"])]
-            keep = {k: v for k, v in record.items() if k not in ("index", "start", "end", "length")}
-        else:
-            task_ids = np.unique(part.column("task_index").to_numpy())
-            names = [tasks[int(i)] for i in task_ids]
-            keep = {"task": names[0] if len(names) == 1 else names}
-        ds.save_episode(**keep)
-    return ds
+        return values, part.column("task_index").to_numpy()
 
 
 def _import_features(info: dict, sidecar: dict | None) -> dict[str, tuple[str, Feature]]:
@@ -599,7 +619,7 @@ def _read_parquets(paths: list[Path]) -> dict[str, list]:
     if not paths:
         return {}
     table = pa.concat_tables([pq.read_table(p) for p in paths], promote_options="default")
-    return table.to_pydict()
+    return table.select([c for c in table.column_names if not c.startswith("stats/")]).to_pydict()
 
 
 def _read_tasks(path: Path) -> dict[int, str]:

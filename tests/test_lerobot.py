@@ -166,6 +166,11 @@ def test_unreadable_input_is_named(source, exported, tmp_path):
     (old / "meta/info.json").write_text(json.dumps(info | {"codebase_version": "v2.1"}))
     with pytest.raises(ValueError, match=r"codebase_version 'v2\.1' is not supported; supp.*v3\.0"):
         import_lerobot(old, tmp_path / "b.zarr")
+    shutil.rmtree(old / "videos")
+    (old / "meta/info.json").write_text(json.dumps(info))
+    with pytest.raises(FileNotFoundError, match="file-000.mp4"):
+        import_lerobot(old, tmp_path / "c.zarr")
+    assert not (tmp_path / "c.zarr").exists()  # no half-imported dataset left
     odd = Dataset.create(tmp_path / "odd.zarr", {"x": Feature((2,))}, fps=12.5)
     with pytest.raises(ValueError, match="fps 12.5; LeRobot stores an integer frame rate"):
         export_lerobot(odd, tmp_path / "odd")
