@@ -24,13 +24,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
 from xembody.cli import main
 from xembody.models import lerobot_format
 from xembody.models.dataset import Dataset, Feature
 from xembody.models.lerobot_format import export_lerobot, import_lerobot
+
+pytest.importorskip("av", reason="PyAV (the export's video encoder) is not installed")
+pq = pytest.importorskip(
+    "pyarrow.parquet", reason="pyarrow (the export's parquet) is not installed"
+)
 
 MEAN_ABS_ERROR = 5.0  # grey levels, all pixels of all frames (measured: 3.8)
 FRAME_ABS_ERROR = 12.0  # grey levels, the worst frame's mean (measured: 8.5)
