@@ -255,12 +255,15 @@ def _episode_tasks(ds: Dataset, meta: dict[str, Any]) -> list[str]:
 
 
 def _vector_names(key: str, size: int, meta: dict[str, Any]) -> list[str]:
-    joints = [j.get("name") for j in (meta.get("body") or {}).get("joints", [])]
+    """Element names: joints from the body, actions from "action_joint_names", policy
+    observations from "obs_layout" (term_0, term_1, ...), fixed ones (_NAMES), else key_i."""
     known = _NAMES.get(key)
-    if key in ("joint_pos", "joint_vel") and len(joints) == size:
-        known = joints
-    if key == "action" and len(meta.get("action_joint_names") or []) == size:
-        known = list(meta["action_joint_names"])
+    if key in ("joint_pos", "joint_vel"):
+        known = [j.get("name") for j in (meta.get("body") or {}).get("joints", [])]
+    if key == "action":
+        known = list(meta.get("action_joint_names") or [])
+    if key == "obs" and all("size" in t for t in meta.get("obs_layout", [])):
+        known = [f"{t['name']}_{i}" for t in meta.get("obs_layout", []) for i in range(t["size"])]
     if known is not None and len(known) == size and all(isinstance(n, str) for n in known):
         return known
     return [f"{key}_{i}" for i in range(size)]
