@@ -40,7 +40,12 @@ WATCHDOG = {"command_timeout_s": 0.5, "state_timeout_s": 0.25}
 # measured on the loaded 2-core VM (2026-12-03): see the test's printout
 SETTLED_ERROR = 0.005  # m, end effector to target after SETTLE steps still
 MOVING_ERROR = 0.025  # m, end effector to target while it moves
-REPLAY_ERROR = 0.05  # rad, the sim replay's joints against the recorded ones
+# rad, the sim replay's joints against the recorded ones (10 episodes: 0.018-0.034, most
+# of it the start pose: homed to 0.03 rad and sagging under gravity, where the replay starts
+# exactly at home). The replay steps each action for one control period; a session step
+# that came late (the loop starved of CPU: RosSide.late_steps) held its action for longer on
+# the robot, and one such run replayed within 0.095 rad: then the bound is 3x.
+REPLAY_ERROR = 0.05
 
 
 def _script() -> list[tuple[int, TeleopCommand]]:
@@ -115,8 +120,9 @@ def test_a_scripted_device_teleoperates_the_ros_robot_through_the_safety_node(tm
         assert moved > 0.8 * MOVE * SPEED * dt  # the hand followed it ...
         assert err[:MOVE].max() < MOVING_ERROR and err[-1] < SETTLED_ERROR  # ... closely
         replay = replay_episode(ds, k)
-        print(f"episode {k}: replay in sim, largest joint difference {replay.max_error:.4f} rad")
-        assert replay.max_error < REPLAY_ERROR
+        print(f"episode {k}: replay in sim, largest joint difference {replay.max_error:.4f} "
+              f"rad ({side.late_steps} late steps)")  # fmt: skip
+        assert replay.max_error < REPLAY_ERROR * (3 if side.late_steps else 1)
 
     t = Dataset.open(tmp_path / "t.zarr")
     assert teacher["saved"] == 1 and t.num_episodes == 1 and t.meta["device"] == "teacher"
@@ -139,3 +145,19 @@ def test_a_body_whose_joints_the_robot_lacks_is_refused_naming_them(tmp_path):
         with pytest.raises(ValueError, match=r"body's joints \['joint7'\] are not on "
                            r"/joint_states \(it publishes \['gripper', 'joint1'"):  # fmt: skip
             RosSide(bodies.sample("arm", seed=0), SessionConfig(), domain_id=g.domain)
+        # the command line says it in one line, exit code 2, as for any bad input
+        code, err = _cli(["--domain-id", str(g.domain), "--out", str(tmp_path / "x.zarr")])
+        assert code == 2 and "body's joints ['joint7'] are not on /joint_states" in err, err
+    # no robot at all: one line too
+    code, err = _cli(["--domain-id", str(g.domain), "--connect-timeout", "1",
+                      "--out", str(tmp_path / "x.zarr")])  # fmt: skip
+    assert code == 2 and "no joint state on /joint_states within 1 s" in err, err
+    assert "Traceback" not in err and not (tmp_path / "x.zarr").exists()
+
+
+def _cli(args: list[str]) -> tuple[int, str]:
+    """`xembody teleop --ros --device teacher ARGS`: exit code and standard error."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["teleop", "--ros", "--device", "teacher", *args])
+    return code, err.getvalue()

@@ -10,7 +10,10 @@ joint targets out as std_msgs/Float64MultiArray on `command_topic`, the safety n
 and the robot refuses to start without it). A step is one control period of the robot's
 own time (its joint state stamps). Each episode begins with the robot moved slowly to the
 home pose (`RosRobot.reset`, to within `home_tolerance` rad) and held there until the
-safety node has finished its soft start (its ~/status mode "active"). With `recorder` (a
+safety node has finished its soft start (its ~/status mode "active"). `late_steps` counts
+the session's steps that came more than two control periods after the previous one (a loop
+starved of CPU: the robot held that action longer than one period, which a replay in sim
+does not). With `recorder` (a
 recorder node's name, e.g. /recorder) the recorder node's episodes follow the session's:
 ~/start once the robot is home, ~/stop when the episode is saved, ~/discard when it is
 discarded or the session ends in the middle of one (std_srvs/Trigger).
@@ -116,6 +119,7 @@ class RosSide:
             self.env.close()
             raise
         self._episodes = 0
+        self.late_steps = 0  # session steps that took more than two control periods
         self._max_steps = int(self.env.max_episode_length)
         self._hold_steps = round(self.task_cfg.success_hold_s * self.task_cfg.control_hz)
 
@@ -172,7 +176,9 @@ class RosSide:
         clip = self.actions.clip
         self.last_action = np.clip(np.asarray(action, dtype=float), -clip, clip)
         self.robot.send(self.actions.targets(self.last_action))
+        overruns = self.robot.overruns
         s = self.robot.step()
+        self.late_steps += self.robot.overruns - overruns
         self.steps += 1
         self.held = self.held + 1 if self._in_tolerance(s) else 0
         self.success |= self.held >= self._hold_steps
