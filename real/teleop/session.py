@@ -161,10 +161,10 @@ class TeleopSession:
     def run(self) -> dict[str, Any]:
         cfg, side = self.cfg, self.side
         dt = 1.0 / self.task_cfg.control_hz
-        side.begin()
-        self._new_episode()
-        t_next = time.monotonic()
         try:
+            side.begin()
+            self._new_episode()
+            t_next = time.monotonic()
             while True:
                 r = side.read()
                 ee_pos, ee_rot = self.ik.fk(r.qpos[self._chain_qadr])
