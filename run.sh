@@ -37,7 +37,7 @@ ensure_python() {
     .venv/bin/python -m pip install -q --upgrade pip
     # The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
     .venv/bin/python -m pip install -q torch==2.13.0
-    .venv/bin/python -m pip install -q -e '.[ros,dev,data]'
+    .venv/bin/python -m pip install -q -e '.[ros,dev]'
     echo "$want" > .venv/.xembody-installed
   fi
 }

@@ -243,6 +243,9 @@ def lerobot_python() -> Path:
     return python
 
 
+# The tests that run lerobot itself are slow (its venv: ~6 min and ~8 GB on a new machine);
+# .ci/run runs them after the default suite.
+@pytest.mark.slow
 @pytest.mark.parametrize("files", ["one file", "a file per episode"])
 def test_the_lerobot_package_reads_every_frame(source, exported, tmp_path, monkeypatch, files):
     python = lerobot_python()
@@ -314,6 +317,7 @@ np.savez(sys.argv[2], **{k: np.stack(v) for k, v in frames.items()})
 """
 
 
+@pytest.mark.slow
 def test_a_dataset_recorded_by_lerobot_imports(tmp_path):
     """lerobot records three episodes (a video camera, a PNG camera, state, action); the
     import reads every frame: numbers and PNG images exactly, video within the bounds."""
