@@ -8,15 +8,15 @@ The robot is a `RosRobot` (`xembody.real.ros.robot_client`): joint states in (by
 joint targets out as std_msgs/Float64MultiArray on `command_topic`, the safety node's input
 (/policy/commands; the safety node bounds them and forwards them to the robot's controller,
 and the robot refuses to start without it). A step is one control period of the robot's
-own time (its joint state stamps). Each episode begins with the robot moved slowly to the
-home pose (`RosRobot.reset`, to within `home_tolerance` rad) and held there until the
-safety node has finished its soft start (its ~/status mode "active"). `late_steps` counts
-the session's steps that came more than two control periods after the previous one (a loop
-starved of CPU: the robot held that action longer than one period, which a replay in sim
-does not). With `recorder` (a
-recorder node's name, e.g. /recorder) the recorder node's episodes follow the session's:
-~/start once the robot is home, ~/stop when the episode is saved, ~/discard when it is
-discarded or the session ends in the middle of one (std_srvs/Trigger).
+own time (its joint state stamps); `late_steps` counts the session's steps that came more
+than two control periods after the previous one (a loop starved of CPU: the robot held
+that action longer than one period, which a replay in sim does not). Each episode begins
+with the robot moved slowly to the home pose (`RosRobot.reset`, to within `home_tolerance`
+rad) and held there until the safety node has finished its soft start (its ~/status mode
+"active"). With `recorder` (a recorder node's name, e.g. /recorder) the recorder node's
+episodes follow the session's: ~/start once the robot is home, ~/stop when the episode is
+saved, ~/discard when it is discarded or the session ends in the middle of one
+(std_srvs/Trigger).
 
 The task (default `reach`) is the same as in sim but its physics is not stepped: its env
 draws each episode's target (the teacher device reads it), lays out the policy observation
