@@ -5,7 +5,7 @@
 
 Streams and their features (a topic parameter left empty is not recorded):
 - `joint_state_topic` (sensor_msgs/JointState, by name, the body's joint order):
-  joint_pos, joint_vel, joint_effort (nj,);
+  joint_pos, joint_vel, joint_effort (nj,; 0 where no effort is measured: empty or NaN);
 - `command_topic` (std_msgs/Float64MultiArray): command (nj,);
 - `imu_topic` (sensor_msgs/Imu): imu (10,) quat w,x,y,z, gyro, acc;
 - `odom_topic` (nav_msgs/Odometry): base_pose (x, y, z, qw, qx, qy, qz), base_twist (vx,
@@ -19,8 +19,9 @@ Streams and their features (a topic parameter left empty is not recorded):
   pictures that do not decode are rejected with an error naming them, counted in `rejected`.
 - every frame: stamp (1,) float64, the tick's time (s) on this node's clock.
 
-Alignment to the recorder's clock. Every 1 / `fps` s a tick at time t (this node's clock
-when the tick runs) builds one frame; per stream it takes
+Alignment to the recorder's clock. Every 1 / `fps` s a tick at time t (its scheduled time
+on this node's clock: frames are stamped k / fps apart) builds one frame; per stream it
+takes
 1. the latest message stamped at or before t (latest-before; a message stamped after t
    waits for a later tick). A stream's stamps are its header's (cameras, teleop: the
    publisher's clock must be this machine's or synchronised with it), or its receipt time
@@ -35,16 +36,20 @@ when the tick runs) builds one frame; per stream it takes
    is missing. Either drops the whole frame (no frame is recorded with old data), counted
    as dropped for that reason (missing before stale) and per stream.
 3. A complete frame goes to `Recorder`, a writer thread: the callback never waits for the
-   disk, and a frame it cannot queue (`max_queue` frames behind) is dropped as "queue".
+   disk, and a frame it cannot queue (`max_queue` frames behind) is dropped as "queue"
+   (one the dataset refuses, a non-finite reading, as "invalid", with an error log).
+4. A tick the timer never ran (the node too busy: rclpy skips the periods it missed) is a
+   frame lost as "late", counted from the scheduled times of the ticks that did run.
 An episode begins with its first complete frame: ticks before it (streams not yet
 arrived) are counted as `waiting`, not as dropped.
 
 Episodes: ~/start and ~/stop (std_srvs/Trigger; stop commits the episode), ~/discard;
 `autostart` starts one at launch. An episode in flight at shutdown is committed with
 `complete: false`. The episode's metadata holds dropped_frames (queue), dropped_stale,
-dropped_missing and stale_streams. ~/status (String, JSON, 1 Hz): recording, frames,
-dropped (total) and dropped_queue / _stale / _missing, stale and missing per stream,
-waiting, age_max_ms per stream (since the last status), episodes, rejected per kind.
+dropped_missing, dropped_late and stale_streams. ~/status (String, JSON, 1 Hz):
+recording, frames, dropped (total) and dropped_queue / _stale / _missing / _late /
+_invalid, stale and missing per stream, waiting, age_max_ms per stream (since the last
+status), messages received per stream, episodes, rejected per kind.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from __future__ import annotations
 import io
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -60,6 +66,7 @@ import numpy as np
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
+from rclpy.timer import TimerInfo
 from sensor_msgs.msg import CompressedImage, Image, Imu, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
@@ -83,6 +90,7 @@ CHANNELS = {"rgb8": 3, "bgr8": 3, "mono8": 1}  # the sensor_msgs/Image encodings
 # the robot's state streams are aligned on their receipt by default: the sim robot node
 # stamps simulated time, which falls behind the wall clock whenever the physics does
 RECEIPT_STAMPED = ("joint_states", "imu", "odom")
+DROP_REASONS = ("queue", "stale", "missing", "late", "invalid")
 
 
 # --- ROS-free: streams and pictures -------------------------------------------------------
@@ -93,9 +101,11 @@ class Stream:
         self.name = name
         self.max_age = max_age
         self.msgs: deque[tuple[float, dict[str, np.ndarray]]] = deque(maxlen=keep)
+        self.received = 0
 
     def push(self, stamp: float, values: dict[str, np.ndarray]) -> None:
         self.msgs.append((stamp, values))
+        self.received += 1
 
     def pick(self, t: float) -> tuple[str, dict[str, np.ndarray] | None, float]:
         """("ok", values, age) for the latest message stamped at or before `t`;
@@ -191,6 +201,18 @@ def parse_max_ages(entries: list[str], default: float, streams: list[str]) -> di
     return ages
 
 
+def with_timer_info(fn: Callable[[TimerInfo], None]) -> Callable[[TimerInfo], None]:
+    """`fn` as a timer callback that rclpy hands its TimerInfo (scheduled and actual call
+    time): rclpy looks for a parameter annotated TimerInfo, which postponed annotations
+    (`from __future__ import annotations`) would hide."""
+
+    def call(info: TimerInfo) -> None:
+        fn(info)
+
+    call.__annotations__ = {"info": TimerInfo, "return": None}
+    return call
+
+
 # --- the node -------------------------------------------------------------------------------
 class RecorderNode(Node):
     def __init__(self) -> None:
@@ -269,7 +291,8 @@ class RecorderNode(Node):
         self.create_service(Trigger, "~/start", self.on_start)
         self.create_service(Trigger, "~/stop", self.on_stop)
         self.create_service(Trigger, "~/discard", self.on_discard)
-        self.create_timer(1.0 / self.fps, self.tick)
+        self.period_ns, self.last_tick_ns = round(1e9 / self.fps), 0
+        self.create_timer(1.0 / self.fps, with_timer_info(self.tick))
         self.create_timer(1.0, self.report)
         if self.autostart:
             self.start()
@@ -323,6 +346,7 @@ class RecorderNode(Node):
         except InputError as err:
             return self.reporter.reject(err.kind, str(err))
         oldest = float(self.check.stamp.min()) if header else self.check.oldest
+        tau[np.isnan(tau)] = 0.0  # no effort measured (empty or NaN, as broadcasters send)
         self.streams["joint_states"].push(
             oldest, {"joint_pos": q, "joint_vel": dq, "joint_effort": tau}
         )
@@ -390,6 +414,7 @@ class RecorderNode(Node):
             complete=complete, started=self.t_start, frames=self.episode_frames,
             dropped_stale=self.episode_drops["stale"],
             dropped_missing=self.episode_drops["missing"],
+            dropped_late=self.episode_drops["late"],
             stale_streams=dict(self.episode_stale),
         )  # fmt: skip
         return f"episode of {self.episode_frames} frames committed"
@@ -416,10 +441,16 @@ class RecorderNode(Node):
         return resp
 
     # --- the frame clock ----------------------------------------------------------------
-    def tick(self) -> None:
+    def tick(self, info: TimerInfo) -> None:
+        t_ns = info.expected_call_time.nanoseconds  # the tick's scheduled time
+        skipped = round((t_ns - self.last_tick_ns) / self.period_ns) - 1
+        self.last_tick_ns = t_ns
         if not self.recording:
             return
-        t = self.now()
+        if self.began and skipped > 0:  # rclpy skips the periods a busy executor missed
+            self.dropped["late"] += skipped
+            self.episode_drops["late"] += skipped
+        t = t_ns * 1e-9
         frame: dict[str, np.ndarray] = {}
         bad: dict[str, tuple[str, float]] = {}
         for name, stream in self.streams.items():
@@ -433,8 +464,12 @@ class RecorderNode(Node):
             return self.drop(bad)
         self.began = True
         frame["stamp"] = np.array([t])
-        if self.recorder.add_frame(frame):  # else dropped: counted by the Recorder
-            self.episode_frames += 1
+        try:
+            if self.recorder.add_frame(frame):  # else dropped: counted by the Recorder
+                self.episode_frames += 1
+        except ValueError as err:  # a frame the dataset refuses (NaN in a reading)
+            self.dropped["invalid"] += 1
+            self.drop_log.reject("invalid", f"frame dropped: {err}")
 
     def drop(self, bad: dict[str, tuple[str, float]]) -> None:
         """A tick without a complete frame: waiting (before the episode's first frame) or
@@ -462,9 +497,10 @@ class RecorderNode(Node):
         publish_json(self.pub_status, {
             "recording": self.recording, **stats,
             "dropped": sum(self.dropped.values()),
-            **{f"dropped_{k}": self.dropped[k] for k in ("queue", "stale", "missing")},
+            **{f"dropped_{k}": self.dropped[k] for k in DROP_REASONS},
             "stale": dict(self.stale), "missing": dict(self.missing), "waiting": self.waiting,
             "age_max_ms": {k: round(1e3 * v, 1) for k, v in self.ages.items()},
+            "received": {k: s.received for k, s in self.streams.items()},
             "rejected": dict(self.reporter.counts),
         })  # fmt: skip
         self.ages = {}
