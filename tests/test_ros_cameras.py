@@ -11,7 +11,7 @@ import pytest
 from geometry_msgs.msg import TwistStamped
 from rosgraph import Graph
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import String
+from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 
 from xembody.real.ros.camera import read_counter
@@ -72,6 +72,7 @@ def test_two_cameras_are_recorded_aligned_without_drops(tmp_path):
     with Graph(tmp_path) as g:
         probe = g.probe()  # plays the teleop device: TwistStamped, linear.x counting up
         pub = probe.node.create_publisher(TwistStamped, "/teleop/command", COMMAND_QOS)
+        grip = probe.node.create_publisher(Float64, "/teleop/gripper", COMMAND_QOS)
         sent = [0]
 
         def teleop() -> None:
@@ -80,9 +81,11 @@ def test_two_cameras_are_recorded_aligned_without_drops(tmp_path):
             msg.header.stamp = probe.node.get_clock().now().to_msg()
             msg.twist.linear.x, msg.twist.angular.z = float(sent[0]), -1.0
             pub.publish(msg)
+            grip.publish(Float64(data=0.25))
 
         probe.node.create_timer(0.02, teleop)
-        probe = start_graph(g, path, fps=50.0, teleop_topic="/teleop/command")
+        probe = start_graph(g, path, fps=50.0, teleop_topic="/teleop/command",
+                            gripper_topic="/teleop/gripper")  # fmt: skip
         probe.spin_for(4.0)
         stop = probe.call(Trigger, "/recorder/stop", Trigger.Request())
         assert stop.success and "committed" in stop.message, stop.message
@@ -97,6 +100,7 @@ def test_two_cameras_are_recorded_aligned_without_drops(tmp_path):
     assert ep["joint_pos"].shape[0] == n and np.isfinite(ep["joint_pos"]).all()
     cmd = ep["cmd_twist"]
     assert (cmd[:, 0] >= 1).all() and (np.diff(cmd[:, 0]) >= 0).all() and (cmd[:, 5] == -1).all()
+    assert (ep["cmd_gripper"] == 0.25).all()
     t = ep["stamp"][:, 0]
     for cam in ("left", "wrist"):
         rgb = ep[f"rgb_{cam}"]

@@ -12,7 +12,8 @@ Streams and their features (a topic parameter left empty is not recorded):
   vy, vz, wx, wy, wz, base frame);
 - `teleop_topic` (geometry_msgs/TwistStamped, or Twist with `teleop_stamped:=false`; by
   convention /teleop/command, what `xembody teleop --ros` sends): cmd_twist (6,) linear
-  then angular, as the teleop session's cmd_twist;
+  then angular, as the teleop session's cmd_twist; `gripper_topic` (std_msgs/Float64, by
+  convention /teleop/gripper, 0 closed .. 1 open): cmd_gripper (1,);
 - `cameras`, entries `name:topic:kind:WxH` with kind `image` (sensor_msgs/Image: rgb8,
   bgr8, mono8) or `compressed` (sensor_msgs/CompressedImage: jpeg, png, decoded with
   Pillow): rgb_<name> (H, W, 3) uint8 RGB. Other encodings, sizes other than WxH and
@@ -28,13 +29,13 @@ takes
    on this node's clock for the streams in `receipt_stamps` (default: joint_states, imu,
    odom, the robot's state: the sim robot node stamps simulated time, which falls behind
    the wall clock when its physics does; [] aligns every stream on its header) and for
-   messages without a header (Float64MultiArray, Twist). A JointState split over several
-   messages is as old as its least recently stamped (or received) joint.
+   messages without a header (Float64MultiArray, Float64, Twist). A JointState split over
+   several messages is as old as its least recently stamped (or received) joint.
 2. If that message is older than its stream's `max_age_s` (t - stamp; 0: never too old;
    `stream_max_age_s` entries `stream:seconds` set it per stream: joint_states, command,
-   imu, odom, teleop, rgb_<name>), the stream is stale; with no message at or before t it
-   is missing. Either drops the whole frame (no frame is recorded with old data), counted
-   as dropped for that reason (missing before stale) and per stream.
+   imu, odom, teleop, gripper, rgb_<name>), the stream is stale; with no message at or
+   before t it is missing. Either drops the whole frame (no frame is recorded with old
+   data), counted as dropped for that reason (missing before stale) and per stream.
 3. A complete frame goes to `Recorder`, a writer thread: the callback never waits for the
    disk, and a frame it cannot queue (`max_queue` frames behind) is dropped as "queue"
    (one the dataset refuses, a non-finite reading, as "invalid", with an error log).
@@ -68,7 +69,7 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rclpy.timer import TimerInfo
 from sensor_msgs.msg import CompressedImage, Image, Imu, JointState
-from std_msgs.msg import Float64MultiArray, String
+from std_msgs.msg import Float64, Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from xembody.real.dataset import Dataset, Feature, Recorder, write_meta
@@ -95,9 +96,10 @@ DROP_REASONS = ("queue", "stale", "missing", "late", "invalid")
 
 # --- ROS-free: streams and pictures -------------------------------------------------------
 class Stream:
-    """One recorded stream's recent messages, (stamp s, {feature: array}) oldest first."""
+    """One recorded stream's recent messages, (stamp s, {feature: array}) oldest first;
+    `keep` of them, so a tick that runs late still finds the one stamped before its time."""
 
-    def __init__(self, name: str, max_age: float, keep: int = 4):
+    def __init__(self, name: str, max_age: float, keep: int = 8):
         self.name = name
         self.max_age = max_age
         self.msgs: deque[tuple[float, dict[str, np.ndarray]]] = deque(maxlen=keep)
@@ -237,6 +239,7 @@ class RecorderNode(Node):
             "imu_topic": "",
             "odom_topic": "",
             "teleop_topic": "",
+            "gripper_topic": "",
         }
         self.topic = declare_topics(self, topics, "; empty: not recorded")
         self.cameras = declare_cameras(self, [], ("image", "compressed"))
@@ -245,13 +248,14 @@ class RecorderNode(Node):
         features = self._features()
         names = ["joint_states"] + [
             s for s, k in (("command", "command_topic"), ("imu", "imu_topic"),
-                           ("odom", "odom_topic"), ("teleop", "teleop_topic")) if self.topic[k]
+                           ("odom", "odom_topic"), ("teleop", "teleop_topic"),
+                           ("gripper", "gripper_topic")) if self.topic[k]
         ] + [f"rgb_{c.name}" for c in self.cameras]  # fmt: skip
         ages = parse_max_ages(overrides, self.max_age, names)
         receipt = declare(self, "receipt_stamps", list(RECEIPT_STAMPED), "streams aligned on "
                           "their receipt time, not their header stamp")  # fmt: skip
         self.receipt = {e for e in receipt or [] if e}
-        known = {"joint_states", "command", "imu", "odom", "teleop", *names}
+        known = {"joint_states", "command", "imu", "odom", "teleop", "gripper", *names}
         if self.receipt - known:
             raise ValueError(f"receipt_stamps {sorted(self.receipt - known)}: expected some "
                              f"of {sorted(known)}")  # fmt: skip
@@ -283,6 +287,8 @@ class RecorderNode(Node):
         if t["teleop_topic"]:
             kind = TwistStamped if self.teleop_stamped else Twist
             self.create_subscription(kind, t["teleop_topic"], self.on_teleop, COMMAND_QOS)
+        if t["gripper_topic"]:
+            self.create_subscription(Float64, t["gripper_topic"], self.on_gripper, COMMAND_QOS)
         for cam in self.cameras:
             kind = Image if cam.kind == "image" else CompressedImage
             self.create_subscription(
@@ -309,6 +315,8 @@ class RecorderNode(Node):
             features["base_pose"], features["base_twist"] = Feature((7,)), Feature((6,))
         if self.topic["teleop_topic"]:
             features["cmd_twist"] = Feature((6,))
+        if self.topic["gripper_topic"]:
+            features["cmd_gripper"] = Feature((1,))
         for cam in self.cameras:
             features[f"rgb_{cam.name}"] = Feature((cam.height, cam.width, 3), "uint8", image=True)
         features["stamp"] = Feature((1,), "float64")
@@ -382,6 +390,11 @@ class RecorderNode(Node):
             return self.reporter.reject("nonfinite", f"teleop command {cmd.tolist()} rejected")
         stamp = self.stamp_of("teleop", msg.header) if isinstance(msg, TwistStamped) else self.now()
         self.streams["teleop"].push(stamp, {"cmd_twist": cmd})
+
+    def on_gripper(self, msg: Float64) -> None:
+        if not np.isfinite(msg.data):
+            return self.reporter.reject("nonfinite", f"gripper command {msg.data} rejected")
+        self.streams["gripper"].push(self.now(), {"cmd_gripper": np.array([msg.data])})
 
     def on_camera(self, cam: CameraSpec, msg: Image | CompressedImage) -> None:
         size = (cam.width, cam.height)
