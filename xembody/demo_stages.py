@@ -82,11 +82,13 @@ def _reach_error(env, student) -> float:
 
 def ros_graph(out: Path, seconds: float) -> list[str]:
     """The mobile-base ROS 2 graph (sim robot, safety, policy, recorder as separate
-    processes over DDS) driving to its goal; the recorder's zarr episode is read back."""
+    processes over DDS) driving to its goal; the recorder's zarr episode is read back and
+    exported as a LeRobotDataset and a zarr 2 replay buffer."""
     import yaml
 
     from xembody.launch import LaunchConfig, class_params, launch
-    from xembody.real.dataset import Dataset
+    from xembody.models.dataset import Dataset, export_zarr2
+    from xembody.models.lerobot_format import export_lerobot
 
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(100, 200)))
     record = out / "ros_mobile_base.zarr"
@@ -108,16 +110,20 @@ def ros_graph(out: Path, seconds: float) -> list[str]:
     if code != 0 or not (record / "zarr.json").exists():
         return [f"ROS 2 graph: failed (exit {code}); logs in {out / 'ros_logs'}"]
     ds = Dataset.open(record)
+    lerobot = export_lerobot(ds, out / "ros_mobile_base_lerobot", overwrite=True)["path"]
+    zarr2 = export_zarr2(ds, out / "ros_mobile_base_zarr2.zarr", overwrite=True)
     pose = ds.read("base_pose")
     start, end = (float(np.hypot(*(goal - p[:2]))) for p in (pose[0], pose[-1]))
     print(
         f"      recorded {ds.num_frames} frames at {ds.fps:g} Hz -> {record}; distance to the "
-        f"goal {start:.2f} m -> {end:.2f} m"
+        f"goal {start:.2f} m -> {end:.2f} m; exported as a LeRobotDataset -> {lerobot} and "
+        f"as a zarr 2 replay buffer -> {zarr2}"
     )
     return [
         f"ROS 2: sim robot + safety + policy + recorder as 4 processes over DDS for "
         f"{seconds:g} s ({time.perf_counter() - t0:.0f} s wall): the mobile base went from "
-        f"{start:.2f} m to {end:.2f} m of its goal; {ds.num_frames} frames recorded to zarr"
+        f"{start:.2f} m to {end:.2f} m of its goal; {ds.num_frames} frames recorded to zarr, "
+        "exported for LeRobot (v3.0) and diffusion-policy (zarr 2)"
     ]
 
 
