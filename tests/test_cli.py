@@ -102,6 +102,9 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert "reality gap (arm, 1 min of proxy data)" in out
     assert "ROS 2: sim robot + safety + policy + recorder as 4 processes" in out
     assert (tmp_path / "ros_mobile_base.zarr" / "zarr.json").is_file()
+    assert "exported for LeRobot (v3.0) and diffusion-policy (zarr 2)" in out
+    assert (tmp_path / "ros_mobile_base_lerobot" / "meta" / "info.json").is_file()
+    assert (tmp_path / "ros_mobile_base_zarr2.zarr" / "meta" / "episode_ends" / ".zarray").is_file()
     assert "[9/10] digital cousins" in out
     assert "vendor file arm6.urdf: arm, fixed base; hold ok" in out
     assert "vendor file quad.urdf: quadruped, floating base; stand ok" in out
