@@ -84,7 +84,7 @@ def test_colcon_builds_the_workspace_into_console_scripts(tmp_path):
     pkg = tmp_path / "install" / "xembody_ros"
     scripts = pkg / "lib" / "xembody_ros"
     assert {p.name for p in scripts.iterdir()} == {
-        "policy_node", "safety_node", "sim_robot_node", "recorder_node",
+        "policy_node", "safety_node", "sim_robot_node", "recorder_node", "camera_node",
     }  # fmt: skip
     for c in CLASSES:
         assert (pkg / "share" / "xembody_ros" / "launch" / f"{c}.launch.py").is_file()

@@ -14,7 +14,7 @@ from setuptools import setup
 PACKAGE = "xembody_ros"
 HERE = Path(__file__).resolve().parent
 LAUNCH = HERE.parents[2] / "launch"  # the repository's launch/ folder
-NODES = ("policy", "safety", "sim_robot", "recorder")
+NODES = ("policy", "safety", "sim_robot", "recorder", "camera")
 
 
 def files(folder: Path, pattern: str) -> list[str]:
