@@ -20,6 +20,7 @@ import torch
 pytest.importorskip("mujoco_warp", reason="mujoco-warp is not installed (pip install .[dev])")
 import warp as wp  # noqa: E402
 from scenes import BOX_AND_ARM  # noqa: E402
+from test_physics_contract import _run  # noqa: E402
 
 from xembody.sim import bodies  # noqa: E402
 from xembody.sim.physics import CpuSim, make_sim  # noqa: E402
@@ -76,15 +77,6 @@ def test_resting_box_contact_force_equals_weight(box):
     assert fz[1].item() == pytest.approx(3.0 * g, rel=0.02)
     assert torch.allclose(sim.contact_force[:, 0, 2], -fz)  # the floor feels the reaction
     assert torch.allclose(sim.body_pos[:, b], sim.qpos[:, :3])
-
-
-def _run(sim, steps=40, seed=0):
-    qvel = torch.from_numpy(np.random.default_rng(seed).normal(0, 0.5, (sim.num_envs, 7)))
-    sim.reset(qvel=qvel)
-    for k in range(steps):
-        sim.ctrl[:] = float(np.sin(0.1 * k))
-        sim.step(2)
-    return torch.cat([sim.qpos, sim.qvel], 1).clone()
 
 
 def test_overflow_is_reported_with_the_buffer_and_the_fix(box):
