@@ -51,6 +51,7 @@ def _curve(run, ranks: int, window: int = 8) -> np.ndarray:
     return r[: len(r) // window * window].reshape(-1, window).mean(1)
 
 
+@pytest.mark.slow  # four training runs; the default run keeps the identical-weights check
 def test_two_processes_learn_like_one_with_the_same_total_envs(tmp_path):
     """2 x 8 envs against 1 x 16 envs, 32 iterations (~40 s on 2 quiet cores, ~4 min
     busy). Tolerance: the 2-process curve stays as close to the 1-process one (seed 0) as other

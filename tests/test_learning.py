@@ -1,6 +1,8 @@
 """Learning happens: trained policies beat untrained ones by a measured margin.
 
-The default run trains reaching briefly (about a minute on 2 cores); the slow tier (run by
+The default run trains reaching briefly (40 iterations, about 30 s on 2 cores; measured
+on seed 0: error 0.19 m after 30 iterations, 0.086 m after 50, against 0.575 m for the
+zero policy, so the bar of half the zero policy's error has a wide margin); the slow tier (run by
 .ci/run) guards docs/TRAINING.md's reach figure: 510 iterations gave 69.0 % and 70.0 %
 success (seeds 0, 1) and a 550-iteration run 72.5 %; the bar is 60 %."""
 
@@ -20,7 +22,7 @@ def _eval(run, policy: str, episodes: int = 64, randomize: bool = False) -> dict
 
 def test_reach_policy_gets_much_closer_than_the_untrained_one(tmp_path):
     run = train(
-        TrainConfig(task="reach", num_envs=128, iterations=100, log_root=str(tmp_path), seed=0)
+        TrainConfig(task="reach", num_envs=128, iterations=40, log_root=str(tmp_path), seed=0)
     )
     trained, zero = _eval(run, "trained"), _eval(run, "zero")
     err_trained = trained["metrics"]["pos_error_m"]["mean"]
