@@ -161,7 +161,7 @@ def test_a_silent_camera_drops_frames_as_stale(tmp_path):
 # --- without ROS traffic: the conversions and the alignment rule ---------------------------
 def test_pictures_convert_to_rgb_and_bad_ones_are_named():
     from xembody.real.ros.camera import encode, parse_cameras, pattern
-    from xembody.real.ros.recorder import decode_rgb, image_rgb
+    from xembody.real.recording import decode_rgb, image_rgb
     from xembody.real.validate import InputError
 
     img = pattern(77, H, W)
@@ -192,7 +192,7 @@ def test_pictures_convert_to_rgb_and_bad_ones_are_named():
 
 
 def test_latest_before_and_max_age():
-    from xembody.real.ros.recorder import Stream, parse_max_ages
+    from xembody.real.recording import Stream, parse_max_ages
 
     s = Stream("cam", max_age=0.1)
     assert s.pick(1.0)[0] == "missing"
