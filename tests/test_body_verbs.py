@@ -25,7 +25,8 @@ def test_teleop_records_a_robot_file_with_card_options(tmp_path: Path, capsys) -
     argv += ["--no-realtime", "--seconds", "0.5"]
     assert main([*argv, "--ee", "tool0", "--out", str(tmp_path / "d.zarr")]) == 0
     out = capsys.readouterr().out
-    assert "recording fixture_arm6 (reach, sim)" in out and json.loads(out.splitlines()[-1])["saved"]
+    assert "recording fixture_arm6 (reach, sim)" in out
+    assert json.loads(out.splitlines()[-1])["saved"]
     assert main([*argv, "--ee", "nowhere", "--out", str(tmp_path / "x.zarr")]) == 2
     assert "ee: 'nowhere' is neither a link" in capsys.readouterr().err
     assert main(["teleop", "--body", "arm", "--ee", "tool0", "--out", str(tmp_path / "y")]) == 2

@@ -160,8 +160,8 @@ def test_a_silent_camera_drops_frames_as_stale(tmp_path):
 
 # --- without ROS traffic: the conversions and the alignment rule ---------------------------
 def test_pictures_convert_to_rgb_and_bad_ones_are_named():
-    from xembody.real.ros.camera import encode, parse_cameras, pattern
     from xembody.real.recording import decode_rgb, image_rgb
+    from xembody.real.ros.camera import encode, parse_cameras, pattern
     from xembody.real.validate import InputError
 
     img = pattern(77, H, W)
