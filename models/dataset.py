@@ -70,7 +70,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -245,6 +246,24 @@ def _move_into_place(tmp: Path, path: Path) -> None:
         os.rename(tmp, path)
 
 
+@contextmanager
+def built_in_place(path: Path) -> Iterator[Path]:
+    """A hidden sibling folder of `path` to build a store (or any folder) in: renamed to
+    `path` when the block ends, replacing what is there, and removed if the block raises, so
+    `path` holds the whole result or what it held before. Leftovers of killed builds of
+    `path` are swept first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_siblings(path)
+    tmp = _temp_sibling(path, "creating")
+    try:
+        yield tmp
+        _at("create")
+        _move_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _unfinished(path: Path) -> bool:
     """Whether `path` is a folder holding nothing a dataset could lose: no file but zarr
     metadata (what an older xembody's killed `create` left), and no format attribute."""
@@ -305,16 +324,8 @@ class Dataset:
             raise ValueError(f"fps {fps}: expected a positive frame rate")
         if (path.exists() or path.is_symlink()) and not (overwrite or _unfinished(path)):
             raise FileExistsError(f"{path} exists; open it with mode='a' or pass overwrite")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _sweep_siblings(path)
-        tmp = _temp_sibling(path, "creating")
-        try:
+        with built_in_place(path) as tmp:
             cls._build(tmp, features, fps, meta)
-            _at("create")
-            _move_into_place(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return cls(zarr.open_group(str(path), mode="r+"), path, writable=True)
 
     @staticmethod
@@ -576,10 +587,7 @@ def export_zarr2(src: Dataset | str | Path, dst: str | Path, *, overwrite: bool 
         raise ValueError(f"{dst}: the export must go to another path than its source")
     if (dst.exists() or dst.is_symlink()) and not overwrite:
         raise FileExistsError(f"{dst} exists; pass overwrite to replace it")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    _sweep_siblings(dst)
-    tmp = _temp_sibling(dst, "creating")
-    try:
+    with built_in_place(dst) as tmp:
         root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
         data = root.create_group("data")
         for key, f in ds.features.items():
@@ -611,10 +619,6 @@ def export_zarr2(src: Dataset | str | Path, dst: str | Path, *, overwrite: bool 
                 "exported_from": str(ds.path),
             }
         )
-        _move_into_place(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dst
 
 

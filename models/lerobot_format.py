@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from xembody.models.dataset import FORMAT, Dataset, Feature, read_meta
+from xembody.models.dataset import FORMAT, Dataset, Feature, built_in_place, read_meta
 
 CODEBASE_VERSION = "v3.0"
 SUPPORTED_VERSIONS = ("v3.0",)
@@ -134,16 +134,8 @@ def export_lerobot(
     names = _check_exportable(ds)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite to replace it")
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with built_in_place(out) as tmp:
         tasks = _write(ds, tmp, names, fps, video)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
     return {"path": str(out), "episodes": ds.num_episodes, "frames": ds.num_frames,
             "tasks": tasks, "features": names, "codec": video.codec}  # fmt: skip
 

@@ -188,6 +188,7 @@ def test_unreadable_input_is_named(source, exported, tmp_path):
     with pytest.raises(FileExistsError):
         export_lerobot(source, exported)
     assert not (tmp_path / "both.partial").exists() and not (tmp_path / "both").exists()
+    assert not list(tmp_path.glob(".both.*"))  # no build folder left beside it
 
 
 def test_cli_exports_and_imports(source, tmp_path, capsys):
