@@ -25,9 +25,7 @@ from array import array
 from dataclasses import dataclass
 
 import numpy as np
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
@@ -74,27 +72,10 @@ def parse_cameras(specs: list[str], kinds: tuple[str, ...]) -> list[CameraSpec]:
     return out
 
 
-def declare_strings(node: Node, name: str, description: str) -> list[str]:
-    """Declare a string-array parameter without a default (`[]` when not set)."""
-    from rclpy.exceptions import ParameterUninitializedException
-
-    desc = ParameterDescriptor(description=description)
-    node.declare_parameter(name, Parameter.Type.STRING_ARRAY, desc)
-    try:
-        return list(node.get_parameter(name).value)
-    except ParameterUninitializedException:
-        return []
-
-
 def declare_cameras(node: Node, default: list[str], kinds: tuple[str, ...]) -> list[CameraSpec]:
     """Declare the string-array parameter `cameras` and parse it (`parse_cameras`)."""
     description = f"cameras as 'name:topic:kind:WxH', kind one of {', '.join(kinds)}"
-    if default:
-        desc = ParameterDescriptor(description=description)
-        specs = list(node.declare_parameter("cameras", default, desc).value)
-    else:
-        specs = declare_strings(node, "cameras", description)
-    return parse_cameras(specs, kinds)
+    return parse_cameras(list(declare(node, "cameras", default, description, items=str)), kinds)
 
 
 # --- the picture ----------------------------------------------------------------------------

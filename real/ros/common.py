@@ -56,9 +56,11 @@ def declare(
     *,
     low: float | None = None,
     high: float | None = None,
+    items: type = float,
 ) -> Any:
     """Declare parameter `name` (a descriptor; a range when `low`/`high` are given) and
-    return its value (from YAML or the command line, else `default`)."""
+    return its value (from YAML or the command line, else `default`). An empty list default
+    declares an array of `items` (float or str) that may stay unset (`[]`)."""
     desc = ParameterDescriptor(description=description)
     if low is not None and high is not None:
         if isinstance(default, bool):
@@ -73,7 +75,8 @@ def declare(
         from rclpy.exceptions import ParameterUninitializedException
         from rclpy.parameter import Parameter
 
-        node.declare_parameter(name, Parameter.Type.DOUBLE_ARRAY, desc)
+        kind = Parameter.Type.STRING_ARRAY if items is str else Parameter.Type.DOUBLE_ARRAY
+        node.declare_parameter(name, kind, desc)
         try:
             return list(node.get_parameter(name).value)
         except ParameterUninitializedException:

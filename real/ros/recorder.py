@@ -80,7 +80,7 @@ from xembody.real.recording import (
     image_rgb,
     parse_max_ages,
 )
-from xembody.real.ros.camera import CameraSpec, declare_cameras, declare_strings
+from xembody.real.ros.camera import CameraSpec, declare_cameras
 from xembody.real.ros.common import (
     COMMAND_QOS,
     SENSOR_QOS,
@@ -123,7 +123,7 @@ class RecorderNode(Node):
             self, "max_age_s", 0.1, "s: a stream older than this drops the frame (0: no limit)",
             low=0.0, high=3600.0,
         )  # fmt: skip
-        overrides = declare_strings(self, "stream_max_age_s", "per stream 'stream:seconds'")
+        overrides = declare(self, "stream_max_age_s", [], "per stream 'stream:seconds'", items=str)
         self.teleop_stamped = declare(self, "teleop_stamped", True, "TwistStamped on teleop_topic")
         topics = {
             "joint_state_topic": "/joint_states",
