@@ -4,6 +4,7 @@ most 2 CPU cores.
 
     python benchmarks/record_throughput.py --seconds 20            # one run, one JSON line
     python benchmarks/record_throughput.py --sweep [--ros]         # ALOHA's load and up: a table
+    python benchmarks/record_throughput.py --chunk-mb 1 2 4     # writer capacity per chunk size
 
 One run (the default: 2 x 640x480 RGB + joint state at 30 Hz, the issue-7 figure; change
 it with --cameras, --width, --height, --hz, --joints): the producer offers frames on a
@@ -346,6 +347,25 @@ def sweep(args, cores: list[int]) -> None:
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
+def chunk_sizes(sizes_mb: list[float], repeats: int) -> None:
+    """`capacity` with the dataset's target chunk size (models.dataset.CHUNK_BYTES) set to
+    each of `sizes_mb` in turn, `repeats` rounds interleaved; frames/s per size and round."""
+    from xembody.models import dataset
+
+    views = pictures(8, 640, 480)
+    rows: dict[float, list[float]] = {mb: [] for mb in sizes_mb}
+    saved = dataset.CHUNK_BYTES
+    try:
+        for _ in range(repeats):
+            for mb in sizes_mb:
+                dataset.CHUNK_BYTES = int(mb * (1 << 20))
+                rows[mb].append(capacity(views)["writer_frames_per_s"])
+    finally:
+        dataset.CHUNK_BYTES = saved
+    for mb, fps in rows.items():
+        print(json.dumps({"chunk_mb": mb, "writer_frames_per_s": fps}))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=20.0, help="recording time per run")
@@ -359,6 +379,14 @@ def main() -> None:
     p.add_argument("--max-queue", type=int, default=256, help="Recorder queue (frames)")
     p.add_argument("--sweep", action="store_true", help="capacity, then ALOHA's load and up")
     p.add_argument("--ros", action="store_true", help="with --sweep: also through ROS")
+    p.add_argument(
+        "--chunk-mb",
+        type=float,
+        nargs="+",
+        default=[],
+        help="writer capacity (4 x 640x480) per dataset chunk size, MiB, interleaved",
+    )
+    p.add_argument("--repeats", type=int, default=3, help="with --chunk-mb: rounds")
     p.add_argument("--shm-mb", type=float, default=64.0,
                    help="Fast DDS shared-memory segment, MB (0: Fast DDS's own)")  # fmt: skip
     args = p.parse_args()
@@ -367,6 +395,8 @@ def main() -> None:
     os.sched_setaffinity(0, cores)
     if args.sweep:
         return sweep(args, cores)
+    if args.chunk_mb:
+        return chunk_sizes(args.chunk_mb, args.repeats)
     views = pictures(30, args.width, args.height)
     result = run_process(args.cameras, args.width, args.height, args.hz, args.seconds, views,
                          args.joints, args.episode_seconds, args.max_queue)  # fmt: skip
