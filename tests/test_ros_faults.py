@@ -187,6 +187,7 @@ def test_the_estop_latch_survives_a_restart(tmp_path):
         wait_active(probe, drv)
         assert probe.call(Trigger, "/safety/estop", Trigger.Request()).success
         g.kill("safety")
+        drv.run(0.2)  # take in what the killed node sent before it died: not the restarted one's
         restarted = time.monotonic()
         g.restart("safety")
         drv.q = np.clip(MID + 0.1, LIM.low, LIM.high)
