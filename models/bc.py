@@ -141,7 +141,8 @@ def train_bc(cfg: BCConfig) -> Path:
 
     from rsl_rl.runners import OnPolicyRunner
 
-    from xembody.models.dataset import Dataset, dataset_body
+    from xembody.models.dataset import Dataset
+    from xembody.models.dataset_meta import dataset_body
     from xembody.models.ppo import PPOConfig, rsl_rl_config
     from xembody.models.run import Run, make_env
     from xembody.sim import tasks

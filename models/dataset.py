@@ -34,26 +34,9 @@ zarr 2 (diffusion_policy's ReplayBuffer pins zarr 2.18, which cannot read v3 sto
 (`data/<key>`, `meta/episode_ends`; numcodecs Blosc), which `Dataset.open` reads too
 (read-only).
 
-`Recorder` puts a writer thread in front of a dataset: `add_frame` validates and enqueues,
-never waits for the disk, and counts the frames it had to drop when the queue is full.
-
-Dataset meta (the `meta` of `Dataset.create`): free-form JSON plus the keys every writer
-stores through `write_meta` and every reader gets through `read_meta`:
-
-    body        the recorded body: its Embodiment fields (dataclasses.asdict, with "mjcf"),
-                or at least {"name", "source"}; `dataset_body` turns it back into the
-                Embodiment (`xembody.sim.bodies.reference.resolve_body`)
-    obs_layout  (when frames hold policy observations) one {"name", ...} per observation
-                term, in order (the export contract's layout where the writer has it)
-    robot_id    (when frames come from one robot: `xembody collect`) the robot's identity,
-                `robot_identity`: {"class": "module:Class", "config": its settings (JSON),
-                "hash": 10 hex digits of both}; two datasets of the same hash come from the
-                same robot under the same dynamics settings
-
-Older datasets stored "body" as a bare name ("arm_s0"; collected ones with the body in
-"robot") and the observation term names as "obs_terms"; `read_meta` reads both. Collected
-datasets from before "robot_id" get one inferred from their "robot" entry (the built-in
-robots were the only ones then), marked "legacy": true.
+The dataset meta schema (`write_meta`, `read_meta`, `dataset_body`, `robot_identity`) is in
+`xembody.models.dataset_meta`; `Recorder`, the writer thread in front of a dataset, is in
+`xembody.models.recorder`.
 
 This module lives under `models` because training reads datasets (behaviour cloning,
 dynamics fitting) and the recorders in `real` write them; `real` may import `models`,
@@ -66,22 +49,17 @@ import json
 import os
 import re
 import shutil
-import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
-
-if TYPE_CHECKING:
-    from xembody.sim.bodies.embodiment import Embodiment
 
 FORMAT = "xembody-dataset/1"
 FLUSH_BYTES = 16 << 20  # write the frames in flight once this much is buffered
@@ -128,78 +106,6 @@ class Feature:
     @property
     def chunk_len(self) -> int:
         return int(max(1, min(4096, CHUNK_BYTES // self.frame_bytes)))
-
-
-def robot_identity(class_path: str, config: dict[str, Any]) -> dict[str, Any]:
-    """A robot's identity: its class ("module:Class"), its settings (JSON-safe) and a short
-    hash of both (sha256 of the sorted JSON, first 10 hex digits)."""
-    import hashlib
-    import json
-
-    config = json.loads(json.dumps(config, default=float))
-    blob = json.dumps({"class": class_path, "config": config}, sort_keys=True)
-    digest = hashlib.sha256(blob.encode()).hexdigest()[:10]
-    return {"class": class_path, "config": config, "hash": digest}
-
-
-def write_meta(
-    body: Embodiment,
-    *,
-    obs_layout: list[dict[str, Any]] | None = None,
-    robot_id: dict[str, Any] | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """The meta of a new dataset recorded on `body`: the body whole (JSON-safe), the
-    observation layout when frames hold observations, the robot's identity
-    (`robot_identity`) when frames come from one robot, and the writer's own `extra` keys."""
-    import dataclasses
-    import json
-
-    meta: dict[str, Any] = {"body": json.loads(json.dumps(dataclasses.asdict(body), default=float))}
-    if obs_layout is not None:
-        meta["obs_layout"] = [dict(t) for t in obs_layout]
-    if robot_id is not None:
-        if set(robot_id) != {"class", "config", "hash"}:
-            raise ValueError(f"robot_id keys {sorted(robot_id)}, expected class, config, hash")
-        meta["robot_id"] = dict(robot_id)
-    return {**meta, **extra}
-
-
-def read_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    """A dataset's meta in the current schema (a copy; see the module docstring): "body"
-    always a dict, "obs_terms" of older datasets read as "obs_layout"."""
-    out = dict(meta)
-    body = out.get("body")
-    if isinstance(body, str):
-        body = {"name": body}
-        robot = out.get("robot")
-        if isinstance(robot, dict) and robot.get("body"):  # collected: the robot's body
-            from xembody.sim.bodies.reference import generator_source
-            from xembody.sim.bodies.registry import names
-
-            ref = str(robot["body"])
-            seed = int(robot.get("body_seed", 0))
-            body["source"] = generator_source(ref, seed) if ref in names() else ref
-        out["body"] = body
-    if "obs_layout" not in out and "obs_terms" in out:
-        out["obs_layout"] = [{"name": n} for n in out.pop("obs_terms")]
-    robot = out.get("robot")
-    if "robot_id" not in out and isinstance(robot, dict) and robot.get("body"):
-        config = {k: v for k, v in robot.items() if k != "robot"}
-        config.setdefault("options", {})
-        builtin = "proxy:ProxyRobot" if robot.get("proxy") is not None else "robot:SimRobot"
-        out["robot_id"] = {**robot_identity(f"xembody.real.{builtin}", config), "legacy": True}
-    return out
-
-
-def dataset_body(meta: dict[str, Any]) -> Embodiment:
-    """The body a dataset was recorded on, from its meta (any schema `read_meta` reads)."""
-    from xembody.sim.bodies.reference import resolve_body
-
-    body = read_meta(meta).get("body")
-    if body is None:
-        raise ValueError("dataset meta has no 'body'")
-    return resolve_body(body)
 
 
 def _features_from_json(raw: dict[str, Any]) -> dict[str, Feature]:
@@ -620,134 +526,3 @@ def export_zarr2(src: Dataset | str | Path, dst: str | Path, *, overwrite: bool 
             }
         )
     return dst
-
-
-class Recorder:
-    """A writer thread in front of a `Dataset`: recording never waits for the disk.
-
-    `add_frame` validates the frame, copies it into a queue and returns at once; when the
-    queue already holds `max_queue` frames the frame is dropped, counted, and the episode's
-    metadata records how many frames it lost (`dropped_frames`). Episode ends are never
-    dropped. A failure in the writer thread is raised again from the next call."""
-
-    def __init__(self, dataset: Dataset, max_queue: int = 256) -> None:
-        dataset._check_writable()
-        self.dataset = dataset
-        self.max_queue = int(max_queue)
-        self.frames = 0  # frames written to the dataset
-        self.dropped = 0  # frames dropped in total
-        self.episodes = 0  # episodes committed through this recorder
-        self.bytes_written = 0  # raw (uncompressed) bytes of written frames
-        self._episode_dropped = 0
-        self._queue: deque[tuple[str, Any]] = deque()
-        self._queued_frames = 0
-        self._cond = threading.Condition()
-        self._error: BaseException | None = None
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="xembody-recorder", daemon=True)
-        self._thread.start()
-
-    def add_frame(self, frame: dict[str, Any]) -> bool:
-        """Queue one frame; False when it was dropped because the writer is behind."""
-        self._raise_error()
-        arrays = {k: np.array(v, copy=True) for k, v in self.dataset.validate(frame).items()}
-        with self._cond:
-            if self._queued_frames >= self.max_queue:
-                self.dropped += 1
-                self._episode_dropped += 1
-                return False
-            self._queue.append(("frame", arrays))
-            self._queued_frames += 1
-            self._cond.notify()
-        return True
-
-    def end_episode(self, **meta: Any) -> None:
-        """Commit the episode once its queued frames are written."""
-        self._push(("save", {**meta, "dropped_frames": self._episode_dropped}))
-        self._episode_dropped = 0
-
-    def discard_episode(self) -> None:
-        self._push(("discard", None))
-        self._episode_dropped = 0
-
-    def flush(self, timeout: float = 30.0) -> None:
-        """Wait until everything queued so far is written."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._queue or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"recorder: {len(self._queue)} items still queued")
-                self._cond.wait(left)
-        self._raise_error()
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "frames": self.frames,
-            "dropped": self.dropped,
-            "episodes": self.episodes,
-            "bytes_written": self.bytes_written,
-            "queued": self._queued_frames,
-        }
-
-    def close(self, timeout: float = 30.0) -> None:
-        """Write what is queued, stop the thread. The episode in flight stays uncommitted."""
-        if self._closed:
-            return
-        try:
-            self.flush(timeout)
-        finally:
-            with self._cond:
-                self._closed = True
-                self._cond.notify_all()
-            self._thread.join(timeout)
-
-    def __enter__(self) -> Recorder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # --- writer thread ------------------------------------------------------------------
-    _busy = False
-
-    def _push(self, item: tuple[str, Any]) -> None:
-        self._raise_error()
-        with self._cond:
-            self._queue.append(item)
-            self._cond.notify()
-
-    def _run(self) -> None:
-        ds = self.dataset
-        while True:
-            with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                kind, payload = self._queue.popleft()
-                if kind == "frame":
-                    self._queued_frames -= 1
-                self._busy = True
-            try:
-                if kind == "frame":
-                    ds.add_frame(payload)
-                    self.frames += 1
-                    self.bytes_written += sum(a.nbytes for a in payload.values())
-                elif kind == "save":
-                    if ds.frames_in_flight:
-                        ds.save_episode(**payload)
-                        self.episodes += 1
-                else:
-                    ds.discard_episode()
-            except BaseException as err:  # kept and raised in the caller's thread
-                self._error = err
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
-
-    def _raise_error(self) -> None:
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise RuntimeError(f"recorder writer failed: {err}") from err

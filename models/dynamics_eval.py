@@ -74,7 +74,7 @@ def study(train_path, test_path, minutes: list[float], cfg: DynamicsConfig,
     """Fit the joint-wise model and the whole-body MLP on the first M minutes of
     `train_path` for each M in `minutes`; held-out errors on `test_path` for both and, when
     given, for the `nominal` predictor (the nominal simulator, which needs no data)."""
-    from xembody.models.dataset import dataset_body
+    from xembody.models.dataset_meta import dataset_body
 
     test, meta = load_frames(test_path)
     emb = dataset_body(meta)

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from xembody.models.dataset import Dataset, Feature, write_meta
+from xembody.models.dataset import Dataset, Feature
+from xembody.models.dataset_meta import write_meta
 from xembody.models.export import obs_layout
 from xembody.models.joint_policy import (
     JointTokenPolicy,

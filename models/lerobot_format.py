@@ -52,7 +52,8 @@ from typing import Any
 
 import numpy as np
 
-from xembody.models.dataset import FORMAT, Dataset, Feature, built_in_place, read_meta
+from xembody.models.dataset import FORMAT, Dataset, Feature, built_in_place
+from xembody.models.dataset_meta import read_meta
 
 CODEBASE_VERSION = "v3.0"
 SUPPORTED_VERSIONS = ("v3.0",)

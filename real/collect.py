@@ -38,7 +38,8 @@ import mujoco
 import numpy as np
 
 from xembody.models.cfg import help_field
-from xembody.models.dataset import Dataset, Feature, read_meta, write_meta
+from xembody.models.dataset import Dataset, Feature
+from xembody.models.dataset_meta import read_meta, write_meta
 from xembody.real.proxy import RobotConfig, describe_identity
 from xembody.real.robot import Robot, suspended_spec, target_limits
 

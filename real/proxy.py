@@ -36,7 +36,7 @@ import mujoco
 import numpy as np
 
 from xembody.models.cfg import help_field
-from xembody.models.dataset import read_meta, robot_identity
+from xembody.models.dataset_meta import read_meta, robot_identity
 from xembody.real.robot import ROBOTS, Robot, RobotState, SimRobot, class_path, robot_class
 from xembody.sim.bodies.embodiment import Embodiment
 
@@ -237,7 +237,7 @@ class RobotConfig:
 
     def identity(self) -> dict:
         """{"class", "config", "hash"}: what a dataset records of the robot it came from
-        (`xembody.models.dataset.robot_identity`); the hash names class and settings."""
+        (`xembody.models.dataset_meta.robot_identity`); the hash names class and settings."""
         config = self.to_dict()
         config.pop("robot")
         return robot_identity(class_path(self.robot_class()), config)
@@ -260,7 +260,7 @@ class RobotConfig:
 
     @classmethod
     def from_identity(cls, ident: dict) -> RobotConfig:
-        """The robot a dataset's identity names (`xembody.models.dataset.read_meta`)."""
+        """The robot a dataset's identity names (`xembody.models.dataset_meta.read_meta`)."""
         robot = ident["class"]
         return cls.from_dict({**ident["config"], "robot": "" if robot in BUILT_IN else robot})
 

@@ -6,7 +6,8 @@ import threading
 import numpy as np
 import pytest
 
-from xembody.models.dataset import FORMAT, Dataset, Feature, Recorder
+from xembody.models.dataset import FORMAT, Dataset, Feature
+from xembody.models.recorder import Recorder
 
 FEATURES = {
     "joint_pos": Feature((3,), "float32"),
@@ -136,7 +137,8 @@ def test_recorder_writes_in_the_background_and_counts_drops(tmp_path):
 KILL_WRITER = r"""
 import sys
 import numpy as np
-from xembody.models.dataset import Dataset, Feature, Recorder
+from xembody.models.dataset import Dataset, Feature
+from xembody.models.recorder import Recorder
 
 ds = Dataset.create(sys.argv[1], {
     "joint_pos": Feature((7,), "float32"),
@@ -278,7 +280,7 @@ def test_data_cli_info_plot_and_replay(tmp_path, capsys):
 
 # --- every writer stores the one meta schema (`write_meta`) -----------------------------------
 def assert_meta_schema(meta: dict, emb) -> None:
-    from xembody.models.dataset import dataset_body, read_meta, write_meta
+    from xembody.models.dataset_meta import dataset_body, read_meta, write_meta
 
     assert read_meta(meta) == meta  # nothing for a reader of older datasets to convert
     assert meta["body"] == write_meta(emb)["body"]  # the body whole

@@ -83,7 +83,7 @@ def _episode_index(ds, index: int) -> int:
 
 
 def info(path: str) -> dict:
-    from xembody.models.dataset import read_meta
+    from xembody.models.dataset_meta import read_meta
 
     ds = _open(path)
     lengths = [int(e["length"]) for e in ds.episodes]
@@ -180,7 +180,7 @@ def run_plot(args: argparse.Namespace) -> int:
 def run_retarget(args: argparse.Namespace) -> int:
     """The episode's commanded end-effector path (ee_target_*), recorded on the dataset's
     body, mapped into the other body's workspace and solved there; prints the errors."""
-    from xembody.models.dataset import dataset_body
+    from xembody.models.dataset_meta import dataset_body
     from xembody.real.retarget import ArmIK, map_workspace, retarget_trajectory
     from xembody.sim.bodies.reference import resolve_body
 

@@ -93,7 +93,7 @@ def _threads() -> None:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    from xembody.models.dataset import dataset_body, read_meta
+    from xembody.models.dataset_meta import dataset_body, read_meta
     from xembody.models.dynamics import DynamicsConfig, fit, load_frames
     from xembody.models.dynamics import save as save_model
 

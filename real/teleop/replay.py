@@ -12,7 +12,8 @@ import mujoco
 import numpy as np
 import torch
 
-from xembody.models.dataset import Dataset, dataset_body
+from xembody.models.dataset import Dataset
+from xembody.models.dataset_meta import dataset_body
 
 
 @dataclass

@@ -38,7 +38,9 @@ import mujoco
 import numpy as np
 import torch
 
-from xembody.models.dataset import Dataset, Feature, Recorder, dataset_body, write_meta
+from xembody.models.dataset import Dataset, Feature
+from xembody.models.dataset_meta import dataset_body, write_meta
+from xembody.models.recorder import Recorder
 from xembody.real.retarget import ArmIK, IKConfig
 from xembody.sim.bodies.embodiment import Embodiment
 
@@ -81,7 +83,7 @@ class SessionConfig:
 
 
 def embodiment_from_meta(meta: dict[str, Any]) -> Embodiment:
-    """The body a dataset was recorded with (`xembody.models.dataset.dataset_body`)."""
+    """The body a dataset was recorded with (`xembody.models.dataset_meta.dataset_body`)."""
     return dataset_body(meta)
 
 
