@@ -64,6 +64,7 @@ def test_bad_input_gives_one_clear_line(tmp_path, capsys):
     assert "envs_per_body=0, expected > 0" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # about a minute; .ci/run runs it after the default suite
 def test_demo_runs_end_to_end(tmp_path, capsys):
     code = main(
         [
