@@ -399,7 +399,7 @@ class Dataset:
 
     def add_frame(self, frame: dict[str, Any]) -> None:
         """Append one frame to the episode in flight (validated; see `validate`)."""
-        self._check_writable()
+        self.check_writable()
         for key, value in self.validate(frame).items():
             self._pending[key].append(value)
             self._pending_bytes += value.nbytes
@@ -409,7 +409,7 @@ class Dataset:
 
     def save_episode(self, **meta: Any) -> int:
         """Commit the episode in flight with its metadata (JSON values); returns its index."""
-        self._check_writable()
+        self.check_writable()
         if self._episode_frames == 0:
             raise ValueError("save_episode: the episode has no frames")
         self._flush()
@@ -432,7 +432,7 @@ class Dataset:
 
     def discard_episode(self) -> None:
         """Drop the episode in flight (its frames are cut away now or on the next open)."""
-        self._check_writable()
+        self.check_writable()
         for buf in self._pending.values():
             buf.clear()
         self._pending_bytes = 0
@@ -466,7 +466,7 @@ class Dataset:
         if self.num_episodes:
             ends[:] = self.episode_ends
 
-    def _check_writable(self) -> None:
+    def check_writable(self) -> None:
         if not self.writable:
             raise ValueError(f"{self.path} is open read-only; open it with mode='a' to append")
 

@@ -23,7 +23,7 @@ class Recorder:
     dropped. A failure in the writer thread is raised again from the next call."""
 
     def __init__(self, dataset: Dataset, max_queue: int = 256) -> None:
-        dataset._check_writable()
+        dataset.check_writable()
         self.dataset = dataset
         self.max_queue = int(max_queue)
         self.frames = 0  # frames written to the dataset
