@@ -63,7 +63,9 @@ class BodyBinding:
     action_scale: float = 1.0  # the task's action units: rad of target per unit
 
     @classmethod
-    def from_env(cls, env: BodyEnv) -> BodyBinding:
+    def from_env(cls, env: BodyEnv, exclude: Sequence[str] = EXCLUDED_TERMS) -> BodyBinding:
+        """The binding of env's body; observation terms named in `exclude` are left out of
+        the student's inputs."""
         task = env.task
         names = task.joint_names
         body_index = None
@@ -79,7 +81,7 @@ class BodyBinding:
                 "the joint-token student needs one action per joint"
             )
         split = ObsSplit.from_layout(
-            obs_layout(env), len(names), EXCLUDED_TERMS, require_joint_terms=body_index is None
+            obs_layout(env), len(names), exclude, require_joint_terms=body_index is None
         )
         joint_index = torch.stack(
             [torch.arange(s.start, s.stop) for s in split.joint_slices], dim=1
@@ -318,12 +320,16 @@ def dagger(
     epochs: int = 4,
     keep: int = 50_000,
     lr: float = 5e-4,
+    exclude: Sequence[str] = EXCLUDED_TERMS,
+    normalize: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[float]:
     """Distil `teachers` (one per env, each on its own body) into `student`. Iteration 0
     rolls the teachers; later ones roll the student; every visited observation is labelled
-    by its body's teacher and kept (the newest `keep` per body). Returns the losses."""
-    bindings = [BodyBinding.from_env(e) for e in envs]
+    by its body's teacher and kept (the newest `keep` per body). `exclude`: observation
+    terms the student does not see; `normalize`: set the student's input normalisation
+    from the teachers' rollouts of iteration 0. Returns the losses."""
+    bindings = [BodyBinding.from_env(e, exclude) for e in envs]
     bound = [BoundStudent(student, b) for b in bindings]
     data = [BodyData(b, torch.zeros(0, b.obs_dim), torch.zeros(0, b.num_actions)) for b in bindings]
     opt = torch.optim.Adam(student.parameters(), lr=lr)
@@ -343,6 +349,11 @@ def dagger(
             d = data[k]
             d.obs = torch.cat([d.obs, *seen])[-keep:]
             d.actions = torch.cat([d.actions, *labels])[-keep:]
+        if normalize and it == 0:
+            inputs = [d.binding.inputs(d.obs) for d in data]
+            student.fit_normalization(
+                torch.cat([x[0].flatten(0, 1) for x in inputs]), torch.cat([x[2] for x in inputs])
+            )
         losses.append(fit(student, data, epochs=epochs, optimizer=opt, log=lambda _: None))
         log(
             f"dagger {it + 1}/{iterations}: action mse {losses[-1]:.4f}, "

@@ -59,11 +59,23 @@ TASKS = {
         "specialist_iterations": 500,
         "specialist_envs": 256,
         "dagger_iterations": 30,
+        # a gait is a function of the previous action and the clock: the student sees both,
+        # each joint token directly, with normalised inputs (docs/RESULTS.md)
+        "student_last_action": True,
+        "normalize_inputs": True,
+        "student": {"global_to_joints": True},
     },
 }
 
-# What an unset option becomes where its task has no default: no teacher, no such bodies.
-UNSET = {"teacher": "", "heldout_in_range": "", "heldout_overrides": ""}
+# What an unset option becomes where its task has no default: no teacher, no such bodies,
+# the student's inputs as they were.
+UNSET = {
+    "teacher": "",
+    "heldout_in_range": "",
+    "heldout_overrides": "",
+    "student_last_action": False,
+    "normalize_inputs": False,
+}
 
 
 def _per_task(name: str) -> str:
@@ -115,6 +127,14 @@ class GeneralistConfig:
         None, "DAgger iterations; " + _per_task("dagger_iterations")
     )
     dagger_envs: int = help_field(32, "envs per body during DAgger")
+    student_last_action: bool | None = help_field(
+        None, "the student sees its previous action per joint; " + _per_task("student_last_action")
+    )
+    normalize_inputs: bool | None = help_field(
+        None,
+        "DAgger sets the student's input normalisation from the specialists' rollouts; "
+        + _per_task("normalize_inputs"),
+    )
     eval_episodes: int = help_field(100, "evaluation episodes per body and policy")
     jacobian_obs: bool = help_field(
         True, "reach: per-joint Jacobian-error terms in the observation (other tasks: unused)"

@@ -127,7 +127,10 @@ class JointTokenPolicy(nn.Module):
 
     `skip` (C,) adds a fixed linear map of each joint's own channels to its action: with
     1 / action_scale on the joint-angle channel, the network outputs targets relative to
-    the measured angle instead of absolute ones (a saved buffer; zero: none)."""
+    the measured angle instead of absolute ones (a saved buffer; zero: none). Inputs are
+    normalised by saved buffers, the identity until `fit_normalization` sets them.
+    `global_to_joints`: each joint token is also built from the body-level observations
+    (a gait clock, the command), not only reached through attention to the body token."""
 
     def __init__(
         self,
@@ -139,6 +142,7 @@ class JointTokenPolicy(nn.Module):
         heads: int = 4,
         layers: int = 2,
         skip: Sequence[float] | None = None,
+        global_to_joints: bool = False,
     ) -> None:
         super().__init__()
         skip = torch.zeros(joint_channels) if skip is None else torch.tensor(skip).float()
@@ -146,12 +150,18 @@ class JointTokenPolicy(nn.Module):
             raise ValueError(f"skip has {len(skip)} gains, expected one per channel "
                              f"({joint_channels})")  # fmt: skip
         self.register_buffer("skip", skip)
+        # Input normalisation (identity until `fit_normalization`): each per-joint channel
+        # over all joints, each body-level entry on its own.
+        self.register_buffer("joint_mean", torch.zeros(joint_channels))
+        self.register_buffer("joint_std", torch.ones(joint_channels))
+        self.register_buffer("global_mean", torch.zeros(global_dim))
+        self.register_buffer("global_std", torch.ones(global_dim))
         self.joint_channels = joint_channels
         self.global_dim = global_dim
         self.body_actions = body_actions
-        self.joint_in = nn.Sequential(
-            nn.Linear(joint_channels + JOINT_DESC_DIM, dim), nn.ELU(), nn.Linear(dim, dim)
-        )
+        self.global_to_joints = global_to_joints
+        joint_inputs = joint_channels + JOINT_DESC_DIM + global_dim * global_to_joints
+        self.joint_in = nn.Sequential(nn.Linear(joint_inputs, dim), nn.ELU(), nn.Linear(dim, dim))
         self.body_in = nn.Sequential(
             nn.Linear(global_dim + BODY_DESC_DIM, dim), nn.ELU(), nn.Linear(dim, dim)
         )
@@ -174,9 +184,14 @@ class JointTokenPolicy(nn.Module):
         if global_obs.shape[-1] != self.global_dim:
             raise ValueError(f"global_obs has {global_obs.shape[-1]}, expected {self.global_dim}")
         keep = mask.unsqueeze(-1)
+        joint_in = (joint_obs - self.joint_mean) / self.joint_std
+        global_in = (global_obs - self.global_mean) / self.global_std
         # Padded joints' inputs are zeroed too, so garbage there cannot leak anywhere.
-        tokens = self.joint_in(torch.cat([joint_obs, joint_desc], -1) * keep)
-        body = self.body_in(torch.cat([global_obs, body_desc], -1)).unsqueeze(1)
+        parts = [joint_in, joint_desc]
+        if self.global_to_joints:
+            parts.append(global_in.unsqueeze(1).expand(-1, joint_in.shape[1], -1))
+        tokens = self.joint_in(torch.cat(parts, -1) * keep)
+        body = self.body_in(torch.cat([global_in, body_desc], -1)).unsqueeze(1)
         x = torch.cat([body, tokens], dim=1)
         valid = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
         for block in self.blocks:
@@ -187,9 +202,24 @@ class JointTokenPolicy(nn.Module):
         )
         return joint_actions, body_actions
 
+    @torch.no_grad()
+    def fit_normalization(self, joint_rows: torch.Tensor, global_rows: torch.Tensor) -> None:
+        """Set the input normalisation from a sample of inputs: `joint_rows` (N, C), one
+        row per real joint of every sample, and `global_rows` (M, G). The network then sees
+        each input with zero mean and unit spread (a spread below 0.01 counts as 0.01)."""
+        self.joint_mean.copy_(joint_rows.mean(0))
+        self.joint_std.copy_(joint_rows.std(0).clamp_min(0.01))
+        self.global_mean.copy_(global_rows.mean(0))
+        self.global_std.copy_(global_rows.std(0).clamp_min(0.01))
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # weights saved before the skip existed had none
+        # weights saved before the skip or the normalisation existed had none
         state_dict.setdefault(prefix + "skip", torch.zeros(self.joint_channels))
+        for name, size, fill in (
+            ("joint_mean", self.joint_channels, 0.0), ("joint_std", self.joint_channels, 1.0),
+            ("global_mean", self.global_dim, 0.0), ("global_std", self.global_dim, 1.0),
+        ):  # fmt: skip
+            state_dict.setdefault(prefix + name, torch.full((size,), fill))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 

@@ -17,6 +17,7 @@ import torch
 from xembody.models.evaluation import run_episodes, summarize
 from xembody.models.export import export_module
 from xembody.models.generalist import (
+    EXCLUDED_TERMS,
     BodyBinding,
     BoundStudent,
     Policy,
@@ -39,6 +40,7 @@ from xembody.sim import tasks
 from xembody.sim.bodies import Embodiment, registry
 from xembody.sim.env import BodyEnv
 
+# The student's shape; a task's "student" entry in TASKS changes it for that task.
 STUDENT = {"dim": 64, "heads": 4, "layers": 2}
 
 
@@ -70,6 +72,8 @@ class Pipeline:
         ]
         per_task = TASKS[cfg.task]
         self.task_overrides = {n: True for n in per_task.get("obs_options", ()) if getattr(cfg, n)}
+        # terms of the observation the student does not see
+        self.exclude = () if cfg.student_last_action else EXCLUDED_TERMS
         # reach: targets relative to the measured joint angles
         self.relative_to = per_task.get("relative_to", "") if cfg.relative_actions else ""
 
@@ -116,7 +120,8 @@ class Pipeline:
         """A freshly initialised student for the task's observation layout."""
         torch.manual_seed(self.cfg.seed)
         binding = self._binding(self.train_bodies[0])
-        return make_student(binding, relative_to=self.relative_to, **STUDENT)
+        shape = STUDENT | TASKS[self.cfg.task].get("student", {})
+        return make_student(binding, relative_to=self.relative_to, **shape)
 
     def base(self) -> JointTokenPolicy | None:
         """The student cloned from the demos (None without a scripted teacher)."""
@@ -188,7 +193,8 @@ class Pipeline:
             return student
         envs = [self.env(b, self.cfg.dagger_envs, seed=self.cfg.seed) for b in self.train_bodies]
         teachers = [self._specialist(b, e) for b, e in zip(self.train_bodies, envs, strict=True)]
-        dagger(student, envs, teachers, iterations=self.cfg.dagger_iterations)
+        dagger(student, envs, teachers, iterations=self.cfg.dagger_iterations,
+               exclude=self.exclude, normalize=self.cfg.normalize_inputs)  # fmt: skip
         torch.save(student.state_dict(), path)
         for e in envs:
             e.close()
@@ -237,7 +243,7 @@ class Pipeline:
         """The body's binding, built once (an env of one) and kept."""
         if body not in self._bindings:
             env = self.env(body, 1)
-            self._bindings[body] = BodyBinding.from_env(env)
+            self._bindings[body] = BodyBinding.from_env(env, self.exclude)
             env.close()
         return self._bindings[body]
 

@@ -7,6 +7,8 @@ import json
 import math
 from pathlib import Path
 
+import torch
+
 from xembody.cli import main
 from xembody.models.pipeline import summary, table, write_results_doc
 from xembody.models.run import resolve_body
@@ -34,6 +36,11 @@ def test_velocity_pipeline_distils_plain_specialists_and_scores_tracking(tmp_pat
         assert run["ppo"]["base_policy"] in ("", None)
         assert list((out / "specialists" / f"velocity-{body}" / "run").glob("model_*.pt"))
     assert (out / "generalist.pt").exists() and (out / "results.json").exists()
+    # The legged student sees its previous action (a third per-joint channel) and normalised
+    # inputs, set from the specialists' rollouts.
+    state = torch.load(out / "generalist.pt")
+    assert state["joint_std"].shape == (3,) and not torch.equal(state["joint_std"], torch.ones(3))
+    assert not torch.equal(state["global_mean"], torch.zeros_like(state["global_mean"]))
     held = resolve_body(str(out / "bodies" / "quadruped_s100-heldout.xml"))
     assert held.params["calf_length"] >= 0.33  # the training range ends at 0.30
     # Rows: training bodies (specialist and generalist), held out and zero-shot (generalist).

@@ -39,7 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             parser.add_argument(flag, type=args[0], nargs="+", default=default, help=help_)
         elif origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
             inner = next(a for a in args if a is not type(None))
-            parser.add_argument(flag, type=inner, default=default, help=help_)
+            if inner is bool:  # --x / --no-x, or neither: None (the task's default)
+                parser.add_argument(
+                    flag, action=argparse.BooleanOptionalAction, default=default, help=help_
+                )
+            else:
+                parser.add_argument(flag, type=inner, default=default, help=help_)
         else:
             parser.add_argument(flag, type=kind, default=default, help=help_)
 
