@@ -41,7 +41,6 @@ the same executor (rclpy's default) and QoS, and subscribes to /joint_states doi
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -52,6 +51,7 @@ import tempfile
 import threading
 import time
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,11 +69,10 @@ POLICY = ROOT / "tests" / "assets" / "policies" / "reach"
 EE_TARGET = [0.9429, -0.446, 0.4246, 0.623, 0.1396, 0.739, -0.2151]  # launch/config/arm.yaml
 
 
-@contextlib.contextmanager
-def _spinning(node: Node, ctx):
-    """Spin `node` on a background thread for the with-block's body: the C++ events
-    executor, so the receive path does no Python wait-set building and a callback's first
-    act is to read the clock."""
+def _spin(node: Node, ctx) -> Callable[[], None]:
+    """Spin `node` on a background thread with the C++ events executor (the receive path
+    does no Python wait-set building, and a callback's first act is to read the clock);
+    returns the function that stops it."""
     stop = threading.Event()
     executor = EventsExecutor(context=ctx)
     executor.add_node(node)
@@ -84,12 +83,13 @@ def _spinning(node: Node, ctx):
 
     spinner = threading.Thread(target=spin, daemon=True)
     spinner.start()
-    try:
-        yield
-    finally:
+
+    def stop_spinning() -> None:
         stop.set()
         spinner.join(1)
         executor.shutdown()
+
+    return stop_spinning
 
 
 def stats(x: np.ndarray, nominal: float | None = None) -> dict[str, float]:
@@ -173,34 +173,35 @@ def measure(
         ), COMMAND_QOS,
     )  # fmt: skip
     node.create_subscription(String, "/policy/status", lambda m: status.append(m.data), COMMAND_QOS)
+    stop_spinning = _spin(node, ctx)
     rng = np.random.default_rng(0)
     period = 1.0 / rate
     try:
-        with _spinning(node, ctx):
-            # wait until the node answers, then run the measured stream
-            t_end = time.monotonic() + 60
-            stamp = node.get_clock().now().nanoseconds
-            while not received and time.monotonic() < t_end:
-                stamp += 50_000_000
-                _publish(pub, names, q0 + rng.normal(0, 0.01, len(q0)), sent, stamp)
-                time.sleep(0.05)
-            if not received:
-                raise RuntimeError(f"the policy node never answered: {node_proc.stderr.read1()!r}")
-            time.sleep(0.5)
-            received.clear()
-            sent.clear()
-            t_next = time.monotonic()
-            t_stop = t_next + 1.0 + seconds
-            while t_next < t_stop:
-                while (wait := t_next - time.monotonic()) > 0:
-                    time.sleep(max(wait - 0.0005, 0.0) if wait > 0.001 else 0.0)
-                # stamps on the exact schedule: the node steps on every state (its period check
-                # reads stamps); each command carries the stamp of the state it answers
-                stamp += round(1e9 * period)
-                _publish(pub, names, q0 + rng.normal(0, 0.01, len(q0)), sent, stamp)
-                t_next += period
-            time.sleep(0.5 + 1.2)  # the last commands and one more status report
+        # wait until the node answers, then run the measured stream
+        t_end = time.monotonic() + 60
+        stamp = node.get_clock().now().nanoseconds
+        while not received and time.monotonic() < t_end:
+            stamp += 50_000_000
+            _publish(pub, names, q0 + rng.normal(0, 0.01, len(q0)), sent, stamp)
+            time.sleep(0.05)
+        if not received:
+            raise RuntimeError(f"the policy node never answered: {node_proc.stderr.read1()!r}")
+        time.sleep(0.5)
+        received.clear()
+        sent.clear()
+        t_next = time.monotonic()
+        t_stop = t_next + 1.0 + seconds
+        while t_next < t_stop:
+            while (wait := t_next - time.monotonic()) > 0:
+                time.sleep(max(wait - 0.0005, 0.0) if wait > 0.001 else 0.0)
+            # stamps on the exact schedule: the node steps on every state (its period check
+            # reads stamps); each command carries the stamp of the state it answers
+            stamp += round(1e9 * period)
+            _publish(pub, names, q0 + rng.normal(0, 0.01, len(q0)), sent, stamp)
+            t_next += period
+        time.sleep(0.5 + 1.2)  # the last commands and one more status report
     finally:
+        stop_spinning()
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
         node_proc.send_signal(signal.SIGINT)
@@ -288,6 +289,7 @@ def measure_safety(
         lambda m: received.append((time.monotonic(), m.data[0])), COMMAND_QOS,
     )  # fmt: skip
     node.create_subscription(String, "/safety/status", lambda m: status.append(m.data), COMMAND_QOS)
+    stop_spinning = _spin(node, ctx)
     rng = np.random.default_rng(0)
     period = 1.0 / rate
     target = q0.copy()
@@ -306,23 +308,23 @@ def measure_safety(
         pub_cmd.publish(out)
 
     try:
-        with _spinning(node, ctx):
-            t_end = time.monotonic() + 60
-            while not received and time.monotonic() < t_end:  # until the node answers
-                step()
-                time.sleep(0.02)
-            if not received:
-                raise RuntimeError(f"the node never answered: {node_proc.stderr.read1()!r}")
-            time.sleep(0.5)
-            t_next = time.monotonic()
-            k0, t_stop = k, t_next + 1.0 + seconds
-            while t_next < t_stop:
-                while (wait := t_next - time.monotonic()) > 0:
-                    time.sleep(max(wait - 0.0005, 0.0) if wait > 0.001 else 0.0)
-                step()
-                t_next += period
-            time.sleep(0.5 + 1.2)  # the last outputs and one more status report
+        t_end = time.monotonic() + 60
+        while not received and time.monotonic() < t_end:  # until the node answers
+            step()
+            time.sleep(0.02)
+        if not received:
+            raise RuntimeError(f"the node never answered: {node_proc.stderr.read1()!r}")
+        time.sleep(0.5)
+        t_next = time.monotonic()
+        k0, t_stop = k, t_next + 1.0 + seconds
+        while t_next < t_stop:
+            while (wait := t_next - time.monotonic()) > 0:
+                time.sleep(max(wait - 0.0005, 0.0) if wait > 0.001 else 0.0)
+            step()
+            t_next += period
+        time.sleep(0.5 + 1.2)  # the last outputs and one more status report
     finally:
+        stop_spinning()
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
         node_proc.send_signal(signal.SIGINT)
