@@ -29,22 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         kind = hints[f.name]
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         help_ = f"{f.metadata.get('help', '')} (default: {default})"
-        if kind is bool:
+        origin, args = typing.get_origin(kind), typing.get_args(kind)
+        if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+            kind = next(a for a in args if a is not type(None))  # X | None: unset is None
+            origin, args = typing.get_origin(kind), typing.get_args(kind)
+        if kind is bool:  # --x / --no-x (a bool | None left unset: None, the task's default)
             parser.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=default, help=help_
             )
-            continue
-        origin, args = typing.get_origin(kind), typing.get_args(kind)
-        if origin in (list, tuple):
+        elif origin in (list, tuple):
             parser.add_argument(flag, type=args[0], nargs="+", default=default, help=help_)
-        elif origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
-            inner = next(a for a in args if a is not type(None))
-            if inner is bool:  # --x / --no-x, or neither: None (the task's default)
-                parser.add_argument(
-                    flag, action=argparse.BooleanOptionalAction, default=default, help=help_
-                )
-            else:
-                parser.add_argument(flag, type=inner, default=default, help=help_)
         else:
             parser.add_argument(flag, type=kind, default=default, help=help_)
 
