@@ -63,9 +63,12 @@ class BodyBinding:
     action_scale: float = 1.0  # the task's action units: rad of target per unit
 
     @classmethod
-    def from_env(cls, env: BodyEnv, exclude: Sequence[str] = EXCLUDED_TERMS) -> BodyBinding:
+    def from_env(
+        cls, env: BodyEnv, exclude: Sequence[str] = EXCLUDED_TERMS, *, root_frame: bool = False
+    ) -> BodyBinding:
         """The binding of env's body; observation terms named in `exclude` are left out of
-        the student's inputs."""
+        the student's inputs; `root_frame`: the joint descriptors also hold each joint's
+        place on the body (`joint_descriptors`)."""
         task = env.task
         names = task.joint_names
         body_index = None
@@ -94,7 +97,7 @@ class BodyBinding:
             num_actions=task.num_actions,
             joint_index=joint_index,
             global_index=global_index,
-            joint_desc=torch.from_numpy(joint_descriptors(model, names)),
+            joint_desc=torch.from_numpy(joint_descriptors(model, names, root_frame=root_frame)),
             body_desc=torch.from_numpy(body_descriptor(model, len(names), task.emb.floating_base)),
             body_action_index=body_index,
             joint_channels=split.joint_names,
@@ -182,6 +185,7 @@ def make_student(binding: BodyBinding, *, relative_to: str = "", **kwargs) -> Jo
         int(binding.global_index.shape[0]),
         body_actions=body,
         skip=skip,
+        joint_desc_dim=int(binding.joint_desc.shape[1]),
         **kwargs,
     )
 
@@ -322,14 +326,17 @@ def dagger(
     lr: float = 5e-4,
     exclude: Sequence[str] = EXCLUDED_TERMS,
     normalize: bool = False,
+    bindings: Sequence[BodyBinding] | None = None,
     log: Callable[[str], None] = print,
 ) -> list[float]:
     """Distil `teachers` (one per env, each on its own body) into `student`. Iteration 0
     rolls the teachers; later ones roll the student; every visited observation is labelled
     by its body's teacher and kept (the newest `keep` per body). `exclude`: observation
     terms the student does not see; `normalize`: set the student's input normalisation
-    from the teachers' rollouts of iteration 0. Returns the losses."""
-    bindings = [BodyBinding.from_env(e, exclude) for e in envs]
+    from the teachers' rollouts of iteration 0; `bindings`: the envs' bindings where the
+    caller has them (else built with `exclude`). Returns the losses."""
+    if bindings is None:
+        bindings = [BodyBinding.from_env(e, exclude) for e in envs]
     bound = [BoundStudent(student, b) for b in bindings]
     data = [BodyData(b, torch.zeros(0, b.obs_dim), torch.zeros(0, b.num_actions)) for b in bindings]
     opt = torch.optim.Adam(student.parameters(), lr=lr)

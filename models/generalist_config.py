@@ -27,6 +27,7 @@ TASKS = {
         "specialist_iterations": 150,
         "specialist_envs": 128,
         "dagger_iterations": 12,
+        "dagger_envs": 32,
         # the differential-IK base already succeeds; a small residual keeps the specialists
         # close to it, and the generalist distilled from them generalises (0.5: held-out
         # success 92 % -> 28 %, docs/RESULTS.md)
@@ -43,6 +44,7 @@ TASKS = {
         "specialist_iterations": 300,
         "specialist_envs": 128,
         "dagger_iterations": 12,
+        "dagger_envs": 32,
         "residual_scale": 1.0,
     },
     "velocity": {
@@ -58,11 +60,17 @@ TASKS = {
         # iterations of 256 envs (docs/TRAINING.md)
         "specialist_iterations": 500,
         "specialist_envs": 256,
-        "dagger_iterations": 30,
+        # 256 envs x 100 steps of new states per body and iteration: the student's action
+        # error is 0.0035 after 10 iterations on one body (docs/RESULTS.md)
+        "dagger_iterations": 10,
+        "dagger_envs": 256,
         # a gait is a function of the previous action and the clock: the student sees both,
         # each joint token directly, with normalised inputs (docs/RESULTS.md)
         "student_last_action": True,
         "normalize_inputs": True,
+        # a quadruped's four knees have the same parent offset: the student needs each
+        # joint's place on the body to tell them apart (docs/RESULTS.md)
+        "joint_root_frame": True,
         "student": {"global_to_joints": True},
     },
 }
@@ -75,6 +83,7 @@ UNSET = {
     "heldout_overrides": "",
     "student_last_action": False,
     "normalize_inputs": False,
+    "joint_root_frame": False,
 }
 
 
@@ -126,7 +135,9 @@ class GeneralistConfig:
     dagger_iterations: int | None = help_field(
         None, "DAgger iterations; " + _per_task("dagger_iterations")
     )
-    dagger_envs: int = help_field(32, "envs per body during DAgger")
+    dagger_envs: int | None = help_field(
+        None, "envs per body during DAgger; " + _per_task("dagger_envs")
+    )
     student_last_action: bool | None = help_field(
         None, "the student sees its previous action per joint; " + _per_task("student_last_action")
     )
@@ -134,6 +145,11 @@ class GeneralistConfig:
         None,
         "DAgger sets the student's input normalisation from the specialists' rollouts; "
         + _per_task("normalize_inputs"),
+    )
+    joint_root_frame: bool | None = help_field(
+        None,
+        "the joint descriptors hold each joint's anchor in the root body's frame; "
+        + _per_task("joint_root_frame"),
     )
     eval_episodes: int = help_field(100, "evaluation episodes per body and policy")
     jacobian_obs: bool = help_field(

@@ -26,11 +26,18 @@ from torch import nn
 
 JOINT_DESC_DIM = 13  # axis 3, range lo/hi 2, parent offset 3, log kp, log kd, log effort,
 # log armature, range width
+ROOT_FRAME_DIM = 3  # with root_frame: the joint's anchor in the root body's frame
 BODY_DESC_DIM = 4  # log total mass, joint count / 10, log mean link length, floating base
 
 
-def joint_descriptors(model: mujoco.MjModel, joint_names: Sequence[str]) -> np.ndarray:
-    """(J, JOINT_DESC_DIM) float32 descriptors of the named hinge/slide joints."""
+def joint_descriptors(
+    model: mujoco.MjModel, joint_names: Sequence[str], *, root_frame: bool = False
+) -> np.ndarray:
+    """(J, JOINT_DESC_DIM) float32 descriptors of the named hinge/slide joints; with
+    `root_frame`, (J, JOINT_DESC_DIM + ROOT_FRAME_DIM): each joint's anchor in its root
+    body's frame at the reference pose (qpos0) is appended. The parent offset alone does
+    not tell a quadruped's four knees apart, nor a front hip from a rear one (their
+    descriptors are identical); the anchor's place on the body does."""
     out = np.zeros((len(joint_names), JOINT_DESC_DIM), np.float32)
     for i, name in enumerate(joint_names):
         j = model.joint(name)
@@ -52,6 +59,20 @@ def joint_descriptors(model: mujoco.MjModel, joint_names: Sequence[str]) -> np.n
             np.log1p(1e3 * model.dof_armature[dof]),
             hi - lo,
         ]
+    if root_frame:
+        out = np.concatenate([out, _anchors_in_root_frame(model, joint_names)], axis=1)
+    return out
+
+
+def _anchors_in_root_frame(model: mujoco.MjModel, joint_names: Sequence[str]) -> np.ndarray:
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)
+    out = np.zeros((len(joint_names), ROOT_FRAME_DIM), np.float32)
+    for i, name in enumerate(joint_names):
+        jid = model.joint(name).id
+        root = model.body_rootid[model.jnt_bodyid[jid]]
+        rot = data.xmat[root].reshape(3, 3)
+        out[i] = rot.T @ (data.xanchor[jid] - data.xpos[root])
     return out
 
 
@@ -130,7 +151,9 @@ class JointTokenPolicy(nn.Module):
     the measured angle instead of absolute ones (a saved buffer; zero: none). Inputs are
     normalised by saved buffers, the identity until `fit_normalization` sets them.
     `global_to_joints`: each joint token is also built from the body-level observations
-    (a gait clock, the command), not only reached through attention to the body token."""
+    (a gait clock, the command), not only reached through attention to the body token.
+    `joint_desc_dim`: the descriptors' width (JOINT_DESC_DIM, + ROOT_FRAME_DIM with
+    `joint_descriptors(..., root_frame=True)`)."""
 
     def __init__(
         self,
@@ -143,6 +166,7 @@ class JointTokenPolicy(nn.Module):
         layers: int = 2,
         skip: Sequence[float] | None = None,
         global_to_joints: bool = False,
+        joint_desc_dim: int = JOINT_DESC_DIM,
     ) -> None:
         super().__init__()
         skip = torch.zeros(joint_channels) if skip is None else torch.tensor(skip).float()
@@ -160,7 +184,7 @@ class JointTokenPolicy(nn.Module):
         self.global_dim = global_dim
         self.body_actions = body_actions
         self.global_to_joints = global_to_joints
-        joint_inputs = joint_channels + JOINT_DESC_DIM + global_dim * global_to_joints
+        joint_inputs = joint_channels + joint_desc_dim + global_dim * global_to_joints
         self.joint_in = nn.Sequential(nn.Linear(joint_inputs, dim), nn.ELU(), nn.Linear(dim, dim))
         self.body_in = nn.Sequential(
             nn.Linear(global_dim + BODY_DESC_DIM, dim), nn.ELU(), nn.Linear(dim, dim)

@@ -194,7 +194,8 @@ class Pipeline:
         envs = [self.env(b, self.cfg.dagger_envs, seed=self.cfg.seed) for b in self.train_bodies]
         teachers = [self._specialist(b, e) for b, e in zip(self.train_bodies, envs, strict=True)]
         dagger(student, envs, teachers, iterations=self.cfg.dagger_iterations,
-               exclude=self.exclude, normalize=self.cfg.normalize_inputs)  # fmt: skip
+               normalize=self.cfg.normalize_inputs,
+               bindings=[self._binding(b) for b in self.train_bodies])  # fmt: skip
         torch.save(student.state_dict(), path)
         for e in envs:
             e.close()
@@ -243,7 +244,9 @@ class Pipeline:
         """The body's binding, built once (an env of one) and kept."""
         if body not in self._bindings:
             env = self.env(body, 1)
-            self._bindings[body] = BodyBinding.from_env(env, self.exclude)
+            self._bindings[body] = BodyBinding.from_env(
+                env, self.exclude, root_frame=self.cfg.joint_root_frame
+            )
             env.close()
         return self._bindings[body]
 

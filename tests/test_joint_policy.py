@@ -1,10 +1,20 @@
-"""The joint-token student's input normalisation and body-level context (models/joint_policy.py)."""
+"""The joint-token student's input normalisation, body-level context and joint descriptors
+(models/joint_policy.py)."""
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 
-from xembody.models.joint_policy import BODY_DESC_DIM, JOINT_DESC_DIM, JointTokenPolicy
+from xembody.models.joint_policy import (
+    BODY_DESC_DIM,
+    JOINT_DESC_DIM,
+    ROOT_FRAME_DIM,
+    JointTokenPolicy,
+    joint_descriptors,
+)
+from xembody.models.run import resolve_body
 
 
 def _inputs(b: int = 64, j: int = 5, c: int = 3, g: int = 7, seed: int = 0):
@@ -71,3 +81,36 @@ def test_global_to_joints_lets_a_joint_action_read_the_clock_without_attention()
             b = policy(joint, jd, mask, other, bd)[0]
         assert (not torch.equal(a, b)) == moves
         assert (a[~mask] == 0).all() and (b[~mask] == 0).all()  # padded joints stay silent
+
+
+@pytest.mark.parametrize(
+    "spec", ["quadruped", "tests/assets/robots/fixture_quad_description/urdf/quad.urdf"]
+)
+def test_root_frame_descriptors_tell_every_leg_joint_apart(spec):
+    """A generated quadruped's four knees share axis, limits and parent offset, and so do
+    its front and rear hip-pitch joints on one side: without their place on the body the
+    student cannot tell which leg a token belongs to (a trot moves diagonal legs together).
+    With root_frame every joint's descriptor is its own, the anchors mirror left to right,
+    and the student takes the wider descriptor."""
+    emb = resolve_body(spec, 2) if spec == "quadruped" else resolve_body(spec)
+    model, names = emb.compile(), list(emb.joint_names)
+    plain = joint_descriptors(model, names)
+    placed = joint_descriptors(model, names, root_frame=True)
+    assert placed.shape == (12, JOINT_DESC_DIM + ROOT_FRAME_DIM)
+    np.testing.assert_array_equal(placed[:, :JOINT_DESC_DIM], plain)
+    assert len({r.tobytes() for r in placed}) == 12
+    if spec == "quadruped":
+        assert len({r.tobytes() for r in plain}) < 12  # the defect root_frame fixes
+    # legs FL, FR, RL, RR of three joints each, the knee (calf) last
+    fl, fr, rl = (placed[i, JOINT_DESC_DIM:] for i in (2, 5, 8))
+    assert names[2].startswith("FL") and names[8].startswith("RL")
+    assert fl[0] > 0 > rl[0]  # front ahead of the root, rear behind
+    np.testing.assert_allclose(fl * [1, -1, 1], fr, atol=1e-6)
+    policy = JointTokenPolicy(3, 4, joint_desc_dim=placed.shape[1])
+    b = 2
+    actions, _ = policy(
+        torch.zeros(b, 12, 3), torch.from_numpy(placed).expand(b, -1, -1),
+        torch.ones(b, 12, dtype=torch.bool), torch.zeros(b, 4), torch.zeros(b, BODY_DESC_DIM),
+    )  # fmt: skip
+    assert actions.shape == (b, 12)
+    assert len(set(actions[0].tolist())) == 12  # each knee's token differs at the input
