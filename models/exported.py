@@ -67,8 +67,6 @@ def export_body(folder: str | Path):
     """The Embodiment an export folder's policy was trained on: the bundled body.xml and
     its facts (format /2; checked against the sidecar's hash, asset paths made absolute so
     that `Embodiment.compile()` finds them), else the body `body.source` names (/1)."""
-    import dataclasses
-
     from xembody.sim.bodies.embodiment import Embodiment
 
     contract = read_contract(folder)
@@ -80,17 +78,7 @@ def export_body(folder: str | Path):
         raise FileNotFoundError(f"{path}: the sidecar bundles this body but it is missing")
     if contract.get("sha256", {}).get("model") not in (None, file_sha256(path)):
         raise ValueError(f"{path}: contents differ from what the sidecar was written for")
-    emb = Embodiment.read(path)
-    if not contract["body"].get("assets"):
-        return emb
-    import mujoco
-
-    spec = mujoco.MjSpec.from_file(str(path))
-    for group in (spec.meshes, spec.textures, spec.hfields, spec.skins):
-        for asset in group:
-            if asset.file and not Path(asset.file).is_absolute():
-                asset.file = str((path.parent / asset.file).resolve())
-    return dataclasses.replace(emb, mjcf=spec.to_xml())
+    return Embodiment.read(path)  # asset paths made absolute
 
 
 def body_from_source(source: str):

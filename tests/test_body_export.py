@@ -26,6 +26,7 @@ from xembody.cli import main
 from xembody.models.run import Run, make_env
 from xembody.real.controller import PolicyController
 from xembody.real.ros.common import load_body
+from xembody.sim.bodies import reference as body_ref
 
 ROBOTS = Path(__file__).parent / "assets" / "robots"
 STEPS = 12  # control periods compared per case
@@ -67,6 +68,9 @@ def test_exported_fixture_policy_runs_without_the_original_files(
 
     emb = load_body("", 0, str(moved))  # the robot side: from the bundle only
     model = emb.compile()
+    # the bundled file read as a body file (what `xembody eval --transfer`'s robot-side
+    # rows and the real-proxy do) also finds its assets/ from another folder
+    assert body_ref.resolve_body(str(moved / "body.xml")).compile().nmesh == model.nmesh
     assert emb.joint_names == env.task.emb.joint_names
     assert model.nq == env.sim.model.nq and model.nmesh == env.sim.model.nmesh
     if task == "reach":

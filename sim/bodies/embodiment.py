@@ -171,6 +171,27 @@ class Embodiment:
                 kind=action["kind"], low=tuple(action["low"]), high=tuple(action["high"])
             )
             sensors = SensorLayout(**meta.pop("sensors"))
-            return cls(mjcf=path.read_text(), joints=joints, sensors=sensors, action=action, **meta)
+            mjcf = _absolute_asset_paths(path)
+            return cls(mjcf=mjcf, joints=joints, sensors=sensors, action=action, **meta)
         except (TypeError, KeyError) as err:
             raise ValueError(f"{facts}: not a body description ({err})") from None
+
+
+def _absolute_asset_paths(path: Path) -> str:
+    """The MJCF text of `path` with every mesh, texture, height-field and skin file it names
+    relative to itself (or to its meshdir / texturedir) made absolute: the text is compiled
+    from a string later, where relative files would not resolve (an export's bundled
+    body.xml names its meshes as assets/...). A file that names none is returned as is."""
+    text = path.read_text()
+    if 'file="' not in text:
+        return text
+    spec = mujoco.MjSpec.from_file(str(path))
+    folders = {"mesh": spec.meshdir, "texture": spec.texturedir}
+    groups = (("mesh", spec.meshes), ("texture", spec.textures), ("", spec.hfields),
+              ("", spec.skins))  # fmt: skip
+    for kind, group in groups:
+        for asset in group:
+            if asset.file and not Path(asset.file).is_absolute():
+                asset.file = str((path.parent / folders.get(kind, "") / asset.file).resolve())
+    spec.meshdir, spec.texturedir = "", ""
+    return spec.to_xml()
