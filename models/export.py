@@ -55,7 +55,7 @@ from xembody.models.exported import (
     TORCHSCRIPT_FILE,
     file_sha256,
 )
-from xembody.sim.bodies.embodiment import Embodiment
+from xembody.sim.bodies.embodiment import Embodiment, asset_files
 from xembody.sim.env import BodyEnv
 from xembody.sim.tasks.base import Task
 
@@ -311,26 +311,18 @@ def bundle_body(emb: Embodiment, out_dir: Path) -> list[str]:
     out_dir = Path(out_dir)
     emb.write(out_dir / MODEL_FILE)
     spec = emb.spec()
-    groups = (("mesh", spec.meshes), ("texture", spec.textures), ("", spec.hfields),
-              ("", spec.skins))  # fmt: skip
-    if not any(a.file for _, group in groups for a in group):
+    assets = list(asset_files(spec, spec.modelfiledir or "."))
+    if not assets:
         return []
     copied: list[str] = []
     (out_dir / ASSET_DIR).mkdir(exist_ok=True)
-    folders = {"mesh": spec.meshdir, "texture": spec.texturedir}
-    for kind, group in groups:
-        for a in group:
-            if not a.file:
-                continue
-            src = Path(a.file)
-            if not src.is_absolute():
-                src = Path(folders.get(kind) or spec.modelfiledir or ".") / src
-            if not src.is_file():
-                raise FileNotFoundError(f"body {emb.name!r}: asset file {src} is missing")
-            rel = f"{ASSET_DIR}/{len(copied)}_{src.name}"
-            shutil.copyfile(src, out_dir / rel)
-            a.file = str((out_dir / rel).resolve())  # to_xml compiles: files must resolve
-            copied.append(rel)
+    for a, src in assets:
+        if not src.is_file():
+            raise FileNotFoundError(f"body {emb.name!r}: asset file {src} is missing")
+        rel = f"{ASSET_DIR}/{len(copied)}_{src.name}"
+        shutil.copyfile(src, out_dir / rel)
+        a.file = str((out_dir / rel).resolve())  # to_xml compiles: files must resolve
+        copied.append(rel)
     spec.meshdir, spec.texturedir = "", ""
     text = spec.to_xml().replace(f'"{out_dir.resolve()}/', '"')  # relative to body.xml
     (out_dir / MODEL_FILE).write_text(text)

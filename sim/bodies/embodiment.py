@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,21 +178,29 @@ class Embodiment:
             raise ValueError(f"{facts}: not a body description ({err})") from None
 
 
-def _absolute_asset_paths(path: Path) -> str:
-    """The MJCF text of `path` with every mesh, texture, height-field and skin file it names
-    relative to itself (or to its meshdir / texturedir) made absolute: the text is compiled
-    from a string later, where relative files would not resolve (an export's bundled
-    body.xml names its meshes as assets/...). A file that names none is returned as is."""
-    text = path.read_text()
-    if 'file="' not in text:
-        return text
-    spec = mujoco.MjSpec.from_file(str(path))
+def asset_files(spec: mujoco.MjSpec, base: str | Path) -> Iterator[tuple[Any, Path]]:
+    """(asset, its file as a path) for every mesh, texture, height-field and skin of `spec`
+    that names a file; a relative file is taken, as MuJoCo takes it, from `base` (the
+    folder of the MJCF file) and the spec's meshdir or texturedir."""
     folders = {"mesh": spec.meshdir, "texture": spec.texturedir}
     groups = (("mesh", spec.meshes), ("texture", spec.textures), ("", spec.hfields),
               ("", spec.skins))  # fmt: skip
     for kind, group in groups:
         for asset in group:
-            if asset.file and not Path(asset.file).is_absolute():
-                asset.file = str((path.parent / folders.get(kind, "") / asset.file).resolve())
+            if asset.file:
+                yield asset, Path(base) / folders.get(kind, "") / asset.file
+
+
+def _absolute_asset_paths(path: Path) -> str:
+    """The MJCF text of `path` with every asset file it names relative to itself made
+    absolute: the text is compiled from a string later, where relative files would not
+    resolve (an export's bundled body.xml names its meshes as assets/...). A file that
+    names none is returned as is."""
+    text = path.read_text()
+    if 'file="' not in text:
+        return text
+    spec = mujoco.MjSpec.from_file(str(path))
+    for asset, file in asset_files(spec, path.parent):
+        asset.file = str(file.resolve())
     spec.meshdir, spec.texturedir = "", ""
     return spec.to_xml()
