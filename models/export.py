@@ -74,8 +74,9 @@ ASSET_DIR = "assets"
 TERM_FORMULAS = {
     "joint_pos": "q[j] - default_pose[j] for j in joint_names (rad)",
     "joint_vel": "dq[j] for j in joint_names (rad/s)",
-    "last_action": "the network's raw output at the previous control step (before clipping "
-    "and scaling); zeros at the first step",
+    "last_action": "the network's output at the previous control step clipped to "
+    "[-action_clip, action_clip] (as the env fed it in training), before scaling; zeros at "
+    "the first step",
     "velocity.base_ang_vel": "IMU gyro: angular velocity of the IMU site frame, in that frame",
     "velocity.base_lin_vel": "linear velocity of the IMU site in the IMU site frame "
     "(odometry twist, base frame, on a robot whose IMU is aligned with the base)",

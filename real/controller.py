@@ -43,8 +43,9 @@ class PolicyController:
     - Each step runs the observation (`ObservationBuilder`, (obs_dim,) float32), the
       network (raw action (num_actions,) float32), the action map with the policy's clip
       and scale, the limit clip and the optional adapter, in that order. After a step,
-      `last_action` holds the raw action (fed back as the next observation's last_action
-      term) and the gait clock has advanced by one period 1 / control_hz (s).
+      `last_action` holds the action clipped to +-action_clip (fed back as the next
+      observation's last_action term, as the env feeds it in training) and the gait
+      clock has advanced by one period 1 / control_hz (s).
     - A missing input (no IMU reading yet, no goal) or a non-finite observation raises
       ValueError and changes nothing: the caller sends no command this period.
 
@@ -146,7 +147,7 @@ class PolicyController:
             out = self.adapter(state.q, state.dq, desired)
         t4 = time.perf_counter_ns()
         self.obs, self.action, self.desired, self.out = obs, action, desired, out
-        self.last_action = action.astype(float)
+        self.last_action = np.clip(action.astype(float), -self.actions.clip, self.actions.clip)
         self.builder.advance(self.period)
         self.stage_ns = {"observation": t1 - t0, "inference": t2 - t1, "action": t3 - t2}
         if self.adapter is not None:

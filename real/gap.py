@@ -233,30 +233,10 @@ def closed_loop(policy_dir, robot_cfg: RobotConfig, *, adapter=None, predict: bo
     seed+i; one `PolicyController` each) for `episodes` episode lengths. Returns the joint
     tracking error (rad), the success rate and the task's metrics averaged over finished
     episodes."""
-    from xembody.real.controller import PolicyController
-    from xembody.sim import tasks
-
     policy, task_name, cfg, emb = policy_setup(policy_dir)
-    env = tasks.make_env(task_name, emb, num_envs, cfg=cfg, seed=seed, num_threads=1)
+    env, controllers = robot_side(policy, task_name, cfg, emb, robot_cfg, num_envs=num_envs,
+                                  seed=seed, adapter=adapter, predict=predict)  # fmt: skip
     task = env.task
-    model = env.sim.model
-    env.sim.close()
-    robot_cfg = dataclasses.replace(robot_cfg, control_dt=1.0 / cfg.control_hz)  # a copy
-    robots = [robot_cfg.make(seed=robot_cfg.seed, model=model, suspended=False)
-              for _ in range(num_envs)]  # fmt: skip
-    if not isinstance(robots[0], SimRobot):
-        raise ValueError(
-            f"closed loop on {robot_cfg.describe()}: it steps robots in the task's scene, "
-            "so it needs a simulated robot (a SimRobot), not hardware"
-        )
-    if adapter is not None:
-        adapter.set_limits(*target_limits(emb))
-    env.sim = RobotSim(robots, adapter, measure=task.ctrl_index.tolist(), predict=predict)
-    task.bind(env.sim, env.rng)
-    controllers = [PolicyController(policy, emb, control_hz=cfg.control_hz)
-                   for _ in range(num_envs)]  # fmt: skip
-    if controllers[0].twist_output:
-        raise ValueError(f"{policy_dir}: closed_loop drives joint targets, not a body twist")
     env.reset()
     _restart(controllers, task, range(num_envs))
     actions = np.zeros((num_envs, policy.num_actions), dtype=np.float32)
@@ -282,6 +262,37 @@ def closed_loop(policy_dir, robot_cfg: RobotConfig, *, adapter=None, predict: bo
     for k, v in finished.items():
         out[k] = float(np.mean(v))
     return out
+
+
+def robot_side(policy, task_name: str, cfg, emb, robot_cfg: RobotConfig, *, num_envs: int,
+               seed: int = 0, adapter=None, predict: bool = False):  # fmt: skip
+    """(env, controllers): the task's env stepping N robots of `robot_cfg` (a `RobotSim`),
+    and one `PolicyController` of `policy` per robot, as `closed_loop` runs them. Each
+    period: `env.sim.desired` = the controllers' targets, then `env.step(actions)`."""
+    from xembody.real.controller import PolicyController
+    from xembody.sim import tasks
+
+    env = tasks.make_env(task_name, emb, num_envs, cfg=cfg, seed=seed, num_threads=1)
+    task = env.task
+    model = env.sim.model
+    env.sim.close()
+    robot_cfg = dataclasses.replace(robot_cfg, control_dt=1.0 / cfg.control_hz)  # a copy
+    robots = [robot_cfg.make(seed=robot_cfg.seed, model=model, suspended=False)
+              for _ in range(num_envs)]  # fmt: skip
+    if not isinstance(robots[0], SimRobot):
+        raise ValueError(
+            f"closed loop on {robot_cfg.describe()}: it steps robots in the task's scene, "
+            "so it needs a simulated robot (a SimRobot), not hardware"
+        )
+    if adapter is not None:
+        adapter.set_limits(*target_limits(emb))
+    env.sim = RobotSim(robots, adapter, measure=task.ctrl_index.tolist(), predict=predict)
+    task.bind(env.sim, env.rng)
+    controllers = [PolicyController(policy, emb, control_hz=cfg.control_hz)
+                   for _ in range(num_envs)]  # fmt: skip
+    if controllers[0].twist_output:
+        raise ValueError(f"{task_name} policy: closed_loop drives joint targets, not a body twist")
+    return env, controllers
 
 
 def _restart(controllers, task, env_ids) -> None:

@@ -173,7 +173,8 @@ class ForeignRuntime:
     def step(self, r: dict) -> tuple[np.ndarray, np.ndarray]:
         obs = self.observe(r)
         action = self.session.run(None, {"obs": obs[None]})[0][0]
-        self.last_action = action.astype(float)
+        clip = float(self.contract["action"]["action_clip"])
+        self.last_action = np.clip(action.astype(float), -clip, clip)
         self.step_count += 1
         return obs, action
 

@@ -66,11 +66,12 @@ def test_step_maps_clips_and_feeds_the_action_back():
     np.testing.assert_allclose(out, np.clip(want, lo, hi))
     assert out[3] == hi[3] < want[3]  # 1.105 + 0.5 x 3 rad is beyond joint4: at its limit
     assert out[emb.joint_names.index("gripper")] == emb.default_pose[-1]  # not driven
-    np.testing.assert_array_equal(c.last_action, a1)  # raw, before clipping
+    np.testing.assert_array_equal(c.last_action, np.clip(a1, -clip, clip))  # as the env
+    assert c.last_action[3] == clip < a1[3]  # fed it in training: clipped, not scaled
     c.step(arm_state(emb), reach_command())
     last = next(t for t in contract["observation"]["terms"] if t["name"] == "last_action")
     fed = policy.seen[1][last["start"] : last["start"] + last["size"]]
-    np.testing.assert_allclose(fed, a1, rtol=1e-6)  # the first action, as the second input
+    np.testing.assert_allclose(fed, np.clip(a1, -clip, clip), rtol=1e-6)  # fed back clipped
     np.testing.assert_allclose(policy.seen[0][last["start"] :][: last["size"]], 0.0)
 
 
@@ -202,3 +203,42 @@ def test_controller_loads_without_ros():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[0] == "arm_s0 False"
+
+
+def test_robot_side_sees_what_the_env_showed_the_policy_in_training():
+    """Readings -> `PolicyController` builds, step by step, the observation the env builds
+    for the same state, also when the network's output goes beyond action_clip: the env
+    feeds the clipped action back, and a controller that fed back the raw one took a
+    vendor humanoid file's policy from 12 % falls in the sim to 81 % on the robot side."""
+    import torch
+
+    from xembody.real.gap import _restart, robot_reading, robot_side, task_command
+    from xembody.real.proxy import RobotConfig
+
+    emb = bodies.sample("quadruped", seed=0)
+    cfg = tasks.nominal(tasks.make_config("velocity", "quadruped"))
+    env = BodyEnv(tasks.make_task("velocity", emb, cfg), 1, num_threads=1)
+    contract = policy_contract(env)
+    env.close()
+    clip = contract["action"]["action_clip"]
+    w = np.random.default_rng(0).normal(size=(contract["obs_dim"], contract["num_actions"]))
+    net = lambda x: (2 * clip * np.tanh(x @ w)).astype(np.float32)  # noqa: E731
+    policy = ExportedPolicy(contract, net, backend="scripted")
+    robot = RobotConfig(body="quadruped", body_seed=0, proxy=None)
+    env, controllers = robot_side(policy, "velocity", cfg, emb, robot, num_envs=2)
+    obs = env.reset()["policy"].numpy()
+    _restart(controllers, env.task, range(2))
+    beyond = 0
+    for _ in range(25):
+        env.sim.desired = np.stack(
+            [c.step(robot_reading(env.sim, i), task_command(env.task, i))
+             for i, c in enumerate(controllers)]
+        )  # fmt: skip
+        np.testing.assert_allclose(np.stack([c.obs for c in controllers]), obs, atol=1e-4)
+        actions = np.stack([c.action for c in controllers])
+        beyond += int((np.abs(actions) > clip).sum())
+        out, _, _, extras = env.step(torch.from_numpy(actions))
+        obs = out["policy"].numpy()
+        if "env_ids" in extras.get("finished", {}):
+            _restart(controllers, env.task, extras["finished"]["env_ids"].tolist())
+    assert beyond > 100  # the case that differed: outputs beyond the clip, fed back
