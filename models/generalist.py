@@ -64,11 +64,16 @@ class BodyBinding:
 
     @classmethod
     def from_env(
-        cls, env: BodyEnv, exclude: Sequence[str] = EXCLUDED_TERMS, *, root_frame: bool = False
+        cls,
+        env: BodyEnv,
+        exclude: Sequence[str] = EXCLUDED_TERMS,
+        *,
+        root_frame: bool = False,
+        subtree: bool = False,
     ) -> BodyBinding:
         """The binding of env's body; observation terms named in `exclude` are left out of
         the student's inputs; `root_frame`: the joint descriptors also hold each joint's
-        place on the body (`joint_descriptors`)."""
+        place on the body, `subtree` what it moves (`joint_descriptors`)."""
         task = env.task
         names = task.joint_names
         body_index = None
@@ -97,7 +102,9 @@ class BodyBinding:
             num_actions=task.num_actions,
             joint_index=joint_index,
             global_index=global_index,
-            joint_desc=torch.from_numpy(joint_descriptors(model, names, root_frame=root_frame)),
+            joint_desc=torch.from_numpy(
+                joint_descriptors(model, names, root_frame=root_frame, subtree=subtree)
+            ),
             body_desc=torch.from_numpy(body_descriptor(model, len(names), task.emb.floating_base)),
             body_action_index=body_index,
             joint_channels=split.joint_names,

@@ -84,6 +84,7 @@ UNSET = {
     "student_last_action": False,
     "normalize_inputs": False,
     "joint_root_frame": False,
+    "joint_subtree": False,
 }
 
 
@@ -150,6 +151,11 @@ class GeneralistConfig:
         None,
         "the joint descriptors hold each joint's anchor in the root body's frame; "
         + _per_task("joint_root_frame"),
+    )
+    joint_subtree: bool | None = help_field(
+        None,
+        "the joint descriptors hold what each joint moves (centre of mass from the anchor, "
+        "mass); " + _per_task("joint_subtree"),
     )
     eval_episodes: int = help_field(100, "evaluation episodes per body and policy")
     jacobian_obs: bool = help_field(

@@ -27,17 +27,27 @@ from torch import nn
 JOINT_DESC_DIM = 13  # axis 3, range lo/hi 2, parent offset 3, log kp, log kd, log effort,
 # log armature, range width
 ROOT_FRAME_DIM = 3  # with root_frame: the joint's anchor in the root body's frame
+SUBTREE_DIM = 4  # with subtree: what the joint moves, its centre of mass from the anchor
+# (root body's frame) and log mass
 BODY_DESC_DIM = 4  # log total mass, joint count / 10, log mean link length, floating base
 
 
 def joint_descriptors(
-    model: mujoco.MjModel, joint_names: Sequence[str], *, root_frame: bool = False
+    model: mujoco.MjModel,
+    joint_names: Sequence[str],
+    *,
+    root_frame: bool = False,
+    subtree: bool = False,
 ) -> np.ndarray:
     """(J, JOINT_DESC_DIM) float32 descriptors of the named hinge/slide joints; with
     `root_frame`, (J, JOINT_DESC_DIM + ROOT_FRAME_DIM): each joint's anchor in its root
     body's frame at the reference pose (qpos0) is appended. The parent offset alone does
     not tell a quadruped's four knees apart, nor a front hip from a rear one (their
-    descriptors are identical); the anchor's place on the body does."""
+    descriptors are identical); the anchor's place on the body does. With `subtree`,
+    SUBTREE_DIM more: what the joint moves (its body and every body below it), as the
+    centre of mass of those bodies from the anchor in the root body's frame and the log of
+    their mass. A descriptor otherwise never sees the last link of a chain: a quadruped's
+    shank (knee to foot) appears only here."""
     out = np.zeros((len(joint_names), JOINT_DESC_DIM), np.float32)
     for i, name in enumerate(joint_names):
         j = model.joint(name)
@@ -61,6 +71,22 @@ def joint_descriptors(
         ]
     if root_frame:
         out = np.concatenate([out, _anchors_in_root_frame(model, joint_names)], axis=1)
+    if subtree:
+        out = np.concatenate([out, _subtrees_in_root_frame(model, joint_names)], axis=1)
+    return out
+
+
+def _subtrees_in_root_frame(model: mujoco.MjModel, joint_names: Sequence[str]) -> np.ndarray:
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)
+    mujoco.mj_comPos(model, data)  # subtree_com
+    out = np.zeros((len(joint_names), SUBTREE_DIM), np.float32)
+    for i, name in enumerate(joint_names):
+        jid = model.joint(name).id
+        body = model.jnt_bodyid[jid]
+        rot = data.xmat[model.body_rootid[body]].reshape(3, 3)
+        out[i, :3] = rot.T @ (data.subtree_com[body] - data.xanchor[jid])
+        out[i, 3] = np.log1p(float(model.body_subtreemass[body]))
     return out
 
 
@@ -153,7 +179,7 @@ class JointTokenPolicy(nn.Module):
     `global_to_joints`: each joint token is also built from the body-level observations
     (a gait clock, the command), not only reached through attention to the body token.
     `joint_desc_dim`: the descriptors' width (JOINT_DESC_DIM, + ROOT_FRAME_DIM with
-    `joint_descriptors(..., root_frame=True)`)."""
+    `joint_descriptors(..., root_frame=True)`, + SUBTREE_DIM with `subtree=True`)."""
 
     def __init__(
         self,

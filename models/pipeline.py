@@ -245,7 +245,10 @@ class Pipeline:
         if body not in self._bindings:
             env = self.env(body, 1)
             self._bindings[body] = BodyBinding.from_env(
-                env, self.exclude, root_frame=self.cfg.joint_root_frame
+                env,
+                self.exclude,
+                root_frame=self.cfg.joint_root_frame,
+                subtree=self.cfg.joint_subtree,
             )
             env.close()
         return self._bindings[body]

@@ -11,6 +11,7 @@ from xembody.models.joint_policy import (
     BODY_DESC_DIM,
     JOINT_DESC_DIM,
     ROOT_FRAME_DIM,
+    SUBTREE_DIM,
     JointTokenPolicy,
     joint_descriptors,
 )
@@ -114,3 +115,27 @@ def test_root_frame_descriptors_tell_every_leg_joint_apart(spec):
     )  # fmt: skip
     assert actions.shape == (b, 12)
     assert len(set(actions[0].tolist())) == 12  # each knee's token differs at the input
+
+
+def test_subtree_descriptors_see_the_shank():
+    """The shank (knee to foot) is the last link of a leg: no joint's parent offset or
+    anchor holds its length, so without `subtree` the geometry in the knee's descriptor of
+    a quadruped with 0.36 m shanks is that of one with 0.25 m shanks (only the gains the
+    generator scales with the leg differ). With it the knee's descriptor holds the
+    centre of mass of what it moves: lower (root frame) on the longer shank."""
+    from xembody.sim import bodies
+
+    short = bodies.sample("quadruped", seed=2, calf_length=(0.25, 0.25))
+    long = bodies.sample("quadruped", seed=2, calf_length=(0.36, 0.36))
+    knee = [n for n in short.joint_names if n.startswith("FL")][-1]
+    desc = {
+        name: [joint_descriptors(e.compile(), [knee], root_frame=True, subtree=s)[0]
+               for s in (False, True)]
+        for name, e in (("short", short), ("long", long))
+    }  # fmt: skip
+    where = [5, 6, 7, *range(JOINT_DESC_DIM, JOINT_DESC_DIM + ROOT_FRAME_DIM)]  # geometry
+    np.testing.assert_array_equal(desc["short"][0][where], desc["long"][0][where])  # blind
+    assert desc["long"][1].shape == (JOINT_DESC_DIM + ROOT_FRAME_DIM + SUBTREE_DIM,)
+    com_short, com_long = desc["short"][1][-SUBTREE_DIM:], desc["long"][1][-SUBTREE_DIM:]
+    assert com_long[2] < com_short[2] < 0  # the shank hangs below the knee at qpos0
+    assert com_long[3] == com_short[3] > 0  # log mass (the generator's leg mass is fixed)
