@@ -7,6 +7,7 @@ demo and the digital-cousin experiment all report through these.
 from __future__ import annotations
 
 import math
+import sys
 import time
 
 import torch
@@ -14,7 +15,8 @@ import torch
 
 def run_episodes(env, policy, episodes: int) -> dict[str, list[float]]:
     """Roll `policy` until `episodes` episodes have ended; the first `episodes` records
-    (in order of ending) are kept. Prints progress every ~5 s."""
+    (in order of ending) are kept. Prints progress every ~5 s (to stderr: stdout may be
+    --json)."""
     records: dict[str, list[float]] = {}
     obs = env.get_observations()
     done_count, last = 0, time.perf_counter()
@@ -30,7 +32,7 @@ def run_episodes(env, policy, episodes: int) -> dict[str, list[float]]:
                     records.setdefault(key, []).extend(values[:take].float().tolist())
             done_count += take
             if time.perf_counter() - last > 5:
-                print(f"  eval: {done_count}/{episodes} episodes", flush=True)
+                print(f"  eval: {done_count}/{episodes} episodes", file=sys.stderr, flush=True)
                 last = time.perf_counter()
     return records
 

@@ -201,6 +201,21 @@ class Pipeline:
             e.close()
         return student
 
+    def export(self) -> list[Path]:
+        """The generalist bound to each body (training, held-out, zero-shot), exported as
+        a robot runs it -> out/export/<body>/ (`xembody eval --checkpoint` takes one, with
+        `--transfer` too). Existing exports are kept. Returns the folders."""
+        generalist = self.distill(self.base())
+        folders = []
+        for body in self.train_bodies + self.heldout_bodies + self.zero_shot_bodies:
+            folder = self.out / "export" / body.stem
+            if not (folder / "policy.json").exists():
+                env = self.env(body, 1)
+                export_module(BoundStudent(generalist, self._binding(body)).eval(), env, folder)
+                env.close()
+            folders.append(folder)
+        return folders
+
     # --- evaluation ---------------------------------------------------------------------
     def evaluate(self) -> dict[str, Any]:
         base = self.base()

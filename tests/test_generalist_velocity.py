@@ -79,6 +79,26 @@ def test_velocity_pipeline_distils_plain_specialists_and_scores_tracking(tmp_pat
     stamp = (out / "generalist.pt").stat().st_mtime
     assert main(["generalist", "eval", *args]) == 0
     assert (out / "generalist.pt").stat().st_mtime == stamp
+    # `run` exported the generalist bound to each body; `xembody eval` runs such a folder
+    # (the TorchScript network on the contract's task and bundled body) and scores it as
+    # the pipeline scored the generalist on that body (same episodes: seed 0 + 1000)
+    assert sorted(p.name for p in (out / "export").iterdir()) == sorted(rows)
+    folder = out / "export" / "fixture_quad-zeroshot"
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(folder), "--no-randomize", "--episodes", "4",
+                 "--seed", "1000", "--json"]) == 0  # fmt: skip
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["policy"] == "exported" and exported["body"] == "fixture_quad"
+    for m in ("lin_vel_error", "yaw_rate_error"):
+        want = rows["fixture_quad-zeroshot"]["generalist"][m]["mean"]
+        assert exported["metrics"][m]["mean"] == pytest.approx(want, rel=1e-3), m
+    # and through the sim-to-sim table: both backends, then the robot-side controller
+    assert main(["eval", "--checkpoint", str(folder), "--transfer", "--episodes", "2",
+                 "--json"]) == 0  # fmt: skip
+    cases = json.loads(capsys.readouterr().out)["cases"]
+    assert len(cases) == 4 and "robot side, real-proxy" in cases
+    for case, row in cases.items():
+        assert row["episodes"] >= 2 and math.isfinite(row["lin_vel_error"]), case
 
 
 def test_velocity_eval_without_a_run_fails_with_one_line(tmp_path, capsys):

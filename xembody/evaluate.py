@@ -4,12 +4,17 @@ task's metrics (for example tracking error) with 95% confidence intervals.
 Success uses the Wilson score interval; metric means use mean +- 1.96 standard errors of
 the per-episode means. `--policy zero` evaluates the untrained baseline of holding the
 default pose (zero actions), `--policy random` a unit Gaussian policy.
+
+`--checkpoint` is a training checkpoint (or run folder), or an export folder (policy.json,
+as `xembody export` and `xembody generalist export` write): then its TorchScript network
+runs on the task and body the contract names, and `--transfer` skips the export step.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +25,9 @@ from xembody.config import add_arguments, field, from_args
 
 @dataclass(kw_only=True)
 class EvalConfig:
-    checkpoint: str = field("", "checkpoint file or run folder (latest checkpoint)")
+    checkpoint: str = field(
+        "", "checkpoint file, run folder (latest checkpoint) or export folder (policy.json)"
+    )
     episodes: int = field(100, "episodes to evaluate")
     num_envs: int = field(0, "parallel envs (0: min(episodes, 256))")
     seed: int = field(1, "seed of the evaluation episodes")
@@ -84,13 +91,49 @@ def load_policy(checkpoint: str | Path, env):
     return load_runner(checkpoint, env).get_inference_policy()
 
 
+def is_export(path: str | Path) -> bool:
+    """Whether `path` is an export folder (it holds policy.json)."""
+    return (Path(path) / "policy.json").is_file()
+
+
+def _export_env(cfg: EvalConfig, n: int):
+    """(env, TorchScript policy, contract) of the export folder `cfg.checkpoint`: the
+    contract's task (its saved config) on the body it names or bundles."""
+    from xembody.real.gap import policy_body
+    from xembody.sim import tasks
+    from xembody.sim.bodies.reference import resolve_body
+
+    folder = Path(cfg.checkpoint)
+    contract = json.loads((folder / "policy.json").read_text())
+    emb = resolve_body(*policy_body(folder, contract))
+    task_cfg = tasks.config_from_dict(contract["task"], contract["task_cfg"])
+    env = tasks.make_env(contract["task"], emb, n, cfg=task_cfg, randomize=cfg.randomize,
+                         seed=cfg.seed, backend=cfg.backend, num_threads=1)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated upstream
+        net = torch.jit.load(str(folder / contract["files"]["torchscript"]), env.device)
+    return env, (lambda obs: net(obs["policy"])), contract
+
+
 def evaluate(cfg: EvalConfig) -> dict:
     from xembody.models.evaluation import run_episodes, summarize
     from xembody.models.run import Run, latest_checkpoint, make_env
 
     torch.set_num_threads(1)  # small MLPs: torch threads would compete with the physics
-    run = Run.load(cfg.checkpoint)
     n = cfg.num_envs or min(cfg.episodes, 256)
+    if is_export(cfg.checkpoint):
+        env, policy, contract = _export_env(cfg, n)
+        if cfg.policy != "trained":
+            raise ValueError(f"policy={cfg.policy!r} with an export folder: expected trained")
+        records = run_episodes(env, policy, cfg.episodes)
+        body = env.task.emb.name
+        env.close()
+        return summarize(records) | {
+            "task": contract["task"], "body": body, "policy": "exported",
+            "checkpoint": str(cfg.checkpoint), "randomize": cfg.randomize, "seed": cfg.seed,
+            "backend": cfg.backend,
+        }  # fmt: skip
+    run = Run.load(cfg.checkpoint)
     env = make_env(run, n, seed=cfg.seed, randomize=cfg.randomize, backend=cfg.backend)
     if cfg.policy == "trained":
         policy = load_policy(cfg.checkpoint, env)
@@ -114,9 +157,10 @@ def evaluate(cfg: EvalConfig) -> dict:
 
 def transfer(cfg: EvalConfig) -> dict:
     """The policy of `cfg.checkpoint` under nominal physics (no randomisation) on MuJoCo,
-    on MuJoCo Warp (CUDA when torch sees one, else Warp's CPU device), then exported and run
-    as on a robot (one `PolicyController` per robot, readings in, targets out) on the
-    nominal robot and on the real-proxy (latency, friction, backlash, sensor noise).
+    on MuJoCo Warp (CUDA when torch sees one, else Warp's CPU device), then exported (unless
+    it is an export folder already) and run as on a robot (one `PolicyController` per
+    robot, readings in, targets out) on the nominal robot and on the real-proxy (latency,
+    friction, backlash, sensor noise).
     Returns {case: {metric: mean}} and each metric's change against the first case."""
     import dataclasses
     import tempfile
@@ -131,8 +175,11 @@ def transfer(cfg: EvalConfig) -> dict:
         r = evaluate(dataclasses.replace(cfg, randomize=False, backend=backend))
         rows[name] = _flat(r)
     with tempfile.TemporaryDirectory() as tmp:
-        contract = export_policy(Path(cfg.checkpoint), Path(tmp))
-        body, seed = policy_body(tmp, contract)
+        folder = Path(cfg.checkpoint) if is_export(cfg.checkpoint) else Path(tmp)
+        if folder == Path(tmp):
+            export_policy(Path(cfg.checkpoint), folder)
+        contract = json.loads((folder / "policy.json").read_text())
+        body, seed = policy_body(folder, contract)
         envs = cfg.num_envs or min(cfg.episodes, 32)
         episodes = max(1, -(-cfg.episodes // envs))  # episode lengths per robot
         for name, proxy in (
@@ -140,7 +187,7 @@ def transfer(cfg: EvalConfig) -> dict:
             ("robot side, real-proxy", ProxyConfig()),
         ):
             robot = RobotConfig(body=body, body_seed=seed, seed=cfg.seed, proxy=proxy)
-            r = closed_loop(tmp, robot, num_envs=envs, episodes=episodes, seed=cfg.seed)
+            r = closed_loop(folder, robot, num_envs=envs, episodes=episodes, seed=cfg.seed)
             rows[name] = {k: float(v) for k, v in r.items() if k in rows["MuJoCo (CPU)"]}
     base = rows["MuJoCo (CPU)"]
     return {"task": contract["task"], "checkpoint": str(cfg.checkpoint), "cases": rows,

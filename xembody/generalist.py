@@ -2,6 +2,7 @@
 
     xembody generalist run  --task reach --out runs/generalist-reach   # every stage
     xembody generalist eval --out runs/generalist-reach --json         # the table again
+    xembody generalist export --out runs/generalist-reach   # out/export/<body>/ per body
 
 Stages (each skipped when its output exists, so an interrupted run resumes):
 1. bodies: `train_bodies` sampled from the task's body class, held-out bodies sampled
@@ -15,7 +16,10 @@ Stages (each skipped when its output exists, so an interrupted run resumes):
 5. distill: DAgger from the specialists into one student (the base, or a fresh one) over
    mixed-body rollouts -> out/generalist.pt;
 6. eval: the task's scores (success, or tracking errors and falls) per body and policy
-   -> out/results.json (and docs/RESULTS.md with --write-docs).
+   -> out/results.json (and docs/RESULTS.md with --write-docs);
+7. export: the generalist bound to each body, exported as a robot runs it ->
+   out/export/<body>/ (`xembody eval --checkpoint out/export/<body> --transfer` runs it on
+   both physics backends and through the robot-side controller).
 
 A task without a scripted teacher (velocity: legs have none) skips stages 2 and 3.
 """
@@ -35,7 +39,10 @@ from xembody.models.generalist_config import GeneralistConfig
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generalist", help="(IL base ->) specialists -> one generalist")
-    p.add_argument("stage", choices=("run", "eval"), help="run every stage, or only evaluate")
+    p.add_argument(
+        "stage", choices=("run", "eval", "export"),
+        help="run every stage, only evaluate, or only export the generalist per body",
+    )  # fmt: skip
     add_arguments(p, GeneralistConfig)
     p.set_defaults(run=lambda a: run(a.stage, from_args(GeneralistConfig, a)))
 
@@ -46,13 +53,18 @@ def run(stage: str, cfg: GeneralistConfig) -> int:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     pipeline.load_teacher(cfg.teacher)  # a wrong name fails before anything is written
-    if stage == "eval" and not (Path(cfg.out) / "generalist.pt").exists():
+    if stage != "run" and not (Path(cfg.out) / "generalist.pt").exists():
         raise FileNotFoundError(
-            f"{cfg.out}/generalist.pt: nothing to evaluate; `xembody generalist run` first"
+            f"{cfg.out}/generalist.pt: nothing to {stage}; `xembody generalist run` first"
         )
     pipe = pipeline.Pipeline(cfg)
     if stage == "run":
         pipe.run_all()
+    if stage in ("run", "export"):
+        folders = pipe.export()
+        print(f"exported the generalist for {len(folders)} bodies: {cfg.out}/export/<body>")
+    if stage == "export":
+        return 0
     results = pipe.evaluate()
     (Path(cfg.out) / "results.json").write_text(json.dumps(results, indent=2))
     print(pipeline.table(results))

@@ -53,6 +53,7 @@ from .backend import BatchedSim, param_shape
 from .warp_kernels import body_contact_forces, health
 
 wp.config.quiet = True
+wp.config.log_level = wp.LOG_WARNING  # no line per kernel module loaded (stdout: --json)
 # Per-world model fields: PARAMS plus the constants mujoco_warp.set_const derives from them.
 _BATCHED = (
     "body_mass", "body_inertia", "body_ipos", "body_subtreemass", "body_invweight0",
