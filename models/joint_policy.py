@@ -69,37 +69,31 @@ def joint_descriptors(
             np.log1p(1e3 * model.dof_armature[dof]),
             hi - lo,
         ]
-    if root_frame:
-        out = np.concatenate([out, _anchors_in_root_frame(model, joint_names)], axis=1)
-    if subtree:
-        out = np.concatenate([out, _subtrees_in_root_frame(model, joint_names)], axis=1)
+    if root_frame or subtree:
+        anchors, subtrees = _placement(model, joint_names)
+        parts = [out, *([anchors] if root_frame else []), *([subtrees] if subtree else [])]
+        out = np.concatenate(parts, axis=1)
     return out
 
 
-def _subtrees_in_root_frame(model: mujoco.MjModel, joint_names: Sequence[str]) -> np.ndarray:
+def _placement(model: mujoco.MjModel, joint_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per joint at qpos0, in its root body's frame: the anchor (J, ROOT_FRAME_DIM) from the
+    root body's origin, and (J, SUBTREE_DIM) the centre of mass of what the joint moves from
+    the anchor, with the log of that mass."""
     data = mujoco.MjData(model)
     mujoco.mj_kinematics(model, data)
     mujoco.mj_comPos(model, data)  # subtree_com
-    out = np.zeros((len(joint_names), SUBTREE_DIM), np.float32)
+    anchors = np.zeros((len(joint_names), ROOT_FRAME_DIM), np.float32)
+    subtrees = np.zeros((len(joint_names), SUBTREE_DIM), np.float32)
     for i, name in enumerate(joint_names):
         jid = model.joint(name).id
         body = model.jnt_bodyid[jid]
-        rot = data.xmat[model.body_rootid[body]].reshape(3, 3)
-        out[i, :3] = rot.T @ (data.subtree_com[body] - data.xanchor[jid])
-        out[i, 3] = np.log1p(float(model.body_subtreemass[body]))
-    return out
-
-
-def _anchors_in_root_frame(model: mujoco.MjModel, joint_names: Sequence[str]) -> np.ndarray:
-    data = mujoco.MjData(model)
-    mujoco.mj_kinematics(model, data)
-    out = np.zeros((len(joint_names), ROOT_FRAME_DIM), np.float32)
-    for i, name in enumerate(joint_names):
-        jid = model.joint(name).id
-        root = model.body_rootid[model.jnt_bodyid[jid]]
-        rot = data.xmat[root].reshape(3, 3)
-        out[i] = rot.T @ (data.xanchor[jid] - data.xpos[root])
-    return out
+        root = model.body_rootid[body]
+        rot_t = data.xmat[root].reshape(3, 3).T
+        anchors[i] = rot_t @ (data.xanchor[jid] - data.xpos[root])
+        subtrees[i, :3] = rot_t @ (data.subtree_com[body] - data.xanchor[jid])
+        subtrees[i, 3] = np.log1p(float(model.body_subtreemass[body]))
+    return anchors, subtrees
 
 
 def body_descriptor(model: mujoco.MjModel, num_joints: int, floating: bool) -> np.ndarray:

@@ -93,18 +93,21 @@ def load_policy(checkpoint: str | Path, env):
 
 def is_export(path: str | Path) -> bool:
     """Whether `path` is an export folder (it holds policy.json)."""
-    return (Path(path) / "policy.json").is_file()
+    from xembody.models.exported import SIDECAR_FILE
+
+    return (Path(path) / SIDECAR_FILE).is_file()
 
 
 def _export_env(cfg: EvalConfig, n: int):
     """(env, TorchScript policy, contract) of the export folder `cfg.checkpoint`: the
     contract's task (its saved config) on the body it names or bundles."""
+    from xembody.models.exported import read_contract
     from xembody.real.gap import policy_body
     from xembody.sim import tasks
     from xembody.sim.bodies.reference import resolve_body
 
     folder = Path(cfg.checkpoint)
-    contract = json.loads((folder / "policy.json").read_text())
+    contract = read_contract(folder)
     emb = resolve_body(*policy_body(folder, contract))
     task_cfg = tasks.config_from_dict(contract["task"], contract["task_cfg"])
     env = tasks.make_env(contract["task"], emb, n, cfg=task_cfg, randomize=cfg.randomize,
@@ -122,37 +125,34 @@ def evaluate(cfg: EvalConfig) -> dict:
     torch.set_num_threads(1)  # small MLPs: torch threads would compete with the physics
     n = cfg.num_envs or min(cfg.episodes, 256)
     if is_export(cfg.checkpoint):
-        env, policy, contract = _export_env(cfg, n)
         if cfg.policy != "trained":
             raise ValueError(f"policy={cfg.policy!r} with an export folder: expected trained")
-        records = run_episodes(env, policy, cfg.episodes)
-        body = env.task.emb.name
-        env.close()
-        return summarize(records) | {
-            "task": contract["task"], "body": body, "policy": "exported",
-            "checkpoint": str(cfg.checkpoint), "randomize": cfg.randomize, "seed": cfg.seed,
-            "backend": cfg.backend,
-        }  # fmt: skip
-    run = Run.load(cfg.checkpoint)
-    env = make_env(run, n, seed=cfg.seed, randomize=cfg.randomize, backend=cfg.backend)
-    if cfg.policy == "trained":
-        policy = load_policy(cfg.checkpoint, env)
-    elif cfg.policy == "zero":
-        policy = lambda obs: torch.zeros(n, env.num_actions)  # noqa: E731
+        env, policy, contract = _export_env(cfg, n)
+        about = {"task": contract["task"], "body": env.task.emb.name, "policy": "exported",
+                 "checkpoint": str(cfg.checkpoint)}  # fmt: skip
     else:
-        policy = lambda obs: torch.randn(n, env.num_actions)  # noqa: E731
+        run = Run.load(cfg.checkpoint)
+        env = make_env(run, n, seed=cfg.seed, randomize=cfg.randomize, backend=cfg.backend)
+        if cfg.policy == "trained":
+            policy = load_policy(cfg.checkpoint, env)
+        elif cfg.policy == "zero":
+            policy = lambda obs: torch.zeros(n, env.num_actions)  # noqa: E731
+        else:
+            policy = lambda obs: torch.randn(n, env.num_actions)  # noqa: E731
+        ckpt = latest_checkpoint(cfg.checkpoint) if cfg.policy == "trained" else None
+        about = {"task": run.task, "body": run.body.name, "policy": cfg.policy,
+                 "checkpoint": str(ckpt) if ckpt else None}  # fmt: skip
     records = run_episodes(env, policy, cfg.episodes)
     env.close()
-    ckpt = latest_checkpoint(cfg.checkpoint) if cfg.policy == "trained" else None
-    return summarize(records) | {
-        "task": run.task,
-        "body": run.body.name,
-        "policy": cfg.policy,
-        "checkpoint": str(ckpt) if ckpt else None,
-        "randomize": cfg.randomize,
-        "seed": cfg.seed,
-        "backend": cfg.backend,
-    }
+    return (
+        summarize(records)
+        | about
+        | {
+            "randomize": cfg.randomize,
+            "seed": cfg.seed,
+            "backend": cfg.backend,
+        }
+    )
 
 
 def transfer(cfg: EvalConfig) -> dict:
@@ -166,6 +166,7 @@ def transfer(cfg: EvalConfig) -> dict:
     import tempfile
 
     from xembody.models.export import export_policy
+    from xembody.models.exported import read_contract
     from xembody.real.gap import closed_loop, policy_body
     from xembody.real.proxy import ProxyConfig, RobotConfig
 
@@ -175,10 +176,11 @@ def transfer(cfg: EvalConfig) -> dict:
         r = evaluate(dataclasses.replace(cfg, randomize=False, backend=backend))
         rows[name] = _flat(r)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(cfg.checkpoint) if is_export(cfg.checkpoint) else Path(tmp)
-        if folder == Path(tmp):
+        exported = is_export(cfg.checkpoint)
+        folder = Path(cfg.checkpoint) if exported else Path(tmp)
+        if not exported:
             export_policy(Path(cfg.checkpoint), folder)
-        contract = json.loads((folder / "policy.json").read_text())
+        contract = read_contract(folder)
         body, seed = policy_body(folder, contract)
         envs = cfg.num_envs or min(cfg.episodes, 32)
         episodes = max(1, -(-cfg.episodes // envs))  # episode lengths per robot
