@@ -14,9 +14,17 @@ import torch
 
 
 def run_episodes(env, policy, episodes: int) -> dict[str, list[float]]:
-    """Roll `policy` until `episodes` episodes have ended; the first `episodes` records
-    (in order of ending) are kept. Prints progress every ~5 s (to stderr: stdout may be
-    --json)."""
+    """Roll `policy` until `episodes` episodes are recorded: each env's first k (k =
+    episodes // num_envs), and one more from each of the first episodes % num_envs envs.
+
+    Which episodes count is fixed before any ends, so it cannot depend on how they end.
+    Keeping the first `episodes` to end, as this did before, over-counted short episodes
+    (falls) whenever episodes > num_envs: the last slots went to second-round episodes that
+    had ended early. Prints progress every ~5 s (to stderr: stdout may be --json)."""
+    n = env.num_envs
+    quota = torch.full((n,), episodes // n, dtype=torch.long)
+    quota[: episodes % n] += 1
+    taken = torch.zeros(n, dtype=torch.long)
     records: dict[str, list[float]] = {}
     obs = env.get_observations()
     done_count, last = 0, time.perf_counter()
@@ -26,11 +34,13 @@ def run_episodes(env, policy, episodes: int) -> dict[str, list[float]]:
             finished = extras.get("finished")
             if finished is None:
                 continue
-            take = min(len(finished["env_ids"]), episodes - done_count)
+            ids = finished["env_ids"].to("cpu", torch.long)
+            keep = taken[ids] < quota[ids]
+            taken[ids] += 1  # an env ends at most one episode per step
             for key, values in finished.items():
                 if key != "env_ids":
-                    records.setdefault(key, []).extend(values[:take].float().tolist())
-            done_count += take
+                    records.setdefault(key, []).extend(values.cpu()[keep].float().tolist())
+            done_count += int(keep.sum())
             if time.perf_counter() - last > 5:
                 print(f"  eval: {done_count}/{episodes} episodes", file=sys.stderr, flush=True)
                 last = time.perf_counter()
