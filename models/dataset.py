@@ -55,11 +55,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import zarr
-from zarr.codecs import BloscCodec
+
+if TYPE_CHECKING:  # zarr is imported where a store is opened: `xembody train` needs none
+    import zarr
 
 FORMAT = "xembody-dataset/1"
 FLUSH_BYTES = 16 << 20  # write the frames in flight once this much is buffered
@@ -232,12 +233,17 @@ class Dataset:
             raise FileExistsError(f"{path} exists; open it with mode='a' or pass overwrite")
         with built_in_place(path) as tmp:
             cls._build(tmp, features, fps, meta)
+        import zarr
+
         return cls(zarr.open_group(str(path), mode="r+"), path, writable=True)
 
     @staticmethod
     def _build(
         path: Path, features: dict[str, Feature], fps: float, meta: dict[str, Any] | None
     ) -> None:
+        import zarr
+        from zarr.codecs import BloscCodec
+
         root = zarr.open_group(str(path), mode="w")
         data = root.create_group("data")
         for key, f in features.items():
@@ -310,6 +316,8 @@ class Dataset:
             )
         if not ((path / "zarr.json").is_file() or (path / ".zgroup").is_file()):
             raise FileNotFoundError(f"{path}: no dataset there (no zarr.json)")
+        import zarr
+
         root = zarr.open_group(str(path), mode="r+" if mode == "a" else "r")
         ds = cls(root, path, writable=mode == "a")
         if mode == "a":
@@ -494,6 +502,8 @@ def export_zarr2(src: Dataset | str | Path, dst: str | Path, *, overwrite: bool 
     if (dst.exists() or dst.is_symlink()) and not overwrite:
         raise FileExistsError(f"{dst} exists; pass overwrite to replace it")
     with built_in_place(dst) as tmp:
+        import zarr
+
         root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
         data = root.create_group("data")
         for key, f in ds.features.items():

@@ -91,6 +91,15 @@ class DistributedRunner(OnPolicyRunner):
     def learn(self, num_learning_iterations: int, init_at_random_ep_len: bool = False) -> None:
         self._it = self.current_learning_iteration
         super().learn(num_learning_iterations, init_at_random_ep_len)
+        # `train` calls learn() once per chunk of iterations; rsl-rl opens a new TensorBoard
+        # writer (and copies the code state) at every call. One per run is enough.
+        self.logger.init_logging_writer = lambda: None
+
+    def close_writer(self) -> None:
+        """Flush and close the TensorBoard writer (rsl-rl leaves it to the process's end)."""
+        writer = getattr(self.logger, "writer", None)
+        if writer is not None and hasattr(writer, "close"):
+            writer.close()
 
     def _configure_multi_gpu(self) -> None:
         rank, size, local = world()

@@ -92,11 +92,17 @@ def load_runner(checkpoint: str | Path, env, *, base_policy: str | Path | None =
     run = Run.load(checkpoint)
     if base_policy is not None:
         run.ppo = dataclasses.replace(run.ppo, base_policy=str(base_policy))
+    # On the env's device: a policy on the CPU cannot act on a CUDA env's observations.
+    device = str(getattr(env, "device", "cpu"))
     with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints the model summary
-        runner = OnPolicyRunner(env, rsl_rl_config(run.ppo), log_dir=None, device="cpu")
+        runner = OnPolicyRunner(env, rsl_rl_config(run.ppo), log_dir=None, device=device)
     # The actor only: evaluation and export need no critic (whose inputs grew when tasks
     # gained privileged terms, so older runs' critics no longer fit) and no optimizer.
-    runner.load(str(latest_checkpoint(checkpoint)), load_cfg={"actor": True, "iteration": True})
+    runner.load(
+        str(latest_checkpoint(checkpoint)),
+        load_cfg={"actor": True, "iteration": True},
+        map_location=device,
+    )  # a run trained on a GPU evaluates on a CPU-only machine
     return runner
 
 

@@ -180,7 +180,7 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
     )
     if cfg.resume:
         ckpt = latest_checkpoint(cfg.resume)
-        runner.load(str(ckpt))
+        runner.load(str(ckpt), map_location=str(runner.device))  # saved on another device too
         runner.current_learning_iteration += 1  # the checkpoint holds that iteration's update
         print(f"resumed from {ckpt} at iteration {runner.current_learning_iteration}")
     print(
@@ -205,6 +205,7 @@ def train(cfg: TrainConfig, task_overrides: dict | None = None) -> Path:
         kept = last % run.ppo.save_interval == 0
         if rank == 0 and done < cfg.iterations and not kept and chunk_end.exists():
             chunk_end.unlink()  # learn() saves whenever it returns; keep save_interval's only
+    runner.close_writer()
     env.close()
     print(f"done: {done} iterations in {time.perf_counter() - t0:.0f} s; checkpoints in {folder}")
     return folder

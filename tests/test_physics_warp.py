@@ -254,6 +254,24 @@ def test_training_runs_on_the_warp_backend(tmp_path):
             train(TrainConfig(backend="gpu", iterations=1, **common))
 
 
+@pytest.mark.gpu
+def test_a_run_trained_on_the_gpu_evaluates_there(tmp_path):
+    """`xembody eval --backend gpu` of a run: the policy is put on the env's device (it was
+    built on the CPU and met the CUDA env's observations; found by benchmarks/gpu_check.sh)."""
+    if not wp.is_cuda_available():
+        pytest.skip("no CUDA device")
+    from xembody.evaluate import EvalConfig, evaluate
+    from xembody.models.training import TrainConfig, train
+
+    run = train(TrainConfig(task="velocity", backend="gpu", num_envs=16, steps_per_env=8,
+                            iterations=1, threads=1, log_root=str(tmp_path)))  # fmt: skip
+    result = evaluate(EvalConfig(checkpoint=str(run), backend="gpu", episodes=4, num_envs=4))
+    assert result["backend"] == "gpu" and result["episode_length_steps"]["mean"] > 0
+    # and on the CPU backend: its CUDA tensors are mapped to the CPU when loaded
+    result = evaluate(EvalConfig(checkpoint=str(run), backend="cpu", episodes=4, num_envs=4))
+    assert result["backend"] == "cpu" and result["episode_length_steps"]["mean"] > 0
+
+
 _VIEWS = ("qpos", "qvel", "sensordata", "contact_force", "body_pos", "body_quat", "time",
           "ctrl", "mocap_pos", "diverged")  # fmt: skip
 

@@ -20,6 +20,15 @@ def test_run_folder_and_checkpoints_with_a_time_budget(tmp_path):
     assert doc["task"] == "reach" and doc["ppo"]["init_std"] == 0.5  # the task's PPO default
     assert (run / "body.xml").is_file() and (run / "body.xml.json").is_file()
     assert doc["task_cfg"]["randomization"]["action_latency"] == [1, 3]  # --action-latency
+    # Learning in chunks of 10 (for the budget) keeps one TensorBoard writer for the run; it
+    # made one per chunk (113 event files and writer threads in a 15-minute run).
+    events = list(run.glob("events.out.tfevents*"))
+    assert len(events) == 1, [e.name for e in events]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(events[0]))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("Loss/learning_rate")] == list(range(25))
 
 
 def test_bad_settings_fail_clearly():
