@@ -200,6 +200,10 @@ class JointTokenPolicy(nn.Module):
         self.register_buffer("joint_std", torch.ones(joint_channels))
         self.register_buffer("global_mean", torch.zeros(global_dim))
         self.register_buffer("global_std", torch.ones(global_dim))
+        # Descriptor entries that did not vary over the training bodies (`fit_descriptors`)
+        # are pinned to their training value: the network never learned what they mean.
+        self.register_buffer("desc_fixed", torch.zeros(joint_desc_dim, dtype=torch.bool))
+        self.register_buffer("desc_value", torch.zeros(joint_desc_dim))
         self.joint_channels = joint_channels
         self.global_dim = global_dim
         self.body_actions = body_actions
@@ -228,6 +232,7 @@ class JointTokenPolicy(nn.Module):
         if global_obs.shape[-1] != self.global_dim:
             raise ValueError(f"global_obs has {global_obs.shape[-1]}, expected {self.global_dim}")
         keep = mask.unsqueeze(-1)
+        joint_desc = torch.where(self.desc_fixed, self.desc_value, joint_desc)
         joint_in = (joint_obs - self.joint_mean) / self.joint_std
         global_in = (global_obs - self.global_mean) / self.global_std
         # Padded joints' inputs are zeroed too, so garbage there cannot leak anywhere.
@@ -256,7 +261,21 @@ class JointTokenPolicy(nn.Module):
         self.global_mean.copy_(global_rows.mean(0))
         self.global_std.copy_(global_rows.std(0).clamp_min(0.01))
 
+    @torch.no_grad()
+    def fit_descriptors(self, rows: torch.Tensor) -> None:
+        """Pin the descriptor entries that are the same in every row of `rows` (N, D): one
+        row per joint of every training body. A vendor file can differ there (URDF carries
+        no armature; every generated body has 0.01) and would show the network a value it
+        never saw vary, weighted by whatever the entry's weights became as a constant."""
+        fixed = (rows.max(0).values - rows.min(0).values) <= 1e-6
+        self.desc_fixed.copy_(fixed)
+        self.desc_value.copy_(torch.where(fixed, rows.mean(0), torch.zeros_like(rows[0])))
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Weights saved before the descriptor pinning existed keep this module's (the
+        # pipeline fits it from its training bodies before loading).
+        state_dict.setdefault(prefix + "desc_fixed", self.desc_fixed.clone())
+        state_dict.setdefault(prefix + "desc_value", self.desc_value.clone())
         # weights saved before the skip or the normalisation existed had none
         state_dict.setdefault(prefix + "skip", torch.zeros(self.joint_channels))
         for name, size, fill in (

@@ -121,7 +121,10 @@ class Pipeline:
         torch.manual_seed(self.cfg.seed)
         binding = self._binding(self.train_bodies[0])
         shape = STUDENT | TASKS[self.cfg.task].get("student", {})
-        return make_student(binding, relative_to=self.relative_to, **shape)
+        student = make_student(binding, relative_to=self.relative_to, **shape)
+        rows = [self._binding(b).joint_desc for b in self.train_bodies]
+        student.fit_descriptors(torch.cat(rows))
+        return student
 
     def base(self) -> JointTokenPolicy | None:
         """The student cloned from the demos (None without a scripted teacher)."""

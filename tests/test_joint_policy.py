@@ -139,3 +139,51 @@ def test_subtree_descriptors_see_the_shank():
     com_short, com_long = desc["short"][1][-SUBTREE_DIM:], desc["long"][1][-SUBTREE_DIM:]
     assert com_long[2] < com_short[2] < 0  # the shank hangs below the knee at qpos0
     assert com_long[3] == com_short[3] > 0  # log mass (the generator's leg mass is fixed)
+
+
+def test_descriptor_entries_constant_in_training_are_pinned_for_a_vendor_file():
+    """Every generated quadruped's motors have armature 0.01; the fixture URDF (like any
+    URDF) has none. The student never saw that entry vary, so its weights on it act as a
+    constant: a zero there shifts every joint token of the URDF body by an amount nothing
+    trained. `fit_descriptors` pins such entries to their training value; entries that
+    varied still reach the network."""
+    from pathlib import Path
+
+    from xembody.sim import bodies
+    from xembody.sim.bodies.for_training import load_for_training
+
+    arm = 11  # log1p(1e3 * armature)
+    rows = []
+    for seed in (2, 3, 8):
+        emb = bodies.sample("quadruped", seed=seed)
+        rows.append(joint_descriptors(emb.compile(), emb.joint_names, root_frame=True))
+    train = torch.from_numpy(np.concatenate(rows))
+    urdf = Path(__file__).parent / "assets/robots/fixture_quad_description/urdf/quad.urdf"
+    emb = load_for_training(str(urdf))
+    vendor = torch.from_numpy(joint_descriptors(emb.compile(), emb.joint_names, root_frame=True))
+    assert (train[:, arm] == train[0, arm]).all() and train[0, arm] > 2.0
+    assert (vendor[:, arm] == 0).all()  # the URDF's: no armature
+
+    torch.manual_seed(0)
+    student = JointTokenPolicy(3, 7, joint_desc_dim=train.shape[1])
+    student.fit_descriptors(train)
+    assert student.desc_fixed[arm] and not student.desc_fixed[3]  # armature pinned, range not
+    j = len(emb.joint_names)
+    joint, _, _, glob, body = _inputs(b=4, j=j)
+    mask = torch.ones(4, j, dtype=torch.bool)
+    as_trained = vendor.clone()
+    as_trained[:, arm] = train[0, arm]
+    wider = vendor.clone()
+    wider[:, 3] -= 0.5  # a lower joint limit: an entry that varied in training
+    cases = {"vendor": vendor, "as_trained": as_trained, "wider": wider}
+    with torch.no_grad():
+        out = {k: student(joint, d.expand(4, -1, -1), mask, glob, body)[0]
+               for k, d in cases.items()}  # fmt: skip
+    torch.testing.assert_close(out["vendor"], out["as_trained"])
+    assert not torch.allclose(out["vendor"], out["wider"])
+    # saved with the weights; weights from before the pinning keep the module's fit
+    old = {k: v for k, v in student.state_dict().items() if not k.startswith("desc_")}
+    again = JointTokenPolicy(3, 7, joint_desc_dim=train.shape[1])
+    again.fit_descriptors(train)
+    again.load_state_dict(old)
+    assert torch.equal(again.desc_fixed, student.desc_fixed)
