@@ -11,6 +11,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 import pytest
+import yaml
 
 from xembody.sim import bodies
 from xembody.sim.bodies import gains
@@ -64,6 +65,8 @@ def test_card_round_trip(tmp_path: Path) -> None:
         ({"gains": {"joints": {"j*": {"kd": 1}}}}, r"gains\.joints\.j\*: .* \{kp: "),
         ({"default_pose": {"j1": "up"}}, r"default_pose\.j1: 'up' .* a number"),
         ({"feet": 3}, r"feet: 3 .* a list of names"),
+        ({"armature": {"*_calf_joint": -0.01}}, r"armature\.\*_calf_joint: -0\.01 .* >= 0"),
+        ({"armature": 0.01}, r"armature: 0\.01 .* a mapping of joint name"),
     ],
 )
 def test_card_errors_name_file_field_value_and_fix(doc: dict, match: str) -> None:
@@ -120,6 +123,27 @@ def test_card_beside_the_file_and_options_win() -> None:
     assert r.decisions["feet"].how == "option"  # ... so the file comes from beside it
     with pytest.raises(CardError, match=r"ee: 'gripper' is neither a link .*--ee LINK; frames"):
         load_report(ARM6, ee="gripper")
+
+
+def test_card_armature_reaches_the_model_and_the_gain_rule() -> None:
+    """A URDF cannot hold a motor's reflected rotor inertia; `armature:` in the card
+    names it (fnmatch patterns), before compiling, so the natural-frequency gains see it."""
+    plain = load_report(QUAD)  # the card beside it: no armature
+    doc = yaml.safe_load(QUAD_CARD.read_text())
+    doc["armature"] = {"*_joint": 0.01, "*_calf_joint": 0.02}
+    r = load_report(QUAD, card=doc)
+    model = r.embodiment.compile()
+    arm = {model.joint(j).name: model.dof_armature[model.jnt_dofadr[j]] for j in range(1, 13)}
+    assert arm["FL_hip_joint"] == pytest.approx(0.01) and arm["RR_calf_joint"] == 0.02
+    assert (plain.embodiment.compile().dof_armature == 0).all()  # the file alone: none
+    # more inertia at each joint: more damping (kd = 2 zeta I w), kp too where the effort
+    # limit does not cap it (the hips' is capped)
+    new, old = r.embodiment.joints, plain.embodiment.joints
+    assert all(a.kd > b.kd and a.kp >= b.kp for a, b in zip(new, old, strict=True))
+    assert sum(a.kp > b.kp for a, b in zip(new, old, strict=True)) == 8
+    assert any("armature from the card on 12 joints" in n for n in r.notes)
+    with pytest.raises(CardError, match=r"armature: 'knee_\*' matches no joint of quad\.urdf"):
+        load_report(QUAD, card={**doc, "armature": {"knee_*": 0.01}})
 
 
 def test_dae_meshes_are_converted_once_into_the_cache(tmp_path: Path) -> None:

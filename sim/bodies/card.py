@@ -14,6 +14,7 @@ writes one from its guesses, with the evidence as comments, for the user to edit
     imu: imu_link             # IMU link or site (default: a site at the base)
     keyframe: home            # the keyframe that holds the default pose
     default_pose: {"*_thigh_joint": 0.8, "*_calf_joint": -1.5}   # rad or m, fnmatch patterns
+    armature: {"*_joint": 0.01}   # kg m^2 (or kg): reflected rotor inertia, which URDF lacks
     exclude: [gripper_*]      # joints left out of the action (held at their default)
     gains:                    # the rule, or per-joint values (fnmatch patterns)
       rule: natural_frequency # kp = I w^2, kd = 2 zeta I w (see sim/bodies/gains.py)
@@ -73,6 +74,7 @@ class BodyCard:
     imu: str | None = None
     keyframe: str | None = None
     default_pose: dict[str, float] = field(default_factory=dict)
+    armature: dict[str, float] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
     gains: Gains | None = None
     package_path: tuple[str, ...] = ()
@@ -92,6 +94,9 @@ class BodyCard:
         for key, value in self.default_pose.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 _fail(where, f"default_pose.{key}", value, "a number (rad or m)")
+        for key, value in self.armature.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+                _fail(where, f"armature.{key}", value, "a rotor inertia >= 0 (kg m^2, or kg)")
         if self.spawn_height is not None and not self.spawn_height > 0:
             _fail(where, "spawn_height", self.spawn_height, "a height in m above 0")
         g = self.gains
@@ -115,6 +120,14 @@ class BodyCard:
         """The card's default position of `joint` (the last matching pattern), or None."""
         value = None
         for pattern, v in self.default_pose.items():
+            if fnmatch.fnmatchcase(joint, pattern):
+                value = float(v)
+        return value
+
+    def armature_for(self, joint: str) -> float | None:
+        """The card's armature of `joint` (the last matching pattern), or None."""
+        value = None
+        for pattern, v in self.armature.items():
             if fnmatch.fnmatchcase(joint, pattern):
                 value = float(v)
         return value
@@ -206,6 +219,8 @@ def card_from_dict(doc: dict[str, Any], path: str = "") -> BodyCard:
             value = tuple(str(v) for v in value)
         elif name == "default_pose" and not isinstance(value, dict):
             _fail(where, name, value, "a mapping of joint name (or pattern) to position")
+        elif name == "armature" and not isinstance(value, dict):
+            _fail(where, name, value, "a mapping of joint name (or pattern) to rotor inertia")
         elif name in ("robot", "name", "body_class", "base", "ee", "imu", "keyframe"):
             value = str(value)
         elif name == "spawn_height":

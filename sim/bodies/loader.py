@@ -131,6 +131,7 @@ def load_report(
     notes = [f"converted mesh {n}" for n in resolve_meshes(spec, path, folder, pkg)]
     _absolute_asset_dirs(spec, folder)
     _name_unnamed(spec)
+    notes += _set_armature(spec, card, path)
     if spec.option.integrator == mujoco.mjtIntegrator.mjINT_EULER:
         # PD damping (actuator kv) is only integrated implicitly by implicitfast
         spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
@@ -352,6 +353,23 @@ def _added_joints(
             _joint_info(model, j, qpos, k, d, velocity_limit=velocity.get(name, float("inf")))
         )
     return joints, reasons
+
+
+def _set_armature(spec: mujoco.MjSpec, card: BodyCard, path: Path) -> list[str]:
+    """The card's `armature:` on the joints it names, before anything is compiled (the
+    gain rule reads it); a pattern that matches no hinge or slide joint is an error."""
+    joints = [j for j in spec.joints if int(j.type) in _KINDS]
+    for pattern in card.armature:
+        if not any(_match(j.name, pattern) for j in joints):
+            raise CardError(
+                f"{card.path or 'body card'}: armature: {pattern!r} matches no joint of "
+                f"{path.name}; set it to joint names (or patterns) among "
+                f"{', '.join(j.name for j in joints)}"
+            )
+    set_ = [j for j in joints if card.armature_for(j.name) is not None]
+    for j in set_:
+        j.armature = card.armature_for(j.name)
+    return [f"armature from the card on {len(set_)} joints"] if set_ else []
 
 
 def _name_unnamed(spec: mujoco.MjSpec) -> None:
