@@ -151,7 +151,7 @@ def test_trains_from_the_cli(tmp_path: Path) -> None:
 
 def test_falls_are_sensed_on_the_upper_body_and_a_mesh_pelvis(tmp_path: Path) -> None:
     # Vendors give the pelvis a mesh collision; the fixture's is a box. A copy of the
-    # package whose pelvis collides as its mesh must build (a bounding-sphere touch site).
+    # package whose pelvis collides as its mesh must build and sense its falls too.
     package = tmp_path / "src" / PACKAGE.name
     shutil.copytree(PACKAGE, package)
     urdf = package / "urdf" / "humanoid.urdf"
@@ -160,16 +160,16 @@ def test_falls_are_sensed_on_the_upper_body_and_a_mesh_pelvis(tmp_path: Path) ->
     text = urdf.read_text()
     assert box in text
     urdf.write_text(text.replace(box, mesh.format(PACKAGE.name)))
-    for path, pelvis_shape in ((HUMANOID, mujoco.mjtGeom.mjGEOM_BOX), (urdf, None)):
+    for path in (HUMANOID, urdf):
         emb = load_for_training(str(path), package_path=(str(tmp_path / "src"),))
         task = tasks.make_task("velocity", emb, VelocityConfig())
         m = task.build_model()
-        sensed = {m.body(int(m.site(t).bodyid[0])).name for t in task.touch}
-        # pelvis, torso, head and arms end an episode when they touch; no leg link does
+        sensed = {m.body(int(m.sensor(t).objid[0])).name for t in task.touch}
+        # pelvis, torso, head and arms end an episode when they touch the ground (the world
+        # body's geoms); no leg link does
         assert {"pelvis", "torso_link", "left_elbow_link", "right_elbow_link"} <= sensed
         assert not any(("hip" in b or "knee" in b or "ankle" in b) for b in sensed), sensed
-        if pelvis_shape is not None:
-            assert m.site_type[m.site("base_touch0").id] == pelvis_shape
+        assert all(m.sensor(t).refid[0] == 0 for t in task.touch)  # against the world only
         env = BodyEnv(tasks.make_task("velocity", emb, VelocityConfig()), 2, num_threads=1)
         _, _, dones, _ = env.step(torch.zeros(2, env.num_actions))
         assert not dones.any()  # standing: nothing but the feet touches

@@ -8,10 +8,10 @@ gets a standing command) and redrawn every `resample_s` seconds. Setting
 Everything comes from MuJoCo sensors added in `build_model`: a velocimeter at the IMU site
 (base-frame linear velocity), the IMU gyro and orientation, a framepos of the base body and
 of every foot site ("*_foot": on flat ground, contact = the foot within `contact_height`
-of its height in the home pose), actuator forces, and touch sensors on sites around the
-collision geoms of the base and of every body not on a leg (`add_fall_touch`: a trunk; a
-humanoid's pelvis, torso, head and arms). Episodes end on a fall: base tilted beyond
-`max_tilt`, base below `min_height` x its home height, or any of those touching anything.
+of its height in the home pose), actuator forces, and contact sensors on the base and on
+every body not on a leg (`add_fall_touch`: a trunk; a humanoid's pelvis, torso, head and
+arms). Episodes end on a fall: base tilted beyond `max_tilt`, base below `min_height` x its
+home height, or any of those touching the ground (the robot's own legs do not count).
 
 A gait clock (phase advancing by 1 every `gait_period` s, random at reset) is observed as
 sin/cos; the `gait` reward pays for each foot whose contact follows it: half the period in
@@ -51,7 +51,6 @@ from .terrain import (
     TerrainCurriculum,
     add_foot_touch,
     add_terrain,
-    add_touch_site,
     generate_terrain,
 )
 
@@ -419,10 +418,12 @@ class VelocityTask(Task):
 def add_fall_touch(
     spec: mujoco.MjSpec, body: mujoco.MjModel, base: str, feet: tuple[str, ...]
 ) -> list[str]:
-    """Touch sensors whose contact ends an episode: a site 1 cm larger around every collision
-    geom of the base and of the bodies that are not on a leg (a humanoid's torso, head and
-    arms; a quadruped's trunk). Leg bodies, those between the base and a foot site, may
-    touch. A shape a site cannot take (a mesh) gets its bounding sphere. Returns the names."""
+    """Contact sensors whose reading ends an episode, one per body that is not on a leg
+    and has a collision geom (a quadruped's trunk; a humanoid's pelvis, torso, head and
+    arms): the number of its contacts with the world body's geoms (the floor, the terrain).
+    Leg bodies, those between the base and a foot site, may touch anything; a fall body
+    touching the robot itself (a thigh against the trunk: MuJoCo filters parent-child
+    contacts only) is not a fall. Returns the sensor names."""
     m = body
     b_base = m.body(base).id
     legs: set[int] = set()
@@ -435,12 +436,16 @@ def add_fall_touch(
     for b in range(b_base + 1, m.nbody):  # a child's id is always above its parent's
         if int(m.body_parentid[b]) in subtree:
             subtree.add(b)
+    colliding = {
+        int(m.geom_bodyid[g]) for g in range(m.ngeom) if m.geom_contype[g] or m.geom_conaffinity[g]
+    }
     names: list[str] = []
-    for g in range(m.ngeom):
-        b = int(m.geom_bodyid[g])
-        if b in legs or b not in subtree or not (m.geom_contype[g] or m.geom_conaffinity[g]):
-            continue
-        name = f"base_touch{len(names)}" if b == b_base else f"{m.body(b).name}_touch{g}"
-        add_touch_site(spec, m, g, name)
+    for b in sorted((subtree - legs) & colliding):
+        name = "base_fall" if b == b_base else f"{m.body(b).name}_fall"
+        spec.add_sensor(
+            name=name, type=_SENS.mjSENS_CONTACT, objtype=mujoco.mjtObj.mjOBJ_BODY,
+            objname=m.body(b).name, reftype=mujoco.mjtObj.mjOBJ_BODY, refname="world",
+            intprm=[1, 0, 1],  # data="found", reduce none, one slot: the contact count
+        )  # fmt: skip
         names.append(name)
     return names
