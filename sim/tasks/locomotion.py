@@ -9,9 +9,13 @@ Everything comes from MuJoCo sensors added in `build_model`: a velocimeter at th
 (base-frame linear velocity), the IMU gyro and orientation, a framepos of the base body and
 of every foot site ("*_foot": on flat ground, contact = the foot within `contact_height`
 of its height in the home pose), actuator forces, and contact sensors on the base and on
-every body not on a leg (`add_fall_touch`: a trunk; a humanoid's pelvis, torso, head and
-arms). Episodes end on a fall: base tilted beyond `max_tilt`, base below `min_height` x its
-home height, or any of those touching the ground (the robot's own legs do not count).
+every body not on a leg that has a collision geom (`add_fall_touch`: a trunk; a humanoid's
+pelvis, torso, head and arms), each counting its contacts with the world body's geoms (the
+floor, the terrain). Episodes end on a fall: base tilted beyond `max_tilt`, base below
+`min_height` x its home height, or any of those bodies touching the ground. The robot
+touching itself (a vendor quadruped's thigh against its trunk) is not a fall; until
+2026-12-04 touch sites counted any contact, and on the generated bodies both rules end the
+same episodes at the same steps (checked on a humanoid and a quadruped, CPU and Warp).
 
 A gait clock (phase advancing by 1 every `gait_period` s, random at reset) is observed as
 sin/cos; the `gait` reward pays for each foot whose contact follows it: half the period in
