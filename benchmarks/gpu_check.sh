@@ -17,6 +17,7 @@
 # Measured on an H200 (2026-12-04): steps 1-2 took 200 s with the kernel compiles, step 3
 # the training budget plus ~100 s of eval (its compiles, on a fresh machine), step 4 101 s.
 # A 15-minute lease fits GPU_CHECK_TRAIN_MINUTES=3.
+# On a lent machine without a package registry: benchmarks/gpu_pack.sh packs what it lacks.
 set -euo pipefail
 PY=${PYTHON:-python3}
 out=${OUT:-.}
