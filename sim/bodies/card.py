@@ -118,31 +118,19 @@ class BodyCard:
     # --- helpers -------------------------------------------------------------------------
     def pose_for(self, joint: str) -> float | None:
         """The card's default position of `joint` (the last matching pattern), or None."""
-        value = None
-        for pattern, v in self.default_pose.items():
-            if fnmatch.fnmatchcase(joint, pattern):
-                value = float(v)
-        return value
+        v = _last_match(self.default_pose, joint)
+        return None if v is None else float(v)
 
     def armature_for(self, joint: str) -> float | None:
         """The card's armature of `joint` (the last matching pattern), or None."""
-        value = None
-        for pattern, v in self.armature.items():
-            if fnmatch.fnmatchcase(joint, pattern):
-                value = float(v)
-        return value
+        v = _last_match(self.armature, joint)
+        return None if v is None else float(v)
 
     def excluded(self, joint: str) -> bool:
         return any(fnmatch.fnmatchcase(joint, p) for p in self.exclude)
 
     def gains_for(self, joint: str) -> dict[str, float] | None:
-        if self.gains is None:
-            return None
-        found = None
-        for pattern, kpkd in self.gains.joints.items():
-            if fnmatch.fnmatchcase(joint, pattern):
-                found = kpkd
-        return found
+        return None if self.gains is None else _last_match(self.gains.joints, joint)
 
     def robot_path(self) -> Path | None:
         """The robot file the card names (relative to the card's folder), else the robot
@@ -165,6 +153,15 @@ class BodyCard:
 
 _YAML_KEYS = {"class": "body_class"}  # YAML key -> field name, where they differ
 _FIELDS = [f.name for f in dataclasses.fields(BodyCard) if f.name != "path"]
+
+
+def _last_match(patterns: dict[str, Any], name: str) -> Any:
+    """The value of the last fnmatch pattern in `patterns` that matches `name`, or None."""
+    found = None
+    for pattern, value in patterns.items():
+        if fnmatch.fnmatchcase(name, pattern):
+            found = value
+    return found
 
 
 def _fail(where: str, name: str, value: Any, expected: str) -> None:

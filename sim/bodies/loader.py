@@ -277,12 +277,7 @@ def _default_pose(
     qpos = model.key_qpos[key].copy() if key is not None else model.qpos0.copy()
     source = f"keyframe {model.key(key).name or key!r}" if key is not None else "qpos0"
     joints = [model.joint(j).name for j in range(model.njnt) if model.jnt_type[j] in _KINDS]
-    for pattern in card.default_pose:
-        if not any(card.pose_for(n) is not None and _match(n, pattern) for n in joints):
-            raise CardError(
-                f"{card.path or 'body card'}: default_pose: {pattern!r} matches no joint of "
-                f"{path.name}; set it to joint names (or patterns) among {', '.join(joints)}"
-            )
+    _check_patterns(card, "default_pose", card.default_pose, joints, path)
     posed = 0
     for j in range(model.njnt):
         v = card.pose_for(model.joint(j).name) if model.jnt_type[j] in _KINDS else None
@@ -359,17 +354,23 @@ def _set_armature(spec: mujoco.MjSpec, card: BodyCard, path: Path) -> list[str]:
     """The card's `armature:` on the joints it names, before anything is compiled (the
     gain rule reads it); a pattern that matches no hinge or slide joint is an error."""
     joints = [j for j in spec.joints if int(j.type) in _KINDS]
-    for pattern in card.armature:
-        if not any(_match(j.name, pattern) for j in joints):
+    _check_patterns(card, "armature", card.armature, [j.name for j in joints], path)
+    values = {j.name: card.armature_for(j.name) for j in joints}
+    for j in joints:
+        if values[j.name] is not None:
+            j.armature = values[j.name]
+    n = sum(v is not None for v in values.values())
+    return [f"armature from the card on {n} joints"] if n else []
+
+
+def _check_patterns(card: BodyCard, field: str, patterns, joints: list[str], path: Path) -> None:
+    """Every joint-name pattern of card field `field` matches a joint, or a CardError."""
+    for pattern in patterns:
+        if not any(_match(n, pattern) for n in joints):
             raise CardError(
-                f"{card.path or 'body card'}: armature: {pattern!r} matches no joint of "
-                f"{path.name}; set it to joint names (or patterns) among "
-                f"{', '.join(j.name for j in joints)}"
+                f"{card.path or 'body card'}: {field}: {pattern!r} matches no joint of "
+                f"{path.name}; set it to joint names (or patterns) among {', '.join(joints)}"
             )
-    set_ = [j for j in joints if card.armature_for(j.name) is not None]
-    for j in set_:
-        j.armature = card.armature_for(j.name)
-    return [f"armature from the card on {len(set_)} joints"] if set_ else []
 
 
 def _name_unnamed(spec: mujoco.MjSpec) -> None:
