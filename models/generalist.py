@@ -264,12 +264,19 @@ def fit(
     batch_per_body: int = 256,
     lr: float = 1e-3,
     optimizer: torch.optim.Optimizer | None = None,
+    desc_noise: float = 0.0,
     log: Callable[[str], None] = print,
 ) -> float:
     """Minimise the masked squared error between the student's and the teacher's actions;
-    each minibatch holds `batch_per_body` samples of every body. Returns the last loss."""
+    each minibatch holds `batch_per_body` samples of every body. `desc_noise`: each
+    sample's descriptors are shifted by Gaussian noise of that fraction of each entry's
+    spread over the bodies in `data` (entries that do not vary get none; one shift for
+    all joints of a sample, one for its body descriptor), so the student cannot key its
+    actions to one training body's exact descriptors. Returns the last loss."""
     opt = optimizer or torch.optim.Adam(student.parameters(), lr=lr)
     jmax = max(d.binding.num_joints for d in data)
+    joint_spread = desc_noise * torch.cat([d.binding.joint_desc for d in data]).std(0)
+    body_spread = desc_noise * torch.stack([d.binding.body_desc for d in data]).std(0)
     steps = max(1, max(len(d.obs) for d in data) // batch_per_body)
     loss_value = float("nan")
     student.train()
@@ -280,6 +287,12 @@ def fit(
             joint_obs, joint_desc, mask, glob, body, target, target_mask = (
                 torch.cat([p[k] for p in parts]) for k in range(7)
             )
+            if desc_noise:
+                # one offset per sample for all its joints: a slightly different body
+                # (per joint, attention would average the noise away)
+                shift = torch.randn(len(joint_desc), 1, joint_desc.shape[-1])
+                joint_desc = joint_desc + joint_spread * shift
+                body = body + body_spread * torch.randn_like(body)
             joint_pred, body_pred = student(joint_obs, joint_desc, mask, glob, body)
             pred = body_pred if student.body_actions else joint_pred
             loss = ((pred - target).square() * target_mask).sum() / target_mask.sum()
@@ -334,6 +347,8 @@ def dagger(
     exclude: Sequence[str] = EXCLUDED_TERMS,
     normalize: bool = False,
     bindings: Sequence[BodyBinding] | None = None,
+    action_noise: float = 0.0,
+    desc_noise: float = 0.0,
     log: Callable[[str], None] = print,
 ) -> list[float]:
     """Distil `teachers` (one per env, each on its own body) into `student`. Iteration 0
@@ -341,7 +356,10 @@ def dagger(
     by its body's teacher and kept (the newest `keep` per body). `exclude`: observation
     terms the student does not see; `normalize`: set the student's input normalisation
     from the teachers' rollouts of iteration 0; `bindings`: the envs' bindings where the
-    caller has them (else built with `exclude`). Returns the losses."""
+    caller has them (else built with `exclude`); `action_noise`: the envs execute the
+    acting policy's action plus Gaussian noise of that standard deviation (action units)
+    while the teacher's clean label is kept, so the data also show how to recover from
+    the states that errors lead to; `desc_noise`: passed to `fit`. Returns the losses."""
     if bindings is None:
         bindings = [BodyBinding.from_env(e, exclude) for e in envs]
     bound = [BoundStudent(student, b) for b in bindings]
@@ -352,25 +370,45 @@ def dagger(
     for it in range(iterations):
         t0 = time.perf_counter()
         for k, (env, teacher) in enumerate(zip(envs, teachers, strict=True)):
-            seen, labels = [], []
-            for _ in range(steps):
-                with torch.inference_mode():
-                    label = teacher(obs[k])
-                    act = label if it == 0 else bound[k](obs[k]["policy"])
-                seen.append(obs[k]["policy"].clone())
-                labels.append(label.clone())
-                obs[k], _, _, _ = env.step(act)
+            actor = None if it == 0 else (lambda o, s=bound[k]: s(o["policy"]))
+            obs[k], seen, labels = rollout(env, obs[k], teacher, actor, steps, action_noise)
             d = data[k]
-            d.obs = torch.cat([d.obs, *seen])[-keep:]
-            d.actions = torch.cat([d.actions, *labels])[-keep:]
+            d.obs = torch.cat([d.obs, seen])[-keep:]
+            d.actions = torch.cat([d.actions, labels])[-keep:]
         if normalize and it == 0:
             inputs = [d.binding.inputs(d.obs) for d in data]
             student.fit_normalization(
                 torch.cat([x[0].flatten(0, 1) for x in inputs]), torch.cat([x[2] for x in inputs])
             )
-        losses.append(fit(student, data, epochs=epochs, optimizer=opt, log=lambda _: None))
+        losses.append(fit(student, data, epochs=epochs, optimizer=opt, desc_noise=desc_noise,
+                          log=lambda _: None))  # fmt: skip
         log(
             f"dagger {it + 1}/{iterations}: action mse {losses[-1]:.4f}, "
             f"{sum(len(d.obs) for d in data)} samples, {time.perf_counter() - t0:.0f} s"
         )
     return losses
+
+
+def rollout(
+    env: BodyEnv,
+    obs: dict,
+    teacher: Policy,
+    actor: Policy | None,
+    steps: int,
+    action_noise: float = 0.0,
+) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """`steps` steps of `env` from `obs`, driven by `actor` (None: the teacher) plus
+    Gaussian noise of `action_noise`; every visited policy observation is labelled with
+    the teacher's clean action. Returns the last observation, the observations (steps x
+    num_envs, obs_dim) and the labels (steps x num_envs, num_actions)."""
+    seen, labels = [], []
+    for _ in range(steps):
+        with torch.inference_mode():
+            label = teacher(obs)
+            act = label if actor is None else actor(obs)
+        seen.append(obs["policy"].clone())
+        labels.append(label.clone())
+        if action_noise:
+            act = act + action_noise * torch.randn_like(act)
+        obs, _, _, _ = env.step(act)
+    return obs, torch.cat(seen), torch.cat(labels)

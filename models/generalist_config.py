@@ -141,6 +141,12 @@ class GeneralistConfig:
     dagger_envs: int | None = help_field(
         None, "envs per body during DAgger; " + _per_task("dagger_envs")
     )
+    dagger_action_noise: float = help_field(
+        0.0, "DAgger: Gaussian noise (action units) added to the executed action, not the label"
+    )
+    dagger_desc_noise: float = help_field(
+        0.0, "DAgger: noise on the student's descriptors, as a fraction of each entry's spread"
+    )
     student_last_action: bool | None = help_field(
         None, "the student sees its previous action per joint; " + _per_task("student_last_action")
     )
@@ -197,6 +203,9 @@ class GeneralistConfig:
                 raise ValueError(f"{name}={getattr(self, name)}, expected >= 1")
         if self.specialist_minutes < 0:
             raise ValueError(f"specialist_minutes={self.specialist_minutes}, expected >= 0")
+        for name in ("dagger_action_noise", "dagger_desc_noise"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name}={getattr(self, name)}, expected >= 0")
         train = parse_seeds(self.train_bodies, "train_bodies")
         both = set(train) & set(
             parse_seeds(self.heldout_in_range, "heldout_in_range", required=False)

@@ -132,3 +132,34 @@ def test_joint_token_student_walks_like_its_specialist(tmp_path):
     for m in ("lin_vel_error", "yaw_rate_error"):
         assert student[m]["mean"] <= 1.35 * specialist[m]["mean"], (m, student, specialist)
     assert student["termination_rate"]["mean"] <= 0.05, student
+
+
+def test_dagger_rollout_executes_noisy_actions_and_keeps_clean_labels():
+    """With `action_noise` the env executes the acting policy's action plus noise (the
+    previous-action term the env reports shows it) while every label stays the teacher's
+    own: the student learns how the teacher recovers from the states errors lead to, not
+    the errors."""
+    from xembody.models.export import obs_layout
+    from xembody.models.generalist import rollout
+    from xembody.sim import bodies, tasks
+
+    env = tasks.make_env("velocity", bodies.sample("quadruped", seed=2), 16, seed=0,
+                         num_threads=1)  # fmt: skip
+    term = next(t for t in obs_layout(env) if t["name"] == "last_action")
+    last = slice(int(term["start"]), int(term["start"]) + int(term["size"]))
+
+    def still(obs):
+        return torch.zeros(env.num_envs, env.num_actions)
+
+    torch.manual_seed(0)
+    obs = env.reset()
+    for noise in (0.0, 0.3):
+        obs, seen, labels = rollout(env, obs, still, None, 20, action_noise=noise)
+        assert seen.shape == (20 * 16, obs["policy"].shape[1])
+        assert labels.shape == (20 * 16, env.num_actions) and not labels.any()
+        executed = obs["policy"][:, last]
+        if noise:
+            assert 0.25 < executed.std().item() < 0.35, executed.std()
+        else:
+            assert not executed.any()
+    env.close()
