@@ -10,11 +10,13 @@ node in the test process (real rclpy over Fast DDS on loopback).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,6 +67,25 @@ class Probe:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             self.executor.spin_once(timeout_sec=0.005)
+
+    @contextlib.contextmanager
+    def spinning(self):
+        """Spin in a thread for the duration of the block: a test that blocks (a whole
+        session run) still takes every message as it arrives, instead of leaving them to
+        the DDS caches, which lose samples when the machine is busy."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set():
+                self.executor.spin_once(timeout_sec=0.005)
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join()
 
     def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
         end = time.monotonic() + timeout

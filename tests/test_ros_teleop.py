@@ -75,7 +75,8 @@ def test_a_scripted_device_teleoperates_the_ros_robot_through_the_safety_node(tm
         cfg = SessionConfig(episode_seconds=10.0)
         side = RosSide(emb, cfg, domain_id=g.domain)
         t1 = time.monotonic()
-        result = TeleopSession(emb, ScriptedDevice(_script()), out, cfg, side=side).run()
+        with probe.spinning():
+            result = TeleopSession(emb, ScriptedDevice(_script()), out, cfg, side=side).run()
         t2 = time.monotonic()
         probe.spin_for(0.5)
         status = json.loads(probe.last("/safety/status").data)
@@ -202,7 +203,8 @@ def test_teleop_with_two_cameras_and_the_recorder_node_in_the_graph(tmp_path):
         assert probe.spin_until(lambda: probe.last("/cam/left/image_raw") is not None, 40)
         cfg = SessionConfig(episode_seconds=10.0)
         side = RosSide(emb, cfg, domain_id=g.domain, recorder="/recorder")
-        result = TeleopSession(emb, ScriptedDevice(_script()), out, cfg, side=side).run()
+        with probe.spinning():
+            result = TeleopSession(emb, ScriptedDevice(_script()), out, cfg, side=side).run()
         status = lambda: json.loads(probe.last("/recorder/status").data)  # noqa: E731
         done = lambda: status()["episodes"] == 2 and not status()["recording"]  # noqa: E731
         probe.spin_until(lambda: probe.last("/recorder/status") is not None and done(), 5)
