@@ -275,8 +275,10 @@ def fit(
     actions to one training body's exact descriptors. Returns the last loss."""
     opt = optimizer or torch.optim.Adam(student.parameters(), lr=lr)
     jmax = max(d.binding.num_joints for d in data)
-    joint_spread = desc_noise * torch.cat([d.binding.joint_desc for d in data]).std(0)
-    body_spread = desc_noise * torch.stack([d.binding.body_desc for d in data]).std(0)
+    if desc_noise:  # one body: its body descriptor does not vary (std of one row is nan)
+        joint_spread = desc_noise * torch.cat([d.binding.joint_desc for d in data]).std(0)
+        body_rows = torch.stack([d.binding.body_desc for d in data])
+        body_spread = desc_noise * (body_rows.std(0) if len(data) > 1 else 0 * body_rows[0])
     steps = max(1, max(len(d.obs) for d in data) // batch_per_body)
     loss_value = float("nan")
     student.train()
