@@ -1,6 +1,7 @@
-"""LeRobot interop (models/lerobot_format.py, issue 22): the export's v3.0 layout, the lerobot
-package itself reading every frame of it, import(export(ds)) giving the dataset back, a
-LeRobotDataset without our sidecar, and the errors for input we cannot read.
+"""LeRobot interop (models/lerobot_format.py, lerobot_export.py, lerobot_import.py; issue
+22): the export's v3.0 layout, the lerobot package itself reading every frame of it,
+import(export(ds)) giving the dataset back, a LeRobotDataset without our sidecar, and the
+errors for input we cannot read.
 
 Images travel as AV1 video (LeRobot's default, lossy): they must come back within
 MEAN_ABS_ERROR grey levels over all pixels and FRAME_ABS_ERROR in every single frame; every
@@ -27,9 +28,10 @@ import numpy as np
 import pytest
 
 from xembody.cli import main
-from xembody.models import lerobot_format
+from xembody.models import lerobot_export
 from xembody.models.dataset import Dataset, Feature
-from xembody.models.lerobot_format import export_lerobot, import_lerobot
+from xembody.models.lerobot_export import export_lerobot
+from xembody.models.lerobot_import import import_lerobot
 
 pytest.importorskip("av", reason="PyAV (the export's video encoder) is not installed")
 pq = pytest.importorskip(
@@ -251,8 +253,8 @@ def lerobot_python() -> Path:
 def test_the_lerobot_package_reads_every_frame(source, exported, tmp_path, monkeypatch, files):
     python = lerobot_python()
     if files == "a file per episode":  # every episode past the size limits: new files
-        monkeypatch.setattr(lerobot_format, "DATA_FILE_MB", 0)
-        monkeypatch.setattr(lerobot_format, "VIDEO_FILE_MB", 0)
+        monkeypatch.setattr(lerobot_export, "DATA_FILE_MB", 0)
+        monkeypatch.setattr(lerobot_export, "VIDEO_FILE_MB", 0)
         exported = tmp_path / "split"
         export_lerobot(source, exported)
         videos = sorted(exported.glob("videos/*/chunk-000/*.mp4"))

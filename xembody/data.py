@@ -209,7 +209,7 @@ def run_retarget(args: argparse.Namespace) -> int:
 
 
 def _export_lerobot(args: argparse.Namespace) -> str:
-    from xembody.models.lerobot_format import VideoConfig, export_lerobot
+    from xembody.models.lerobot_export import VideoConfig, export_lerobot
 
     video = VideoConfig(codec=args.codec, crf=args.crf)
     result = export_lerobot(_open(args.path), args.out, video, overwrite=args.overwrite)
@@ -235,7 +235,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from xembody.models.lerobot_format import import_lerobot
+    from xembody.models.lerobot_import import import_lerobot
 
     ds = import_lerobot(args.path, args.out, overwrite=args.overwrite)
     print(f"{ds.num_episodes} episodes, {ds.num_frames} frames -> {ds.path}")

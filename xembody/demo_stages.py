@@ -88,7 +88,7 @@ def ros_graph(out: Path, seconds: float) -> list[str]:
 
     from xembody.launch import LaunchConfig, class_params, launch
     from xembody.models.dataset import Dataset, export_zarr2
-    from xembody.models.lerobot_format import export_lerobot
+    from xembody.models.lerobot_export import export_lerobot
 
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(100, 200)))
     record = out / "ros_mobile_base.zarr"
