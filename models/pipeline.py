@@ -440,20 +440,33 @@ def _tracking_table(results: dict[str, Any]) -> str:
     for r in results["rows"]:
         cells = [cell(r, p, m) for p in policies for m in TRACKING]
         lines.append(f"| {_label(r)} | {r['joints']} | " + " | ".join(cells) + " |")
-    s = _tracking_summary(results)
-    words = {"lin_vel_error": "linear", "yaw_rate_error": "yaw-rate"}
-    lines.append("\nMeans: " + "; ".join(
-        f"{w} error specialists {s[f'specialist_{m}']:.3f}, generalist {s[f'generalist_{m}']:.3f}"
-        f" in distribution, {s[f'generalist_heldout_{m}']:.3f} held out, "
-        f"{s[f'generalist_zero_shot_{m}']:.3f} zero-shot (generalist / specialists "
-        f"{s[f'{m}_generalist_over_specialist']:.2f}, held-out / in-distribution "
-        f"{s[f'{m}_heldout_over_in_distribution']:.2f})"
-        for m, w in words.items()
-    ) + f". Falls: specialists {100 * s['specialist_termination_rate']:.0f}%, generalist "
-        f"{100 * s['generalist_termination_rate']:.0f}% in distribution, "
-        f"{100 * s['generalist_heldout_termination_rate']:.0f}% held out, "
-        f"{100 * s['generalist_zero_shot_termination_rate']:.0f}% zero-shot.")  # fmt: skip
+    lines.append("\n" + _tracking_means(results))
     return "\n".join(lines)
+
+
+def _tracking_means(results: dict[str, Any]) -> str:
+    """The line of means under the table; a group without bodies (no zero-shot file, no
+    held-out body) is left out rather than printed as nan."""
+    s = _tracking_summary(results)
+    inside, held, zero = _groups(results["rows"])
+    groups = [("held out", "heldout", held), ("zero-shot", "zero_shot", zero)]
+    groups = [(w, k) for w, k, rows in groups if rows]
+    parts = []
+    for m, w in {"lin_vel_error": "linear", "yaw_rate_error": "yaw-rate"}.items():
+        text = f"{w} error specialists {s[f'specialist_{m}']:.3f}, generalist "
+        text += ", ".join(
+            [f"{s[f'generalist_{m}']:.3f} in distribution"]
+            + [f"{s[f'generalist_{k}_{m}']:.3f} {g}" for g, k in groups]
+        )
+        text += f" (generalist / specialists {s[f'{m}_generalist_over_specialist']:.2f}"
+        if held:
+            text += f", held-out / in-distribution {s[f'{m}_heldout_over_in_distribution']:.2f}"
+        parts.append(text + ")")
+    falls = [f"{100 * s['generalist_termination_rate']:.0f}% in distribution"] + [
+        f"{100 * s[f'generalist_{k}_termination_rate']:.0f}% {g}" for g, k in groups
+    ]
+    falls_text = f"specialists {100 * s['specialist_termination_rate']:.0f}%, generalist "
+    return f"Means: {'; '.join(parts)}. Falls: {falls_text}{', '.join(falls)}."
 
 
 SCORES = {

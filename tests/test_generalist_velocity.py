@@ -163,3 +163,27 @@ def test_dagger_rollout_executes_noisy_actions_and_keeps_clean_labels():
         else:
             assert not executed.any()
     env.close()
+
+
+def test_the_means_line_leaves_out_a_group_without_bodies():
+    """A run without a zero-shot file (or one evaluated on other held-out bodies) prints
+    the groups it has; an empty group was printed as 'nan zero-shot'."""
+
+    def cell(linear, falls):
+        ci = lambda v: {"mean": v, "ci95": [v, v]}  # noqa: E731
+        return {"lin_vel_error": ci(linear), "yaw_rate_error": ci(2 * linear),
+                "termination_rate": ci(falls), "episodes": 10}  # fmt: skip
+
+    train = [{"body": f"q{i}", "joints": 12, "heldout": False, "specialist": cell(0.1, 0.0),
+              "generalist": cell(0.12, 0.1)} for i in range(2)]  # fmt: skip
+    held = {"body": "q9-heldout", "joints": 12, "heldout": True, "generalist": cell(0.24, 0.3)}
+    zero = {"body": "urdf-zeroshot", "joints": 12, "heldout": True, "zero_shot": True,
+            "generalist": cell(0.4, 0.5)}  # fmt: skip
+    means = table({"task": "velocity", "rows": [*train, held]}).splitlines()[-1]
+    assert "nan" not in means and "zero-shot" not in means
+    assert "0.240 held out" in means and "held-out / in-distribution 2.00" in means
+    assert means.endswith("generalist 10% in distribution, 30% held out.")
+    means = table({"task": "velocity", "rows": [*train, held, zero]}).splitlines()[-1]
+    assert "0.240 held out, 0.400 zero-shot" in means and means.endswith("50% zero-shot.")
+    means = table({"task": "velocity", "rows": train}).splitlines()[-1]
+    assert "nan" not in means and "held" not in means
