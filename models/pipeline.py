@@ -448,9 +448,9 @@ def _tracking_means(results: dict[str, Any]) -> str:
     """The line of means under the table; a group without bodies (no zero-shot file, no
     held-out body) is left out rather than printed as nan."""
     s = _tracking_summary(results)
-    inside, held, zero = _groups(results["rows"])
+    _, held, zero = _groups(results["rows"])
     groups = [("held out", "heldout", held), ("zero-shot", "zero_shot", zero)]
-    groups = [(w, k) for w, k, rows in groups if rows]
+    groups = [(name, key) for name, key, rows in groups if rows]
     parts = []
     for m, w in {"lin_vel_error": "linear", "yaw_rate_error": "yaw-rate"}.items():
         text = f"{w} error specialists {s[f'specialist_{m}']:.3f}, generalist "
