@@ -5,6 +5,11 @@ times `--steps` control steps and, inside them, the time spent in the sim's `ste
 `reset` (wrapped with timers), and prints one JSON line per body: total seconds,
 physics seconds, task-side seconds (the rest: observations, rewards, terminations,
 randomisation, resets' bookkeeping) and the resets per step (envs restarted / steps).
+`torch_ops_per_step` counts the torch operators one control step dispatches (5 steps
+before the timed ones, counted with a TorchDispatchMode; views included; steps with resets
+dispatch more) and `host_reads_per_step` those that read a value back to Python (`.item()`,
+`bool(t)`) or copy a tensor from the device to the host (`.cpu()`): on a GPU each op is a
+kernel launch or a sync, the task side's cost that CUDA graphs remove.
 `--profile` also prints the 15 costliest task-side functions (cProfile, cumulative).
 
     python benchmarks/task_overhead.py --num-envs 4096 --steps 20       # CPU backend
@@ -19,6 +24,7 @@ import pstats
 import time
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from xembody.sim import tasks
 from xembody.sim.env import BodyEnv
@@ -55,11 +61,31 @@ class _Timed:
         return out
 
 
+class _CountOps(TorchDispatchMode):
+    """Counts the torch operators dispatched inside it, and the host reads among them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops = self.host_reads = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops += 1
+        self.host_reads += func is torch.ops.aten._local_scalar_dense.default or (
+            func is torch.ops.aten._to_copy.default
+            and args[0].device.type != "cpu"
+            and (kwargs or {}).get("device") == torch.device("cpu")
+        )
+        return func(*args, **(kwargs or {}))
+
+
 def measure(name: str, n: int, steps: int, backend: str, seed: int, profile: bool) -> dict:
     emb = _body(name, seed)
     env = BodyEnv(tasks.make_task(TASK, emb, tasks.make_config(TASK)), n, backend=backend)
     zeros = torch.zeros(n, env.num_actions, device=env.device)
     env.step(zeros)  # warm-up (kernels, first resets)
+    with _CountOps() as count:
+        for _ in range(5):
+            env.step(zeros)
     step, reset = _Timed(env.sim.step), _Timed(env.sim.reset, count_envs=True)
     env.sim.step, env.sim.reset = step, reset
     prof = cProfile.Profile() if profile else None
@@ -86,6 +112,8 @@ def measure(name: str, n: int, steps: int, backend: str, seed: int, profile: boo
         task_side_s=round(total - physics, 3),
         task_side_ms_per_step=round(1e3 * (total - physics) / steps, 2),
         resets_per_step=round(reset.envs / steps, 1),
+        torch_ops_per_step=round(count.ops / 5, 1),
+        host_reads_per_step=round(count.host_reads / 5, 1),
     )
     print(json.dumps(row), flush=True)
     if prof:
