@@ -9,7 +9,12 @@ randomisation, resets' bookkeeping) and the resets per step (envs restarted / st
 before the timed ones, counted with a TorchDispatchMode; views included; steps with resets
 dispatch more) and `host_reads_per_step` those that read a value back to Python (`.item()`,
 `bool(t)`) or copy a tensor from the device to the host (`.cpu()`): on a GPU each op is a
-kernel launch or a sync, the task side's cost that CUDA graphs remove.
+kernel launch or a sync, the task side's cost that CUDA graphs remove. On a Warp backend
+`warp_launches_per_step` counts, over the timed steps, the Warp launches a CUDA device is
+sent outside the backend's CUDA graphs (each graph replay counted as one; see
+`_CountLaunches`), and `warp_launches_per_reset` those of one reset of six envs (mass and
+friction randomisation, keyframe, forward pass): on Warp's CPU device too, where it is a
+count, not a time.
 `--profile` also prints the 15 costliest task-side functions (cProfile, cumulative).
 
     python benchmarks/task_overhead.py --num-envs 4096 --steps 20       # CPU backend
@@ -18,6 +23,7 @@ kernel launch or a sync, the task side's cost that CUDA graphs remove.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import json
 import pstats
@@ -78,6 +84,52 @@ class _CountOps(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+class _CountLaunches:
+    """Counts the Warp kernel launches a CUDA device would be sent: `wp.launch` calls
+    outside the parts `WarpSim` captures as CUDA graphs, plus one per graph replay. On
+    Warp's CPU device nothing is captured, so each call of a captured part counts as the one
+    replay it would be on CUDA. Memsets and copies are not counted."""
+
+    _CAPTURED = (("WarpSim", "_advance"), ("_Scratch", "_forward"), ("_Scratch", "_set_const"))
+
+    def __init__(self) -> None:
+        self.launches, self._depth, self._saved = 0, 0, []
+
+    def __enter__(self):
+        import warp as wp
+
+        from xembody.sim.physics import warp as backend
+
+        def eager(fn):
+            def launch(*args, **kwargs):
+                self.launches += self._depth == 0
+                return fn(*args, **kwargs)
+
+            return launch
+
+        def captured(fn):
+            def part(*args, **kwargs):
+                self.launches += self._depth == 0 and not wp.get_device().is_capturing
+                self._depth += 1
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    self._depth -= 1
+
+            return part
+
+        patches = [(wp, f, eager) for f in ("launch", "launch_tiled", "capture_launch")]
+        patches += [(getattr(backend, c), f, captured) for c, f in self._CAPTURED]
+        for owner, attr, wrap in patches:
+            self._saved.append((owner, attr, getattr(owner, attr)))
+            setattr(owner, attr, wrap(getattr(owner, attr)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for owner, attr, fn in reversed(self._saved):
+            setattr(owner, attr, fn)
+
+
 def measure(name: str, n: int, steps: int, backend: str, seed: int, profile: bool) -> dict:
     emb = _body(name, seed)
     env = BodyEnv(tasks.make_task(TASK, emb, tasks.make_config(TASK)), n, backend=backend)
@@ -86,14 +138,20 @@ def measure(name: str, n: int, steps: int, backend: str, seed: int, profile: boo
     with _CountOps() as count:
         for _ in range(5):
             env.step(zeros)
+    warp = backend != "cpu"
+    if warp:  # one reset of a few envs: randomisation (masses: set_const), keyframe, forward
+        with _CountLaunches() as reset_launches:
+            env._reset_envs(torch.arange(min(6, n), device=env.device))
     step, reset = _Timed(env.sim.step), _Timed(env.sim.reset, count_envs=True)
     env.sim.step, env.sim.reset = step, reset
     prof = cProfile.Profile() if profile else None
+    launches = _CountLaunches() if warp else contextlib.nullcontext()
     t = time.perf_counter()
     if prof:
         prof.enable()
-    for _ in range(steps):
-        env.step(zeros)
+    with launches:
+        for _ in range(steps):
+            env.step(zeros)
     if env.device.type == "cuda":
         torch.cuda.synchronize()
     if prof:
@@ -115,6 +173,9 @@ def measure(name: str, n: int, steps: int, backend: str, seed: int, profile: boo
         torch_ops_per_step=round(count.ops / 5, 1),
         host_reads_per_step=round(count.host_reads / 5, 1),
     )
+    if warp:  # over the timed steps (with their resets)
+        row["warp_launches_per_step"] = round(launches.launches / steps, 1)
+        row["warp_launches_per_reset"] = reset_launches.launches
     print(json.dumps(row), flush=True)
     if prof:
         pstats.Stats(prof).sort_stats("cumulative").print_stats(15)

@@ -141,6 +141,9 @@ class GeneralistConfig:
     dagger_envs: int | None = help_field(
         None, "envs per body during DAgger; " + _per_task("dagger_envs")
     )
+    dagger_keep: int = help_field(
+        50_000, "DAgger: the newest samples kept per training body (the data each fit sees)"
+    )
     dagger_action_noise: float = help_field(
         0.0, "DAgger: Gaussian noise (action units) added to the executed action, not the label"
     )
@@ -197,7 +200,7 @@ class GeneralistConfig:
             raise ValueError(f"out={self.out!r}: expected an output folder")
         for name in (
             "demo_episodes", "bc_epochs", "specialist_iterations", "specialist_envs",
-            "dagger_iterations", "dagger_envs", "eval_episodes",
+            "dagger_iterations", "dagger_envs", "dagger_keep", "eval_episodes",
         ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}, expected >= 1")

@@ -197,8 +197,8 @@ class Pipeline:
         envs = [self.env(b, self.cfg.dagger_envs, seed=self.cfg.seed) for b in self.train_bodies]
         teachers = [self._specialist(b, e) for b, e in zip(self.train_bodies, envs, strict=True)]
         dagger(student, envs, teachers, iterations=self.cfg.dagger_iterations,
-               normalize=self.cfg.normalize_inputs, action_noise=self.cfg.dagger_action_noise,
-               desc_noise=self.cfg.dagger_desc_noise,
+               keep=self.cfg.dagger_keep, normalize=self.cfg.normalize_inputs,
+               action_noise=self.cfg.dagger_action_noise, desc_noise=self.cfg.dagger_desc_noise,
                bindings=[self._binding(b) for b in self.train_bodies])  # fmt: skip
         torch.save(student.state_dict(), path)
         for e in envs:

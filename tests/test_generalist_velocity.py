@@ -25,10 +25,14 @@ def test_velocity_pipeline_distils_plain_specialists_and_scores_tracking(tmp_pat
         "--task", "velocity", "--out", str(out), "--train-bodies", "2,11",
         "--heldout-bodies", "100", "--heldout-in-range", "none", "--zero-shot", str(QUAD),
         "--specialist-iterations", "2", "--specialist-envs", "16",
-        "--dagger-iterations", "2", "--dagger-envs", "8", "--eval-episodes", "4", "--json",
+        "--dagger-iterations", "2", "--dagger-envs", "8", "--dagger-keep", "1000",
+        "--eval-episodes", "4", "--json",
     ]  # fmt: skip
     assert main(["generalist", "run", *args]) == 0
     printed = capsys.readouterr().out
+    # DAgger keeps the newest 1000 samples per body: 8 envs x 100 steps, then 1600 -> 1000
+    for it, samples in ((1, 1600), (2, 2000)):  # two bodies
+        assert f", {samples} samples," in printed.split(f"dagger {it}/2: ")[1].split("\n")[0]
     results = json.loads(printed[printed.index("{\n") :].rsplit("}", 1)[0] + "}")
     # No teacher: no demos, no base; a plain PPO specialist per training body.
     assert not (out / "demos").exists() and not (out / "base.pt").exists()
@@ -107,6 +111,8 @@ def test_velocity_eval_without_a_run_fails_with_one_line(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
     assert main(["generalist", "run", "--task", "velocity", "--heldout-in-range", "2"]) == 2
     assert "training bodies" in capsys.readouterr().err
+    assert main(["generalist", "run", "--task", "velocity", "--dagger-keep", "0"]) == 2
+    assert "dagger_keep=0, expected >= 1" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -327,6 +327,28 @@ def test_a_few_worlds_reset_on_a_scratch_batch_like_on_the_whole_batch():
         assert torch.equal(getattr(whole, f), getattr(scratch, f)), f
 
 
+@pytest.mark.gpu
+def test_mass_changes_of_a_few_worlds_replay_one_cuda_graph_like_warp_cpu():
+    """On CUDA the scratch batch's set_const (a few hundred launches) is captured once and
+    replayed for later worlds: the derived constants match Warp's CPU device."""
+    if not wp.is_cuda_available():
+        pytest.skip("no CUDA device")
+    from xembody.sim.physics.warp import _DERIVED
+
+    model, n = _velocity_model("humanoid"), 8
+    gpu, cpu = WarpSim(model, n, device="cuda"), WarpSim(model, n, device="cpu")
+    for ids, scale in ((torch.tensor([1, 5]), 1.1), (torch.tensor([2, 3]), 0.9)):
+        for sim in (gpu, cpu):
+            sim.set_params("body_mass", sim.get_params("body_mass")[ids] * scale, ids)
+    (scratch,) = gpu._scratch.values()  # one batch size, its set_const graph replayed
+    assert "set_const" in scratch.graphs
+    for f in _DERIVED:
+        a, b = gpu._field(f).cpu(), cpu._field(f)
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), f
+    assert not torch.allclose(gpu._field("body_invweight0")[2].cpu(), cpu._field(
+        "body_invweight0")[0])  # fmt: skip
+
+
 def test_nan_in_a_reset_raises_and_device_ids_are_not_range_checked(box):
     sim = WarpSim(box, 4, device="cpu")
     with pytest.raises(ValueError, match="qvel contains NaN"):

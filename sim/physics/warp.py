@@ -19,8 +19,8 @@ keyframe by a masked `reset_data_keyframe`, then their forward pass (sensors, po
 contact forces) runs on a small scratch batch (`_Scratch`: the model's per-world fields
 and the data's state of just those worlds, padded to a power of two, captured as a CUDA
 graph per size) and the results are scattered back; a mass or centre-of-mass change
-recomputes the derived constants (`set_const`) on the same scratch. The other worlds'
-arrays are not written at all. When more than `scratch_max` worlds (default N/4) reset
+recomputes the derived constants (`set_const`, a graph too) on the same scratch. The other
+worlds' arrays are not written at all. When more than `scratch_max` worlds (default N/4) reset
 at once, one forward over the whole batch is cheaper, and the other worlds' sensors and
 contact forces are put back bit for bit. With device index tensors neither call reads
 anything back to the host.
@@ -396,7 +396,7 @@ class _Scratch:
     """A batch of `size` worlds (model with per-world fields, data, contact forces) that
     runs the forward pass or set_const for up to `size` chosen worlds of a `WarpSim`:
     gather their parameters and state (padding with the first chosen world), run, scatter
-    the results back to those worlds only. On CUDA the forward is captured as a graph."""
+    the results back to those worlds only. On CUDA both are captured as graphs."""
 
     def __init__(self, sim: WarpSim, size: int):
         model, self.size = sim.model, size
@@ -407,7 +407,7 @@ class _Scratch:
                 model, mujoco.MjData(model), nworld=size, nconmax=sim.nconmax, njmax=sim.njmax
             )
             self.cforce_wp = wp.zeros((size, model.nbody), dtype=wp.vec3)
-        self.graph = None
+        self.graphs: dict[str, object] = {}  # CUDA graphs of _forward and _set_const
         t = wp.to_torch
         self.params = [(t(getattr(self.m, f)), sim._field(f)) for f in _BATCHED]
         self.state = [
@@ -432,29 +432,38 @@ class _Scratch:
     def forward(self, sim: WarpSim, idx: torch.Tensor) -> None:
         """Sensors, poses and contact forces of worlds `idx` at their current state."""
         self._gather(idx, self.params + self.state)
-        with sim._on_device():
-            if not sim._cuda:
-                self._run_forward(sim)
-            else:
-                if self.graph is None:
-                    with wp.ScopedCapture(device=sim._wp_device, stream=sim._stream) as cap:
-                        self._run_forward(sim)
-                    self.graph = cap.graph
-                wp.capture_launch(self.graph, stream=sim._stream)
+        self._run(sim, "forward")
         k = len(idx)
         for mine, theirs in self.outputs:
             theirs[idx] = mine[:k]
 
-    def _run_forward(self, sim: WarpSim) -> None:
+    def _forward(self) -> None:
         mjw.forward(self.m, self.d)
         self.cforce_wp.zero_()
-        sim._launch_forces(self.m, self.d, self.cforce_wp)
+        WarpSim._launch_forces(self.m, self.d, self.cforce_wp)
+
+    def _set_const(self) -> None:
+        mjw.set_const(self.m, self.d, restore=False)
+
+    def _run(self, sim: WarpSim, name: str) -> None:
+        """`_forward` or `_set_const` on this batch; on CUDA captured once as a graph and
+        replayed (set_const alone is a few hundred launches: a loop over dofs, bodies and
+        actuators; its temporary arrays become the graph's own allocations)."""
+        fn = getattr(self, f"_{name}")
+        with sim._on_device():
+            if not sim._cuda:
+                fn()
+                return
+            if name not in self.graphs:
+                with wp.ScopedCapture(device=sim._wp_device, stream=sim._stream) as cap:
+                    fn()
+                self.graphs[name] = cap.graph
+            wp.capture_launch(self.graphs[name], stream=sim._stream)
 
     def set_const(self, sim: WarpSim, idx: torch.Tensor) -> None:
         """The derived constants (`_DERIVED`) of worlds `idx` from their parameters."""
         self._gather(idx, self.params)
-        with sim._on_device():
-            mjw.set_const(self.m, self.d, restore=False)
+        self._run(sim, "set_const")
         k = len(idx)
         for mine, theirs in self.derived:
             theirs[idx] = mine[:k]
