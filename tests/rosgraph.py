@@ -53,11 +53,20 @@ class Probe:
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self.msgs: dict[str, list[tuple[float, Any]]] = {}
+        self.subs: dict[str, Any] = {}
 
     def listen(self, topic: str, kind: type, qos: Any) -> None:
         self.msgs[topic] = []
-        self.node.create_subscription(
+        self.subs[topic] = self.node.create_subscription(
             kind, topic, lambda m, t=topic: self.msgs[t].append((time.monotonic(), m)), qos
+        )
+
+    def matched(self, *topics: str, timeout: float = 20.0) -> bool:
+        """Spin until each listened topic's subscription has matched a publisher: DDS
+        discovery can take seconds on a loaded machine, and a volatile publisher's messages
+        sent before the match never reach this node."""
+        return self.spin_until(
+            lambda: all(self.subs[t].get_publisher_count() > 0 for t in topics), timeout
         )
 
     def last(self, topic: str) -> Any:

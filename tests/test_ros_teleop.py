@@ -74,6 +74,7 @@ def test_a_scripted_device_teleoperates_the_ros_robot_through_the_safety_node(tm
         probe.listen("/safety/status", String, COMMAND_QOS)
         cfg = SessionConfig(episode_seconds=10.0)
         side = RosSide(emb, cfg, domain_id=g.domain)
+        assert probe.matched("/teleop/command", "/teleop/gripper")  # else it misses the start
         t1 = time.monotonic()
         with probe.spinning():
             result = TeleopSession(emb, ScriptedDevice(_script()), out, cfg, side=side).run()
