@@ -197,6 +197,19 @@ class WarpSim(BatchedSim):
             health, dim=self.num_envs, inputs=[d.qpos, d.qvel, d.qacc], outputs=[self._bad_wp]
         )
 
+    def _replay(self, graphs: dict, key, fn) -> None:
+        """fn() on this sim's device; on CUDA captured once as graphs[key] and replayed
+        (temporary arrays fn allocates become the graph's own allocations)."""
+        with self._on_device():
+            if not self._cuda:
+                fn()
+                return
+            if key not in graphs:
+                with wp.ScopedCapture(device=self._wp_device, stream=self._stream) as cap:
+                    fn()
+                graphs[key] = cap.graph
+            wp.capture_launch(graphs[key], stream=self._stream)
+
     def _gather_forces(self) -> None:
         self._cforce_wp.zero_()
         self._launch_forces(self._m, self._d, self._cforce_wp)
@@ -217,15 +230,7 @@ class WarpSim(BatchedSim):
     def step(self, substeps: int = 1) -> None:
         if substeps < 1:
             raise ValueError(f"substeps={substeps}, expected >= 1")
-        with self._on_device():
-            if not self._cuda:
-                self._advance(substeps)
-            else:
-                if substeps not in self._graphs:
-                    with wp.ScopedCapture(device=self._wp_device, stream=self._stream) as cap:
-                        self._advance(substeps)
-                    self._graphs[substeps] = cap.graph
-                wp.capture_launch(self._graphs[substeps], stream=self._stream)
+        self._replay(self._graphs, substeps, lambda: self._advance(substeps))
         bad = self._bad != 0
         if bool((bad.any() | self._overflow.any() | self._input_bad).item()):  # the one sync
             if bool(self._input_bad):
@@ -432,7 +437,7 @@ class _Scratch:
     def forward(self, sim: WarpSim, idx: torch.Tensor) -> None:
         """Sensors, poses and contact forces of worlds `idx` at their current state."""
         self._gather(idx, self.params + self.state)
-        self._run(sim, "forward")
+        sim._replay(self.graphs, "forward", self._forward)
         k = len(idx)
         for mine, theirs in self.outputs:
             theirs[idx] = mine[:k]
@@ -442,28 +447,13 @@ class _Scratch:
         self.cforce_wp.zero_()
         WarpSim._launch_forces(self.m, self.d, self.cforce_wp)
 
-    def _set_const(self) -> None:
+    def _set_const(self) -> None:  # a few hundred launches (loops over dofs, bodies, actuators)
         mjw.set_const(self.m, self.d, restore=False)
-
-    def _run(self, sim: WarpSim, name: str) -> None:
-        """`_forward` or `_set_const` on this batch; on CUDA captured once as a graph and
-        replayed (set_const alone is a few hundred launches: a loop over dofs, bodies and
-        actuators; its temporary arrays become the graph's own allocations)."""
-        fn = getattr(self, f"_{name}")
-        with sim._on_device():
-            if not sim._cuda:
-                fn()
-                return
-            if name not in self.graphs:
-                with wp.ScopedCapture(device=sim._wp_device, stream=sim._stream) as cap:
-                    fn()
-                self.graphs[name] = cap.graph
-            wp.capture_launch(self.graphs[name], stream=sim._stream)
 
     def set_const(self, sim: WarpSim, idx: torch.Tensor) -> None:
         """The derived constants (`_DERIVED`) of worlds `idx` from their parameters."""
         self._gather(idx, self.params)
-        self._run(sim, "set_const")
+        sim._replay(self.graphs, "set_const", self._set_const)
         k = len(idx)
         for mine, theirs in self.derived:
             theirs[idx] = mine[:k]
